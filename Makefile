@@ -1,0 +1,39 @@
+# Every target creates the virtualenv and installs what it needs, so a fresh machine needs only make.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: run test lint fmt bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
+	touch $(STAMP)
+
+## run: the service; with no DATABRICKS_HOST, also the local workspace emulator and demo jobs
+run: $(STAMP)
+	$(BIN)/python -m service dev
+
+## test: the whole suite (unit, emulator fidelity, end to end over loopback)
+test: $(STAMP)
+	$(BIN)/python -m pytest
+
+## lint: ruff, mypy (strict) and hadolint on the Dockerfile
+lint: $(STAMP)
+	$(BIN)/ruff check service tests bench
+	$(BIN)/ruff format --check service tests bench
+	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+
+fmt: $(STAMP)
+	$(BIN)/ruff check --fix service tests bench
+	$(BIN)/ruff format service tests bench
+
+## bench: the stream and throughput benchmarks (prints JSON; see README)
+bench: $(STAMP)
+	$(BIN)/python -m bench.run
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

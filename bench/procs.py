@@ -1,0 +1,94 @@
+"""Start the emulator, the service and a bare reference server as processes on loopback."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TOKEN = "dapi-local-dev"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_port(port: int, timeout: float = 20.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise RuntimeError(f"nothing listening on {port}")
+
+
+class Proc:
+    """A child process serving on a loopback port."""
+
+    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+        full_env = {**os.environ, "LOG_LEVEL": "warning", **(env or {})}
+        self.port = port
+        self.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
+            [sys.executable, *args],
+            cwd=ROOT,
+            env=full_env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(port)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def rss_kb(self) -> int:
+        for line in Path(f"/proc/{self.popen.pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmRSS")
+
+    def terminate(self) -> float:
+        """SIGTERM; seconds until the process exited."""
+        started = time.monotonic()
+        self.popen.send_signal(signal.SIGTERM)
+        self.popen.wait(timeout=60)
+        return time.monotonic() - started
+
+    def stop(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait()
+
+
+def emulator() -> Proc:
+    port = free_port()
+    return Proc(
+        ["-m", "service", "emulator", "--port", str(port), "--scenario", "bench/scenario.toml"],
+        port,
+    )
+
+
+def sidecar(emulator_url: str) -> Proc:
+    port = free_port()
+    env = {
+        "DATABRICKS_HOST": emulator_url,
+        "DATABRICKS_TOKEN": TOKEN,
+        "DATABRICKS_AUTH_TYPE": "pat",
+        "JOBS_CONFIG": "bench/jobs.toml",
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+    }
+    return Proc(["-m", "service", "serve"], port, env)
+
+
+def bare(body_file: Path) -> Proc:
+    port = free_port()
+    return Proc(["-m", "bench.bare_app", str(port), str(body_file)], port)

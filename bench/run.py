@@ -1,0 +1,196 @@
+"""Benchmarks of the stream and read paths against the emulator over loopback; prints JSON.
+
+    python -m bench.run              # all five (needs wrk for the throughput ratio)
+
+Run by hand (make bench); the figures go in the README with the date and the machine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.procs import Proc, bare, emulator, sidecar
+from bench.sse import Watcher
+
+POLL_S = 1.0
+
+
+async def trigger(client: httpx.AsyncClient, job: str) -> int:
+    response = await client.post(f"/api/jobs/{job}/run", json={})
+    response.raise_for_status()
+    return int(response.json()["runId"])
+
+
+async def upstream_gets(emu: Proc) -> int:
+    async with httpx.AsyncClient(base_url=emu.url) as client:
+        stats = (await client.get("/emulator/stats")).json()
+    return int(stats["calls"].get("runs/get", 0))
+
+
+async def open_watchers(svc: Proc, path: str, count: int) -> tuple[list[Watcher], list[Any]]:
+    watchers = [Watcher("127.0.0.1", svc.port, path) for _ in range(count)]
+    tasks = []
+    for i, w in enumerate(watchers):
+        tasks.append(asyncio.create_task(w.run()))
+        if i % 200 == 199:
+            await asyncio.sleep(0.05)  # do not overrun the listen backlog
+    await asyncio.wait_for(asyncio.gather(*(w.opened.wait() for w in watchers)), 120)
+    return watchers, tasks
+
+
+async def close_watchers(watchers: list[Watcher], tasks: list[Any]) -> None:
+    for w in watchers:
+        w.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+
+
+async def bench_shared_poller(emu: Proc, svc: Proc) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=svc.url) as client:
+        run_id = await trigger(client, "long")
+    watchers, tasks = await open_watchers(svc, f"/api/jobs/long/runs/{run_id}/events", 1000)
+    await asyncio.sleep(2)
+    before, started = await upstream_gets(emu), time.monotonic()
+    await asyncio.sleep(10)
+    calls, elapsed = await upstream_gets(emu) - before, time.monotonic() - started
+    await close_watchers(watchers, tasks)
+    return {
+        "watchers": 1000,
+        "window_s": round(elapsed, 2),
+        "upstream_runs_get": calls,
+        "runs_get_per_poll_interval": round(calls / (elapsed / POLL_S), 2),
+    }
+
+
+async def bench_memory(svc: Proc) -> dict[str, Any]:
+    async with httpx.AsyncClient(base_url=svc.url) as client:
+        run_id = await trigger(client, "long")
+    await asyncio.sleep(1)
+    idle_kb = svc.rss_kb()
+    out: dict[str, Any] = {"idle_rss_mb": round(idle_kb / 1024, 1)}
+    path = f"/api/jobs/long/runs/{run_id}/events"
+    for count in (1000, 10_000):
+        watchers, tasks = await open_watchers(svc, path, count)
+        await asyncio.sleep(2)
+        rss = svc.rss_kb()
+        out[f"rss_mb_{count}_streams"] = round(rss / 1024, 1)
+        out[f"kb_per_stream_{count}"] = round((rss - idle_kb) / count, 1)
+        await close_watchers(watchers, tasks)
+        await asyncio.sleep(2)
+    return out
+
+
+async def bench_latency(emu: Proc, svc: Proc) -> dict[str, Any]:
+    """Upstream change time (found by polling the emulator every 5 ms) → event at the client."""
+    async with httpx.AsyncClient(base_url=svc.url) as client:
+        run_id = await trigger(client, "steps")
+    watcher = Watcher("127.0.0.1", svc.port, f"/api/jobs/steps/runs/{run_id}/events")
+    arrivals: dict[str, float] = {}
+
+    def on_frame(now: float, frame: bytes) -> None:
+        match = re.search(rb'"status":"([A-Z_]+)"', frame)
+        if match and b"event: message" in frame:
+            arrivals.setdefault(match.group(1).decode(), now)
+
+    task = asyncio.create_task(watcher.run(on_frame))
+    changes: dict[str, float] = {}
+    headers = {"Authorization": "Bearer dapi-local-dev"}
+    async with httpx.AsyncClient(base_url=emu.url, headers=headers) as upstream:
+        while not watcher.closed.is_set():
+            run = (await upstream.get("/api/2.1/jobs/runs/get", params={"run_id": run_id})).json()
+            changes.setdefault(run["state"]["life_cycle_state"], time.time())
+            await asyncio.sleep(0.005)
+    await task
+    delays = {s: round((arrivals[s] - changes[s]) * 1000, 1) for s in changes if s in arrivals}
+    first = min(changes, key=changes.__getitem__)
+    delays.pop(first, None)  # the first state was there before we connected
+    return {
+        "poll_interval_ms": POLL_S * 1000,
+        "delay_ms_by_state": delays,
+        "max_delay_ms": max(delays.values()) if delays else None,
+    }
+
+
+def wrk(url: str, seconds: int = 10) -> float:
+    out = subprocess.run(  # noqa: S603 - a fixed local tool
+        ["wrk", "-t2", "-c32", f"-d{seconds}s", url], capture_output=True, text=True, check=True
+    ).stdout
+    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    assert match, out
+    return float(match.group(1))
+
+
+async def bench_throughput(svc: Proc) -> dict[str, Any]:
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    async with httpx.AsyncClient(base_url=svc.url) as client:
+        body = (await client.get("/api/jobs/long/status")).content
+    with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as fh:
+        fh.write(body)
+    reference = bare(Path(fh.name))
+    try:
+        ours_url = f"{svc.url}/api/jobs/long/status"
+        bare_url = f"{reference.url}/api/jobs/long/status"
+        wrk(ours_url, 2), wrk(bare_url, 2)  # warm up both
+        ours, ref = [], []
+        for _ in range(3):  # interleaved, so machine noise hits both alike
+            ours.append(wrk(ours_url))
+            ref.append(wrk(bare_url))
+    finally:
+        reference.stop()
+        os.unlink(fh.name)
+    return {
+        "connections": 32,
+        "ours_rps": round(max(ours)),
+        "bare_rps": round(max(ref)),
+        "ratio": round(max(ours) / max(ref), 3),
+    }
+
+
+async def bench_sigterm(emu: Proc) -> dict[str, Any]:
+    svc = sidecar(emu.url)
+    async with httpx.AsyncClient(base_url=svc.url) as client:
+        run_id = await trigger(client, "long")
+    watchers, tasks = await open_watchers(svc, f"/api/jobs/long/runs/{run_id}/events", 1000)
+    seconds = await asyncio.to_thread(svc.terminate)
+    await asyncio.gather(*tasks, return_exceptions=True)
+    told = sum(any(b"event: shutdown" in f for _, f in w.frames) for w in watchers)
+    return {
+        "open_streams": 1000,
+        "seconds_to_exit": round(seconds, 2),
+        "streams_given_shutdown_event": told,
+    }
+
+
+async def main() -> None:
+    emu = emulator()
+    svc = sidecar(emu.url)
+    results: dict[str, Any] = {
+        "date": time.strftime("%Y-%m-%d"),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+    }
+    try:
+        results["1_shared_poller"] = await bench_shared_poller(emu, svc)
+        results["2_memory"] = await bench_memory(svc)
+        results["3_latency"] = await bench_latency(emu, svc)
+        results["4_throughput"] = await bench_throughput(svc)
+        results["5_sigterm"] = await bench_sigterm(emu)
+    finally:
+        svc.stop()
+        emu.stop()
+    print(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

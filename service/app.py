@@ -1,0 +1,63 @@
+"""The app factory and its lifespan: every resource is opened here and closed here."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import httpx
+import structlog
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from service.clock import Clock
+from service.config import Settings
+from service.errors import SidecarError, handle_sidecar_error
+from service.middleware import AccessLog
+from service.routes import routes
+from service.runtime import open_services
+
+_log = structlog.get_logger("service.app")
+
+
+def create_app(
+    settings: Settings,
+    *,
+    upstream: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    draining: asyncio.Event | None = None,
+) -> Starlette:
+    """Build the ASGI app; `upstream` replaces the network (tests), `draining` is the CLI's."""
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, object]]:
+        for warning in settings.warnings:
+            _log.warning("config.warning", message=warning)
+        async with open_services(
+            settings, transport=upstream, clock=clock, draining=draining
+        ) as services:
+            _log.info("app.started", jobs=sorted(settings.jobs), host=settings.workspace.host)
+            yield {"services": services}
+        _log.info("app.stopped")
+
+    return Starlette(
+        routes=routes(),
+        middleware=[Middleware(AccessLog)],
+        exception_handlers={
+            SidecarError: handle_sidecar_error,
+            HTTPException: _http_error,
+        },
+        lifespan=lifespan,
+    )
+
+
+async def _http_error(_request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
+    if exc.status_code in (204, 304):
+        return Response(status_code=exc.status_code)
+    body = {"error": exc.detail, "code": f"HTTP_{exc.status_code}", "plugin": "jobs"}
+    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

@@ -1,0 +1,213 @@
+"""The Python API: `Jobs` and per-job handles whose verbs return an `ExecutionResult`."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, Generic, TypeVar
+
+import httpx
+import msgspec
+
+from service.clock import Clock
+from service.config import JobSettings, Settings
+from service.errors import (
+    SidecarError,
+    Unavailable,
+    UnknownJob,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from service.identity import Identity, user_from_headers
+from service.operations import MultiTaskOutput
+from service.runs.poller import End
+from service.runtime import Services, open_services
+
+T = TypeVar("T")
+
+
+class ExecutionError(msgspec.Struct, frozen=True):
+    status: int
+    message: str
+    code: str
+
+
+class ExecutionResult(msgspec.Struct, Generic[T], frozen=True):
+    """`ok` and `data` on success; `error` (status, message, code) on failure."""
+
+    ok: bool
+    data: T | None = None
+    error: ExecutionError | None = None
+
+
+class RunStatus(msgspec.Struct, frozen=True):
+    """One change of a run while waiting: its life-cycle state, when, and the whole run."""
+
+    status: str | None
+    timestamp: int
+    run: dict[str, Any]
+
+
+def _fail(exc: SidecarError) -> ExecutionResult[Any]:
+    return ExecutionResult(
+        ok=False, error=ExecutionError(status=exc.status, message=exc.message, code=exc.code)
+    )
+
+
+def _decode(raw: msgspec.Raw) -> Any:
+    # A fresh object per call: callers may change what they get without touching the cache.
+    return msgspec.json.decode(raw)
+
+
+class Jobs:
+    """`jobs("etl")` → a handle. Open with `Jobs.open(settings)`, or take `app` services."""
+
+    def __init__(self, services: Services) -> None:
+        self._services = services
+
+    @classmethod
+    @asynccontextmanager
+    async def open(
+        cls,
+        settings: Settings,
+        *,
+        transport: httpx.AsyncBaseTransport | None = None,
+        clock: Clock | None = None,
+    ) -> AsyncIterator[Jobs]:
+        async with open_services(settings, transport=transport, clock=clock) as services:
+            yield cls(services)
+
+    def keys(self) -> list[str]:
+        return list(self._services.settings.jobs)
+
+    def __call__(self, key: str) -> JobHandle:
+        job = self._services.settings.jobs.get(key)
+        if job is None:
+            known = ", ".join(self.keys()) or "none"
+            raise UnknownJob(f'Unknown job "{key}". Available jobs: {known}')
+        return JobHandle(self._services, job, self._services.service_principal)
+
+
+class JobHandle:
+    """The verbs of one job, acting as one identity."""
+
+    def __init__(
+        self, services: Services, job: JobSettings, identity: Identity | SidecarError
+    ) -> None:
+        self._svc = services
+        self._job = job
+        self._identity = identity
+
+    def as_user(self, request: Any) -> JobHandle:
+        """The same handle acting with the request's X-Forwarded-Access-Token."""
+        headers: Mapping[str, str] = getattr(request, "headers", request)
+        try:
+            identity: Identity | SidecarError = user_from_headers(headers)
+        except SidecarError as exc:
+            identity = exc
+        return JobHandle(self._svc, self._job, identity)
+
+    def _context(self) -> tuple[JobSettings, Identity]:
+        if isinstance(self._identity, SidecarError):
+            raise self._identity
+        return self._svc.ops.job(self._job.key), self._identity
+
+    async def run_now(
+        self, params: object = None, *, idempotency_key: str | None = None
+    ) -> ExecutionResult[dict[str, int]]:
+        try:
+            job, identity = self._context()
+            fields = self._svc.ops.prepare_run(job, params)
+            run_id = await self._svc.ops.run_now(
+                job, identity, fields, idempotency_key=idempotency_key
+            )
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data={"run_id": run_id})
+
+    async def run_and_wait(
+        self, params: object = None, *, idempotency_key: str | None = None
+    ) -> AsyncIterator[RunStatus]:
+        """Trigger a run and yield each change until it ends; raises a SidecarError on failure
+        (bad parameters, upstream errors, or the job's `wait_timeout_ms` running out)."""
+        job, identity = self._context()
+        fields = self._svc.ops.prepare_run(job, params)
+        run_id = await self._svc.ops.run_now(job, identity, fields, idempotency_key=idempotency_key)
+        watch = self._svc.hub.watch(job, identity, run_id)
+        sub = watch.subscribe()
+        deadline = self._svc.clock.monotonic() + job.wait_timeout_ms / 1000
+        try:
+            while True:
+                left = deadline - self._svc.clock.monotonic()
+                try:
+                    item = await asyncio.wait_for(sub.next(), max(0.0, left))
+                except TimeoutError:
+                    raise UpstreamTimeout(
+                        f"Run {run_id} did not finish within {job.wait_timeout_ms} ms"
+                    ) from None
+                if isinstance(item, End):
+                    if item.reason == "done":
+                        return
+                    raise _end_error(item)
+                yield RunStatus(status=item.status, timestamp=item.timestamp, run=_decode(item.run))
+        finally:
+            watch.unsubscribe(sub)
+
+    async def last_run(self) -> ExecutionResult[dict[str, Any] | None]:
+        try:
+            job, identity = self._context()
+            latest = await self._svc.ops.last_run(job, identity)
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data=_decode(latest.raw) if latest else None)
+
+    async def list_runs(self, *, limit: int = 20) -> ExecutionResult[list[dict[str, Any]]]:
+        try:
+            job, identity = self._context()
+            runs = await self._svc.ops.list_runs(job, identity, limit)
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data=[_decode(r) for r in runs])
+
+    async def get_run(self, run_id: int) -> ExecutionResult[dict[str, Any]]:
+        try:
+            job, identity = self._context()
+            snapshot = await self._svc.ops.get_run(job, identity, run_id)
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data=_decode(snapshot.raw))
+
+    async def get_run_output(self, run_id: int) -> ExecutionResult[dict[str, Any]]:
+        try:
+            job, identity = self._context()
+            output = await self._svc.ops.get_run_output(job, identity, run_id)
+        except SidecarError as exc:
+            return _fail(exc)
+        if isinstance(output, MultiTaskOutput):
+            return ExecutionResult(ok=True, data=msgspec.json.decode(msgspec.json.encode(output)))
+        return ExecutionResult(ok=True, data=_decode(output))
+
+    async def get_job(self) -> ExecutionResult[dict[str, Any]]:
+        try:
+            job, identity = self._context()
+            raw = await self._svc.ops.get_job(job, identity)
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data=_decode(raw))
+
+    async def cancel_run(self, run_id: int) -> ExecutionResult[None]:
+        try:
+            job, identity = self._context()
+            await self._svc.ops.cancel_run(job, identity, run_id)
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True)
+
+
+def _end_error(end: End) -> SidecarError:
+    if end.reason == "shutdown":
+        return Unavailable("The service is shutting down")
+    if end.reason == "error":
+        return UpstreamUnavailable("Polling the run failed repeatedly")
+    return Unavailable("The watcher fell behind and was dropped")

@@ -1,0 +1,47 @@
+"""Prometheus metrics, read from the live services at scrape time (no global registry)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+if TYPE_CHECKING:
+    from service.runtime import Services
+
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class ServicesCollector(Collector):
+    def __init__(self, services: Services) -> None:
+        self._svc = services
+
+    def collect(self) -> Iterator[Metric]:
+        svc = self._svc
+        yield GaugeMetricFamily("sidecar_open_streams", "Open event streams", value=svc.gauge.open)
+        yield GaugeMetricFamily("sidecar_run_watches", "Runs being watched", value=len(svc.hub))
+        yield GaugeMetricFamily("sidecar_cache_entries", "Read cache entries", value=len(svc.cache))
+        yield CounterMetricFamily("sidecar_polls", "Upstream polls by watches", value=svc.hub.polls)
+        hits = CounterMetricFamily("sidecar_cache_lookups", "Read cache lookups", labels=["result"])
+        hits.add_metric(["hit"], svc.cache.hits)
+        hits.add_metric(["miss"], svc.cache.misses)
+        yield hits
+        calls = CounterMetricFamily(
+            "sidecar_upstream_requests", "Jobs API requests", labels=["verb", "status"]
+        )
+        for (verb, status), count in sorted(svc.client.calls.items()):
+            calls.add_metric([verb, status], count)
+        yield calls
+
+
+def registry_for(services: Services) -> CollectorRegistry:
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(ServicesCollector(services))
+    return registry
+
+
+def render(registry: CollectorRegistry) -> bytes:
+    return generate_latest(registry)

@@ -1,0 +1,232 @@
+"""The job verbs behind both the HTTP routes and the Python API, each in its execution tier."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import uuid
+from typing import Any
+
+import msgspec
+
+from service.cache import CacheKey, ReadCache
+from service.config import JobSettings, Settings
+from service.errors import (
+    InvalidRequest,
+    JobNotConfigured,
+    RunNotFound,
+    UnknownJob,
+    UpstreamNotFound,
+)
+from service.identity import Identity
+from service.params import run_now_fields, validate_params
+from service.upstream.client import JobsClient
+from service.upstream.retry import SAFE_WRITE
+from service.upstream.wire import TERMINAL_STATES, RunSnapshot, job_id_of, run_from_raw
+
+MAX_LIST_LIMIT = 100
+UPSTREAM_PAGE = 25  # runs/list refuses more per page
+_WRITE_INVALIDATES = frozenset({"list_runs", "last_run"})
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class _OutputState(msgspec.Struct, frozen=True):
+    metadata: _OutputMeta | None = None
+
+
+class _OutputMeta(msgspec.Struct, frozen=True):
+    state: _LifeCycle | None = None
+
+
+class _LifeCycle(msgspec.Struct, frozen=True):
+    life_cycle_state: str | None = None
+
+
+_output_state = msgspec.json.Decoder(_OutputState)
+
+
+class TaskOutput(msgspec.Struct, frozen=True):
+    task_key: str | None
+    run_id: int
+    output: msgspec.Raw
+
+
+class MultiTaskOutput(msgspec.Struct, frozen=True):
+    tasks: tuple[TaskOutput, ...]
+
+
+def sanitize_key(key: str) -> str:
+    return _UNSAFE_KEY_CHARS.sub("", key)[:100]
+
+
+def run_not_found(run_id: int) -> RunNotFound:
+    """One answer for a missing run and another job's run, so neither reveals the other."""
+    return RunNotFound(f"Run {run_id} not found")
+
+
+def idempotency_token(job_key: str, identity: Identity, client_key: str | None) -> str:
+    """The run-now token: the client's key scoped by job and identity, else a fresh one."""
+    if client_key is None:
+        return f"sidecar-{uuid.uuid4().hex}"
+    if not _IDEMPOTENCY_KEY.match(client_key):
+        raise InvalidRequest("Idempotency-Key must be 1-255 printable ASCII characters")
+    digest = hashlib.sha256(f"{job_key}\x1f{identity.key}\x1f{client_key}".encode()).hexdigest()
+    return f"sidecar-{digest[:56]}"  # 64 characters, the Jobs API's limit
+
+
+class JobOperations:
+    """Validates, maps, scopes and caches; raises the exception tree, never returns None."""
+
+    def __init__(self, settings: Settings, client: JobsClient, cache: ReadCache) -> None:
+        self._settings = settings
+        self._client = client
+        self._cache = cache
+        self._ttl = settings.cache_ttl_ms / 1000
+        self._short_ttl = min(settings.poll_interval_ms, settings.cache_ttl_ms) / 1000
+
+    def job(self, key: str) -> JobSettings:
+        """The job's settings; 404 for an unknown key or one with no job id."""
+        job = self._settings.jobs.get(key)
+        if job is None:
+            raise UnknownJob(f'Unknown job "{sanitize_key(key)}"')
+        if job.job_id is None:
+            raise JobNotConfigured(f'Job "{job.key}" has no configured job ID')
+        return job
+
+    def prepare_run(self, job: JobSettings, params: object) -> dict[str, Any]:
+        """Validate and map parameters to run-now fields; raises 400 before any upstream call."""
+        validated = validate_params(job.key, job.params, {} if params is None else params)
+        return run_now_fields(job.key, job.task_type, validated)
+
+    async def run_now(
+        self,
+        job: JobSettings,
+        identity: Identity,
+        fields: dict[str, Any],
+        *,
+        idempotency_key: str | None = None,
+    ) -> int:
+        token = idempotency_token(job.key, identity, idempotency_key)
+        body = {"job_id": job.job_id, **fields, "idempotency_token": token}
+        # The token makes a repeat harmless: the Jobs API returns the first run, so retrying a
+        # lost response never starts a second run.
+        try:
+            return await self._client.run_now(identity, body, tier=SAFE_WRITE)
+        finally:
+            await self._cache.invalidate(job.key, _WRITE_INVALIDATES)
+
+    async def get_run(self, job: JobSettings, identity: Identity, run_id: int) -> RunSnapshot:
+        """The run, if it belongs to this job: another job's run is a 404 like a missing one."""
+        try:
+            snapshot = await self._cache.get_or_load(
+                CacheKey(identity.key, job.key, "get_run", str(run_id)),
+                lambda: self._client.get_run(identity, run_id),
+                lambda s: self._ttl if s.run.is_terminal else self._short_ttl,
+            )
+        except UpstreamNotFound:
+            raise run_not_found(run_id) from None
+        if snapshot.run.job_id != job.job_id:
+            raise run_not_found(run_id)
+        return snapshot
+
+    async def list_runs(
+        self, job: JobSettings, identity: Identity, limit: int
+    ) -> tuple[msgspec.Raw, ...]:
+        """Newest first, up to `limit` (1-100), paging upstream 25 at a time."""
+        limit = max(1, min(MAX_LIST_LIMIT, limit))
+        return await self._cache.get_or_load(
+            CacheKey(identity.key, job.key, "list_runs", str(limit)),
+            lambda: self._collect_runs(job, identity, limit),
+            lambda _: self._short_ttl,
+        )
+
+    async def last_run(self, job: JobSettings, identity: Identity) -> RunSnapshot | None:
+        async def load() -> RunSnapshot | None:
+            assert job.job_id is not None  # noqa: S101 - job() guarantees it
+            page = await self._client.list_runs(identity, job.job_id, limit=1)
+            return run_from_raw(page.runs[0]) if page.runs else None
+
+        return await self._cache.get_or_load(
+            CacheKey(identity.key, job.key, "last_run"), load, lambda _: self._short_ttl
+        )
+
+    async def cancel_run(self, job: JobSettings, identity: Identity, run_id: int) -> None:
+        """Cancel a run of this job; cancelling a finished run is harmless, so it is retried."""
+        await self.get_run(job, identity, run_id)
+        try:
+            await self._client.cancel_run(identity, run_id, tier=SAFE_WRITE)
+        finally:
+            await self._cache.invalidate(job.key, _WRITE_INVALIDATES | {"get_run"})
+
+    async def get_run_output(
+        self, job: JobSettings, identity: Identity, run_id: int
+    ) -> msgspec.Raw | MultiTaskOutput:
+        """A single-task run's task output, or every task's output fetched concurrently."""
+        snapshot = await self.get_run(job, identity, run_id)
+        tasks = [t for t in snapshot.run.tasks if t.run_id is not None]
+        if not tasks:
+            return await self._task_output(job, identity, run_id)
+        if len(tasks) == 1:
+            return await self._task_output(job, identity, tasks[0].run_id)  # type: ignore[arg-type]
+        outputs = await asyncio.gather(
+            *(self._task_output(job, identity, t.run_id) for t in tasks)  # type: ignore[arg-type]
+        )
+        return MultiTaskOutput(
+            tasks=tuple(
+                TaskOutput(task_key=t.task_key, run_id=t.run_id, output=out)  # type: ignore[arg-type]
+                for t, out in zip(tasks, outputs, strict=True)
+            )
+        )
+
+    async def get_job(self, job: JobSettings, identity: Identity) -> msgspec.Raw:
+        assert job.job_id is not None  # noqa: S101 - job() guarantees it
+        job_id = job.job_id
+        return await self._cache.get_or_load(
+            CacheKey(identity.key, job.key, "get_job"),
+            lambda: self._client.get_job(identity, job_id),
+            lambda _: self._ttl,
+        )
+
+    async def poll(self, job: JobSettings, identity: Identity, run_id: int) -> RunSnapshot:
+        """One uncached poll for a stream, scoped to the job."""
+        try:
+            snapshot = await self._client.poll_run(identity, run_id)
+        except UpstreamNotFound:
+            raise run_not_found(run_id) from None
+        if snapshot.run.job_id != job.job_id:
+            raise run_not_found(run_id)
+        return snapshot
+
+    async def _task_output(self, job: JobSettings, identity: Identity, run_id: int) -> msgspec.Raw:
+        def ttl(raw: msgspec.Raw) -> float:
+            meta = _output_state.decode(raw).metadata
+            state = meta.state.life_cycle_state if meta and meta.state else None
+            return self._ttl if state in TERMINAL_STATES else self._short_ttl
+
+        try:
+            return await self._cache.get_or_load(
+                CacheKey(identity.key, job.key, "get_run_output", str(run_id)),
+                lambda: self._client.get_run_output(identity, run_id),
+                ttl,
+            )
+        except UpstreamNotFound:
+            raise run_not_found(run_id) from None
+
+    async def _collect_runs(
+        self, job: JobSettings, identity: Identity, limit: int
+    ) -> tuple[msgspec.Raw, ...]:
+        assert job.job_id is not None  # noqa: S101 - job() guarantees it
+        runs: list[msgspec.Raw] = []
+        token: str | None = None
+        while len(runs) < limit:
+            page = await self._client.list_runs(
+                identity, job.job_id, limit=min(UPSTREAM_PAGE, limit - len(runs)), page_token=token
+            )
+            # runs/list filters by job_id upstream; check anyway so a run never leaks across jobs.
+            runs.extend(r for r in page.runs if job_id_of(r) == job.job_id)
+            token = page.next_page_token
+            if not token or not page.runs:
+                break
+        return tuple(runs[:limit])

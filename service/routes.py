@@ -1,0 +1,233 @@
+"""The HTTP routes: thin handlers over `JobOperations`, the poller hub and event streams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+from starlette.types import ASGIApp
+
+from service.config import JobSettings
+from service.errors import InvalidRequest, Unavailable
+from service.identity import Identity, user_from_headers
+from service.metrics import CONTENT_TYPE, render
+from service.params import params_json_schema
+from service.runs.events import json_frame
+from service.runs.streams import EventStream
+from service.runtime import Services
+from service.upstream.wire import RunSnapshot
+
+DEFAULT_LIST_LIMIT = 20
+_encoder = msgspec.json.Encoder()
+_INT64_MAX = 2**63 - 1
+
+
+class RunStarted(msgspec.Struct, frozen=True):
+    runId: int  # noqa: N815 - the wire name the AppKit contract uses
+
+
+class StatusReply(msgspec.Struct, frozen=True):
+    status: str | None
+    run: msgspec.Raw | None
+
+
+class RunsReply(msgspec.Struct, frozen=True):
+    runs: tuple[msgspec.Raw, ...]
+
+
+def services(request: Request) -> Services:
+    """The one typed accessor for what the lifespan opened."""
+    return request.state.services  # type: ignore[no-any-return]
+
+
+def json_response(payload: object, status: int = 200) -> Response:
+    return Response(_encoder.encode(payload), status_code=status, media_type="application/json")
+
+
+def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
+    """The service principal, or the caller when the job is configured `run_as = "user"`."""
+    if job.run_as == "user":
+        return user_from_headers(request.headers)
+    return svc.service_principal
+
+
+def parse_run_id(raw: str) -> int:
+    """Digits only, positive, int64: `123abc`, `1.5`, `0` and `-3` are 400s."""
+    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= _INT64_MAX:
+        raise InvalidRequest("Invalid runId: expected a positive integer")
+    return int(raw)
+
+
+def watch_url(job: JobSettings, run_id: int) -> str:
+    return f"/api/jobs/{job.key}/runs/{run_id}/events"
+
+
+async def list_jobs(request: Request) -> Response:
+    jobs = services(request).settings.jobs
+    return json_response(
+        {
+            "jobs": [
+                {
+                    "key": job.key,
+                    "taskType": job.task_type,
+                    "configured": job.job_id is not None,
+                    "runAs": job.run_as,
+                    "params": params_json_schema(job.params),
+                }
+                for job in jobs.values()
+            ]
+        }
+    )
+
+
+async def get_job(request: Request) -> Response:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    return json_response(await svc.ops.get_job(job, identity_for(svc, job, request)))
+
+
+async def run_job(request: Request) -> Response | ASGIApp:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    identity = identity_for(svc, job, request)
+    if svc.draining.is_set():
+        raise Unavailable("The service is shutting down", retry_after=1)
+    fields = svc.ops.prepare_run(job, await _params(request))
+    stream = request.query_params.get("stream") == "true"
+    if stream and svc.gauge.full:
+        raise Unavailable("Too many open streams", retry_after=5)
+    run_id = await svc.ops.run_now(
+        job, identity, fields, idempotency_key=request.headers.get("idempotency-key")
+    )
+    if not stream:
+        return json_response(RunStarted(runId=run_id))
+    watch = svc.hub.watch(job, identity, run_id)
+    started = {"runId": run_id, "watchUrl": watch_url(job, run_id)}
+    return EventStream(
+        watch.subscribe(),
+        clock=svc.clock,
+        gauge=svc.gauge,
+        heartbeat_s=svc.settings.heartbeat_ms / 1000,
+        deadline_s=job.wait_timeout_ms / 1000,
+        prelude=json_frame(started, event="run", event_id=f"{watch.epoch}-0"),
+        on_close=watch.unsubscribe,
+    )
+
+
+async def watch_run(request: Request) -> Response | ASGIApp:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    identity = identity_for(svc, job, request)
+    run_id = parse_run_id(request.path_params["run_id"])
+    if svc.gauge.full:
+        raise Unavailable("Too many open streams", retry_after=5)
+    watch = svc.hub.find(run_id, identity)
+    if watch is None or watch.job.job_id != job.job_id:
+        snapshot: RunSnapshot = await svc.ops.get_run(job, identity, run_id)
+        watch = svc.hub.watch(job, identity, run_id, initial=snapshot)
+    last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
+    if watch.saw_everything(last_event_id):
+        # The client has the final event: 204 tells EventSource to stop reconnecting.
+        return Response(status_code=204)
+    return EventStream(
+        watch.subscribe(last_event_id),
+        clock=svc.clock,
+        gauge=svc.gauge,
+        heartbeat_s=svc.settings.heartbeat_ms / 1000,
+        deadline_s=job.wait_timeout_ms / 1000,
+        on_close=watch.unsubscribe,
+    )
+
+
+async def list_runs(request: Request) -> Response:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    raw = request.query_params.get("limit", "")
+    limit = int(raw) if raw.isascii() and raw.isdigit() else DEFAULT_LIST_LIMIT
+    runs = await svc.ops.list_runs(job, identity_for(svc, job, request), limit)
+    return json_response(RunsReply(runs=runs))
+
+
+async def get_run(request: Request) -> Response:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    run_id = parse_run_id(request.path_params["run_id"])
+    snapshot = await svc.ops.get_run(job, identity_for(svc, job, request), run_id)
+    return Response(bytes(snapshot.raw), media_type="application/json")
+
+
+async def get_run_output(request: Request) -> Response:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    run_id = parse_run_id(request.path_params["run_id"])
+    return json_response(await svc.ops.get_run_output(job, identity_for(svc, job, request), run_id))
+
+
+async def cancel_run(request: Request) -> Response:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    run_id = parse_run_id(request.path_params["run_id"])
+    await svc.ops.cancel_run(job, identity_for(svc, job, request), run_id)
+    return Response(status_code=204)
+
+
+async def status(request: Request) -> Response:
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    latest = await svc.ops.last_run(job, identity_for(svc, job, request))
+    if latest is None:
+        return json_response(StatusReply(status=None, run=None))
+    return json_response(StatusReply(status=latest.run.life_cycle_state, run=latest.raw))
+
+
+async def livez(_request: Request) -> Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: Request) -> Response:
+    if services(request).draining.is_set():
+        return json_response({"status": "draining"}, status=503)
+    return json_response({"status": "ready"})
+
+
+async def metrics(request: Request) -> Response:
+    registry = services(request).metrics
+    assert registry is not None  # noqa: S101 - open_services always sets it
+    return Response(render(registry), media_type=CONTENT_TYPE)
+
+
+async def _params(request: Request) -> Any:
+    body = await request.body()
+    if not body.strip():
+        return None
+    try:
+        payload = msgspec.json.decode(body)
+    except msgspec.DecodeError:
+        raise InvalidRequest("Request body must be valid JSON") from None
+    if not isinstance(payload, dict):
+        raise InvalidRequest("Request body must be a JSON object")
+    if "params" in payload and not isinstance(payload["params"], dict):
+        raise InvalidRequest("params must be a plain object")
+    return payload.get("params")
+
+
+def routes() -> list[Route]:
+    prefix = "/api/jobs"
+    return [
+        Route("/livez", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/health", livez, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+        Route(prefix, list_jobs, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}", get_job, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/run", run_job, methods=["POST"]),
+        Route(f"{prefix}/{{job_key}}/runs", list_runs, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/status", status, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}", get_run, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}", cancel_run, methods=["DELETE"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}/events", watch_run, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}/output", get_run_output, methods=["GET"]),
+    ]

@@ -1,0 +1,88 @@
+"""Run events: what changed in a run, as a status event and as its Server-Sent Events frame."""
+
+from __future__ import annotations
+
+import msgspec
+
+from service.upstream.wire import Run, RunSnapshot
+
+_encoder = msgspec.json.Encoder()
+
+
+class StatusData(msgspec.Struct, frozen=True):
+    """The seed's event shape: the run's life-cycle state, when we saw it, and the whole run."""
+
+    status: str | None
+    timestamp: int
+    run: msgspec.Raw
+
+
+class RunEvent(msgspec.Struct, frozen=True):
+    """One change of a run, numbered within its watch; `frame` is encoded once for all clients."""
+
+    id: str
+    seq: int
+    status: str | None
+    timestamp: int
+    run: msgspec.Raw
+    terminal: bool
+    frame: bytes
+
+
+def signature(run: Run) -> tuple[object, ...]:
+    """What counts as a change: state, result and each task's state; not timings."""
+    state = run.state
+    return (
+        state.life_cycle_state if state else None,
+        state.result_state if state else None,
+        run.status.state if run.status else None,
+        tuple(
+            (
+                t.task_key,
+                t.run_id,
+                t.state.life_cycle_state if t.state else None,
+                t.state.result_state if t.state else None,
+            )
+            for t in run.tasks
+        ),
+    )
+
+
+def make_event(epoch: str, seq: int, snapshot: RunSnapshot, timestamp: int) -> RunEvent:
+    event_id = f"{epoch}-{seq}"
+    status = snapshot.run.life_cycle_state
+    data = _encoder.encode(StatusData(status=status, timestamp=timestamp, run=snapshot.raw))
+    return RunEvent(
+        id=event_id,
+        seq=seq,
+        status=status,
+        timestamp=timestamp,
+        run=snapshot.raw,
+        terminal=snapshot.run.is_terminal,
+        frame=frame(data, event="message", event_id=event_id),
+    )
+
+
+def frame(data: bytes, *, event: str | None = None, event_id: str | None = None) -> bytes:
+    """One SSE frame; `data` is single-line JSON, so it needs no splitting."""
+    parts = []
+    if event_id is not None:
+        parts.append(b"id: " + event_id.encode())
+    if event is not None:
+        parts.append(b"event: " + event.encode())
+    parts.append(b"data: " + data)
+    return b"\n".join(parts) + b"\n\n"
+
+
+def json_frame(payload: object, *, event: str, event_id: str | None = None) -> bytes:
+    return frame(_encoder.encode(payload), event=event, event_id=event_id)
+
+
+def parse_event_id(value: str | None) -> tuple[str, int] | None:
+    """`<epoch>-<seq>` from a Last-Event-ID; None when absent or not one of ours."""
+    if not value:
+        return None
+    epoch, _, seq = value.strip().rpartition("-")
+    if not epoch or not seq.isdigit():
+        return None
+    return epoch, int(seq)

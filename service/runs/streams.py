@@ -1,0 +1,135 @@
+"""Server-Sent Events over pure ASGI: a race of the writer and the client's disconnect.
+
+The writer sends each event from the watcher's subscription and a comment heartbeat when the
+line is quiet; it ends on the run's terminal event, an error, a slow-consumer drop, the wait
+deadline, or shutdown (each with its final frame). The disconnect listener ends the stream as
+soon as the client goes. Whichever finishes first cancels the other; the subscription is
+released either way.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+import anyio
+import structlog
+from starlette.types import Receive, Scope, Send
+
+from service.clock import Clock
+from service.runs.events import json_frame
+from service.runs.poller import End, Subscription
+
+# Why these headers: `no-transform` and `X-Accel-Buffering: no` stop proxies (nginx, the
+# Databricks Apps front door) from buffering or compressing the stream.
+SSE_HEADERS = [
+    (b"content-type", b"text/event-stream; charset=utf-8"),
+    (b"cache-control", b"no-cache, no-transform"),
+    (b"x-accel-buffering", b"no"),
+    (b"connection", b"keep-alive"),
+]
+RETRY_MS = 3000
+_log = structlog.get_logger("service.streams")
+
+
+class StreamGauge:
+    """Counts open streams against the global cap."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+    @property
+    def full(self) -> bool:
+        return self.open >= self.limit
+
+
+class EventStream:
+    """The ASGI response for one watcher."""
+
+    def __init__(
+        self,
+        sub: Subscription,
+        *,
+        clock: Clock,
+        gauge: StreamGauge,
+        heartbeat_s: float,
+        deadline_s: float | None = None,
+        prelude: bytes = b"",
+        on_close: Callable[[Subscription], None] | None = None,
+    ) -> None:
+        self._sub = sub
+        self._clock = clock
+        self._gauge = gauge
+        self._heartbeat = heartbeat_s
+        self._deadline = deadline_s
+        self._prelude = prelude
+        self._on_close = on_close
+        self.sent_events = 0
+        self.end_reason = "disconnect"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        self._gauge.open += 1
+        try:
+            await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
+            # First bytes at once, so proxies and EventSource see the stream open.
+            first = f"retry: {RETRY_MS}\n\n".encode() + self._prelude
+            await send({"type": "http.response.body", "body": first, "more_body": True})
+            async with anyio.create_task_group() as race:
+
+                async def writer() -> None:
+                    await self._write(send)
+                    race.cancel_scope.cancel()
+
+                async def listener() -> None:
+                    while (await receive())["type"] != "http.disconnect":
+                        pass
+                    race.cancel_scope.cancel()
+
+                race.start_soon(writer)
+                race.start_soon(listener)
+        finally:
+            self._gauge.open -= 1
+            if self._on_close is not None:
+                self._on_close(self._sub)
+            _log.debug(
+                "stream.closed",
+                run_id=self._sub.watch.run_id,
+                events=self.sent_events,
+                reason=self.end_reason,
+            )
+
+    async def _write(self, send: Send) -> None:
+        started = self._clock.monotonic()
+        while True:
+            timeout = self._heartbeat
+            if self._deadline is not None:
+                left = self._deadline - (self._clock.monotonic() - started)
+                if left <= 0:
+                    await self._finish(send, "timeout", _timeout_frame())
+                    return
+                timeout = min(timeout, left)
+            try:
+                item = await asyncio.wait_for(self._sub.next(), timeout)
+            except TimeoutError:
+                await send(
+                    {"type": "http.response.body", "body": b": heartbeat\n\n", "more_body": True}
+                )
+                continue
+            if isinstance(item, End):
+                await self._finish(send, item.reason, item.frame)
+                return
+            self.sent_events += 1
+            await send({"type": "http.response.body", "body": item.frame, "more_body": True})
+
+    async def _finish(self, send: Send, reason: str, frame: bytes | None) -> None:
+        self.end_reason = reason
+        body = frame or b""
+        if reason == "shutdown":
+            body = f"retry: {RETRY_MS}\n".encode() + body
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _timeout_frame() -> bytes:
+    body = {"error": "Timed out waiting for the run to finish", "code": "WAIT_TIMEOUT"}
+    return json_frame(body, event="error")

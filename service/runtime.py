@@ -1,0 +1,110 @@
+"""The process's resources, opened and closed together: HTTP client, cache, pollers, streams."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+import anyio
+import httpx
+import msgspec
+from anyio.abc import TaskGroup
+from prometheus_client import CollectorRegistry
+
+from service.cache import ReadCache
+from service.clock import Clock, LoopClock
+from service.config import Settings, Workspace
+from service.identity import Identity, service_principal
+from service.metrics import registry_for
+from service.operations import JobOperations
+from service.runs.poller import PollerHub
+from service.runs.streams import StreamGauge
+from service.upstream.auth import BearerAuth, OAuthM2MAuth
+from service.upstream.client import JobsClient
+from service.upstream.retry import RetryBudget, RetryPolicy
+
+
+class Services(msgspec.Struct, frozen=True, kw_only=True):
+    """What handlers and the Python API reach, through one typed accessor."""
+
+    settings: Settings
+    clock: Clock
+    client: JobsClient
+    cache: ReadCache
+    ops: JobOperations
+    hub: PollerHub
+    gauge: StreamGauge
+    budget: RetryBudget
+    service_principal: Identity
+    draining: asyncio.Event
+    tasks: TaskGroup
+    metrics: CollectorRegistry | None = None
+
+
+def workspace_auth(workspace: Workspace, clock: Clock) -> httpx.Auth:
+    if workspace.auth_type == "oauth-m2m":
+        assert workspace.client_id  # noqa: S101 - config checked
+        assert workspace.client_secret  # noqa: S101 - config checked
+        return OAuthM2MAuth(
+            workspace.host, workspace.client_id, workspace.client_secret.value, clock=clock
+        )
+    assert workspace.token  # noqa: S101 - config checked
+    return BearerAuth(workspace.token.value)
+
+
+@asynccontextmanager
+async def open_services(
+    settings: Settings,
+    *,
+    transport: httpx.AsyncBaseTransport | None = None,
+    clock: Clock | None = None,
+    draining: asyncio.Event | None = None,
+) -> AsyncIterator[Services]:
+    """Open every resource for the block; on exit, streams end and loops are cancelled."""
+    clock = clock or LoopClock()
+    draining = draining or asyncio.Event()
+    limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
+    async with (
+        httpx.AsyncClient(
+            base_url=settings.workspace.host,
+            transport=transport,
+            timeout=settings.timeout_ms / 1000,
+            limits=limits,
+            headers={"User-Agent": "jobs-sidecar/0.1", "Accept": "application/json"},
+            follow_redirects=False,
+        ) as http,
+        anyio.create_task_group() as tasks,
+    ):
+        budget = RetryBudget(clock)
+        client = JobsClient(
+            http, RetryPolicy(clock, budget), attempt_timeout_s=settings.timeout_ms / 1000
+        )
+        cache = ReadCache(clock, max_entries=settings.cache_max_entries)
+        ops = JobOperations(settings, client, cache)
+        hub = PollerHub(ops, settings, clock, tasks)
+        services = Services(
+            settings=settings,
+            clock=clock,
+            client=client,
+            cache=cache,
+            ops=ops,
+            hub=hub,
+            gauge=StreamGauge(settings.max_streams),
+            budget=budget,
+            service_principal=service_principal(workspace_auth(settings.workspace, clock)),
+            draining=draining,
+            tasks=tasks,
+        )
+        services = msgspec.structs.replace(services, metrics=registry_for(services))
+        tasks.start_soon(_close_streams_on_drain, services)
+        try:
+            yield services
+        finally:
+            hub.close_all()
+            tasks.cancel_scope.cancel()
+
+
+async def _close_streams_on_drain(services: Services) -> None:
+    await services.draining.wait()
+    services.hub.close_all()

@@ -1,0 +1,94 @@
+"""Lenient structs for what Databricks sends: only the fields we read, the raw JSON kept whole."""
+
+from __future__ import annotations
+
+import msgspec
+
+TERMINAL_STATES = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
+
+
+class RunState(msgspec.Struct, frozen=True):
+    life_cycle_state: str | None = None
+    result_state: str | None = None
+    state_message: str | None = None
+
+
+class RunStatusV2(msgspec.Struct, frozen=True):
+    state: str | None = None
+
+
+class TaskRun(msgspec.Struct, frozen=True):
+    task_key: str | None = None
+    run_id: int | None = None
+    state: RunState | None = None
+
+
+class Run(msgspec.Struct, frozen=True):
+    """The parts of a `runs/get` object we act on; everything else stays in the raw bytes."""
+
+    run_id: int | None = None
+    job_id: int | None = None
+    state: RunState | None = None
+    status: RunStatusV2 | None = None
+    tasks: tuple[TaskRun, ...] = ()
+
+    @property
+    def life_cycle_state(self) -> str | None:
+        return self.state.life_cycle_state if self.state else None
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.life_cycle_state in TERMINAL_STATES
+
+
+class RunSnapshot(msgspec.Struct, frozen=True):
+    """One run as Databricks sent it: the decoded fields we read, and every byte of the rest."""
+
+    run: Run
+    raw: msgspec.Raw
+
+
+class RunPage(msgspec.Struct, frozen=True):
+    runs: tuple[msgspec.Raw, ...] = ()
+    has_more: bool = False
+    next_page_token: str | None = None
+
+
+class RunNowReply(msgspec.Struct, frozen=True):
+    run_id: int
+
+
+class ErrorReply(msgspec.Struct):
+    error_code: str | int | None = None
+    message: str | None = None
+
+
+class TokenReply(msgspec.Struct):
+    access_token: str
+    expires_in: int = 3600
+    token_type: str = "Bearer"  # noqa: S105 - a token type, not a token
+
+
+class JobIdOnly(msgspec.Struct, frozen=True):
+    job_id: int | None = None
+
+
+_run_decoder = msgspec.json.Decoder(Run)
+_page_decoder = msgspec.json.Decoder(RunPage)
+_job_id_decoder = msgspec.json.Decoder(JobIdOnly)
+
+
+def decode_run(body: bytes) -> RunSnapshot:
+    return RunSnapshot(run=_run_decoder.decode(body), raw=msgspec.Raw(body))
+
+
+def decode_page(body: bytes) -> RunPage:
+    return _page_decoder.decode(body)
+
+
+def run_from_raw(raw: msgspec.Raw) -> RunSnapshot:
+    return RunSnapshot(run=_run_decoder.decode(raw), raw=raw)
+
+
+def job_id_of(raw: msgspec.Raw | bytes) -> int | None:
+    return _job_id_decoder.decode(raw).job_id

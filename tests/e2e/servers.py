@@ -1,0 +1,58 @@
+"""Real Hypercorn servers on loopback for end-to-end tests."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from hypercorn.asyncio import serve
+from hypercorn.typing import ASGIFramework
+
+from service.cli import hypercorn_config
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+async def wait_listening(port: int, timeout: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            _, writer = await asyncio.open_connection("127.0.0.1", port)
+        except OSError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.01)
+        else:
+            writer.close()
+            await writer.wait_closed()
+            return
+
+
+@asynccontextmanager
+async def running(
+    app: object, *, shutdown: asyncio.Event | None = None, graceful_s: float = 5.0
+) -> AsyncIterator[str]:
+    """Serve `app` on 127.0.0.1 until the block ends (or `shutdown` is set); yield its URL."""
+    port = free_port()
+    shutdown = shutdown or asyncio.Event()
+    config = hypercorn_config("127.0.0.1", port, graceful_s)
+    config.errorlog = None
+    task = asyncio.create_task(
+        serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+    )
+    try:
+        await wait_listening(port)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        shutdown.set()
+        await asyncio.wait_for(task, graceful_s + 5)
+
+
+def asgi(app: object) -> ASGIFramework:
+    return app  # type: ignore[return-value]

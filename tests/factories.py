@@ -1,0 +1,161 @@
+"""Factories shared by the tests: settings, runs as Databricks sends them, an app and a client."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import respx
+from asgi_lifespan import LifespanManager
+
+from service.app import create_app
+from service.config import Settings, load_settings
+
+HOST = "https://ws.test"
+TOKEN = "dapi-test-token"
+JOB_IDS = {"etl": 101, "report": 102, "other": 103}
+
+
+def make_settings(
+    toml: str | None = None,
+    *,
+    environ: Mapping[str, str] | None = None,
+    tmp_path: Path | None = None,
+    **overrides: Any,
+) -> Settings:
+    """Settings from an optional TOML text and environment, then field overrides."""
+    env = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN}
+    if environ is not None:
+        env = dict(environ)
+    path = None
+    if toml is not None:
+        assert tmp_path is not None, "a TOML text needs tmp_path"
+        path = tmp_path / "jobs.toml"
+        path.write_text(toml)
+    elif environ is None:
+        env.update({f"DATABRICKS_JOB_{k.upper()}": str(v) for k, v in JOB_IDS.items()})
+    settings = load_settings(env, path)
+    return msgspec.structs.replace(settings, **overrides) if overrides else settings
+
+
+def make_run(
+    run_id: int = 555,
+    *,
+    job_id: int = JOB_IDS["etl"],
+    state: str = "RUNNING",
+    result: str | None = None,
+    tasks: list[dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A runs/get object with the fields Databricks always sends, plus `extra`."""
+    run_state: dict[str, Any] = {"life_cycle_state": state, "state_message": ""}
+    if result is not None:
+        run_state["result_state"] = result
+    run: dict[str, Any] = {
+        "job_id": job_id,
+        "run_id": run_id,
+        "number_in_job": run_id,
+        "state": run_state,
+        "status": {"state": "TERMINATED" if state in {"TERMINATED", "SKIPPED"} else state},
+        "start_time": 1_795_820_400_123,
+        "end_time": 0,
+        "run_page_url": f"{HOST}/?o=1#job/{job_id}/run/{run_id}",
+        **extra,
+    }
+    if tasks is not None:
+        run["tasks"] = tasks
+    return run
+
+
+def make_task(task_key: str, run_id: int, state: str = "TERMINATED", result: str = "SUCCESS"):
+    return {
+        "task_key": task_key,
+        "run_id": run_id,
+        "state": {"life_cycle_state": state, "result_state": result},
+    }
+
+
+def upstream_router() -> respx.MockRouter:
+    """A respx router for the workspace: unmatched requests fail the test."""
+    return respx.MockRouter(base_url=f"{HOST}/api/2.1/jobs", assert_all_called=False)
+
+
+def transport(router: respx.MockRouter) -> httpx.MockTransport:
+    return httpx.MockTransport(router.async_handler)
+
+
+@asynccontextmanager
+async def make_client(
+    settings: Settings, router: respx.MockRouter, **app_options: Any
+) -> AsyncIterator[httpx.AsyncClient]:
+    """An httpx client over the app with its lifespan running."""
+    app = create_app(settings, upstream=transport(router), **app_options)
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(manager.app), base_url="http://sidecar.test"
+        ) as client,
+    ):
+        yield client
+
+
+def timeline(steps: list[tuple[float, str]], *, run_id: int = 555, job_id: int = JOB_IDS["etl"]):
+    """A runs/get side effect: the run's state at each loop time, e.g. [(0, "PENDING"), ...]."""
+    import asyncio  # noqa: PLC0415 - only timelines need the loop
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        now = asyncio.get_running_loop().time()
+        state = [s for t, s in steps if t <= now][-1]
+        result = "SUCCESS" if state == "TERMINATED" else None
+        return httpx.Response(200, json=make_run(run_id, job_id=job_id, state=state, result=result))
+
+    return respond
+
+
+def sse_events(text: str) -> list[dict[str, str]]:
+    """Parse an event stream body into its events (comments and retry hints dropped)."""
+    events = []
+    for block in text.split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in block.splitlines():
+            if line.startswith(":") or ": " not in line:
+                continue
+            name, _, value = line.partition(": ")
+            fields[name] = value
+        if "data" in fields:
+            events.append(fields)
+    return events
+
+
+@asynccontextmanager
+async def held_open(context: Any) -> AsyncIterator[Any]:
+    """Enter an async context in a task of its own, as a lifespan does.
+
+    pytest-asyncio sets a fixture up and tears it down in different tasks, and a task group
+    must be left by the task that entered it; LifespanManager solves this the same way.
+    """
+    import asyncio  # noqa: PLC0415
+
+    ready: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+    stop = asyncio.Event()
+
+    async def hold() -> None:
+        try:
+            async with context as value:
+                ready.set_result(value)
+                await stop.wait()
+        except BaseException as exc:
+            if not ready.done():
+                ready.set_exception(exc)
+            raise
+
+    task = asyncio.create_task(hold())
+    try:
+        yield await ready
+    finally:
+        stop.set()
+        await task

@@ -1,0 +1,216 @@
+"""Shared pollers: one loop per run whatever the number of watchers, paced, resumable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import httpx
+import pytest
+
+from service.runs.poller import End, next_delay
+from service.runtime import open_services
+from tests.factories import make_run, make_settings, timeline, transport, upstream_router
+
+
+async def drain(sub, limit=100):
+    """Every item until the subscription ends."""
+    items = []
+    while len(items) < limit:
+        item = await sub.next()
+        items.append(item)
+        if isinstance(item, End):
+            return items
+    return items
+
+
+def states(items):
+    return [i.status for i in items if not isinstance(i, End)]
+
+
+async def open_hub(router, **overrides):
+    settings = make_settings(poll_interval_ms=5000, **overrides)
+    return settings, open_services(settings, transport=transport(router))
+
+
+async def test_many_watchers_share_one_poll_per_interval():
+    router = upstream_router()
+    polls = router.get("/runs/get").mock(side_effect=timeline([(0, "RUNNING"), (60, "TERMINATED")]))
+    settings, services_cm = await open_hub(router, poll_max_ms=5000)
+    async with services_cm as svc:
+        job = svc.settings.jobs["etl"]
+        watch = svc.hub.watch(job, svc.service_principal, 555)
+        subs = [watch.subscribe() for _ in range(1000)]
+        results = await asyncio.gather(*(drain(s) for s in subs))
+    assert all(states(r) == ["RUNNING", "TERMINATED"] for r in results)
+    # First poll after 1 s, then every 5 s until t=60: 13 polls, not 13,000.
+    assert polls.call_count <= 14
+
+
+async def test_events_are_sent_on_change_not_per_poll():
+    router = upstream_router()
+    router.get("/runs/get").mock(
+        side_effect=timeline([(0, "PENDING"), (12, "RUNNING"), (30, "TERMINATED")])
+    )
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        items = await drain(watch.subscribe())
+    assert states(items) == ["PENDING", "RUNNING", "TERMINATED"]
+    assert items[-1].reason == "done"
+    assert [i.seq for i in items[:-1]] == [1, 2, 3]
+
+
+async def test_poll_loop_stops_shortly_after_the_last_watcher_leaves():
+    router = upstream_router()
+    polls = router.get("/runs/get").respond(json=make_run(555, state="RUNNING"))
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        sub = watch.subscribe()
+        await asyncio.sleep(12)
+        watch.unsubscribe(sub)
+        await asyncio.sleep(120)
+        count = polls.call_count
+        await asyncio.sleep(600)
+        assert polls.call_count == count
+        assert len(svc.hub) == 0
+
+
+async def test_resume_gets_only_missed_events_and_no_duplicate_terminal():
+    router = upstream_router()
+    router.get("/runs/get").mock(
+        side_effect=timeline([(0, "PENDING"), (6, "RUNNING"), (20, "TERMINATED")])
+    )
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        first = watch.subscribe()
+        seen = [await first.next()]
+        watch.unsubscribe(first)  # the client is cut after its first event
+        keeper = watch.subscribe()  # someone else keeps the run watched
+        await asyncio.sleep(30)
+        resumed = await drain(watch.subscribe(seen[0].id))
+        assert states(resumed) == ["RUNNING", "TERMINATED"]
+        assert watch.saw_everything(resumed[-2].id)
+        await drain(keeper)
+
+
+async def test_unknown_last_event_id_gets_the_current_snapshot():
+    router = upstream_router()
+    router.get("/runs/get").respond(json=make_run(555, state="RUNNING"))
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        await asyncio.sleep(2)
+        sub = watch.subscribe("deadbeef-7")
+        assert (await sub.next()).status == "RUNNING"
+        watch.unsubscribe(sub)
+
+
+async def test_terminal_run_gets_one_final_event_and_no_polls():
+    router = upstream_router()
+    polls = router.get("/runs/get").respond(
+        json=make_run(555, state="TERMINATED", result="SUCCESS")
+    )
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        from service.upstream.wire import decode_run  # noqa: PLC0415
+
+        initial = decode_run(httpx.Response(200, json=make_run(555, state="TERMINATED")).content)
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555, initial)
+        items = await drain(watch.subscribe())
+    assert states(items) == ["TERMINATED"]
+    assert polls.call_count == 0
+
+
+async def test_a_slow_watcher_is_dropped_without_delaying_others():
+    router = upstream_router()
+    steps = [(0, "QUEUED"), (2, "PENDING"), (8, "RUNNING"), (14, "TERMINATING"), (20, "TERMINATED")]
+    router.get("/runs/get").mock(side_effect=timeline(steps))
+    _, services_cm = await open_hub(router, stream_queue=2, poll_max_ms=5000)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        slow = watch.subscribe()  # never read until the end
+        fast = await drain(watch.subscribe())
+        slow_items = await drain(slow)
+    assert states(fast) == ["QUEUED", "PENDING", "RUNNING", "TERMINATING", "TERMINATED"]
+    assert slow_items[-1].reason == "dropped"
+
+
+async def test_three_failed_polls_are_tolerated_the_fourth_ends_with_error():
+    router = upstream_router()
+    ok = httpx.Response(200, json=make_run(555, state="RUNNING"))
+    down = httpx.Response(503, json={"error_code": "TEMPORARILY_UNAVAILABLE", "message": "x"})
+    router.get("/runs/get").mock(side_effect=[ok, down, down, down, ok, down, down, down, down])
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        items = await drain(watch.subscribe())
+    assert states(items) == ["RUNNING"]
+    assert items[-1].reason == "error"
+    assert b"event: error" in items[-1].frame
+
+
+async def test_retry_after_of_a_throttled_poll_is_obeyed():
+    router = upstream_router()
+    times = []
+
+    def respond(request):
+        times.append(asyncio.get_running_loop().time())
+        if len(times) == 2:
+            return httpx.Response(429, headers={"Retry-After": "30"}, json={})
+        state = "TERMINATED" if len(times) > 2 else "RUNNING"
+        return httpx.Response(200, json=make_run(555, state=state, result="SUCCESS"))
+
+    router.get("/runs/get").mock(side_effect=respond)
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        await drain(watch.subscribe())
+    assert times[2] - times[1] >= 30
+
+
+async def test_first_poll_is_fast_then_the_interval_applies():
+    router = upstream_router()
+    times = []
+
+    def respond(request):
+        times.append(asyncio.get_running_loop().time())
+        return httpx.Response(
+            200, json=make_run(555, state="PENDING" if len(times) < 3 else "TERMINATED")
+        )
+
+    router.get("/runs/get").mock(side_effect=respond)
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        await drain(watch.subscribe())
+    assert times[0] == pytest.approx(1.0, abs=0.01)
+    assert times[1] - times[0] == pytest.approx(5.0, abs=0.01)
+    assert 6.7 <= times[2] - times[1] <= 8.3  # unchanged: x1.5 with jitter
+
+
+@pytest.mark.parametrize("unchanged", range(12))
+def test_delay_backs_off_within_floor_and_cap(unchanged):
+    delay = next_delay(5.0, unchanged, floor=1.0, cap=30.0)
+    assert 1.0 <= delay <= 30.0
+    if unchanged == 0:
+        assert delay == 5.0
+
+
+def test_delay_never_below_the_floor():
+    assert next_delay(0.1, 0, floor=1.0, cap=30.0) == 1.0
+
+
+async def test_shutdown_ends_every_watcher_with_a_shutdown_event():
+    router = upstream_router()
+    router.get("/runs/get").respond(json=make_run(555, state="RUNNING"))
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        subs = [watch.subscribe() for _ in range(10)]
+        await asyncio.sleep(3)
+        svc.draining.set()
+        results = await asyncio.gather(*(drain(s) for s in subs))
+    assert all(r[-1].reason == "shutdown" for r in results)
+    assert all(b"event: shutdown" in r[-1].frame for r in results)

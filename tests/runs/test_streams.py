@@ -1,0 +1,176 @@
+"""Event streams over HTTP: run-and-wait, watching a run, resume, heartbeats, caps, draining."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+from tests.factories import (
+    JOB_IDS,
+    make_client,
+    make_run,
+    make_settings,
+    sse_events,
+    timeline,
+    upstream_router,
+)
+
+STEPS = [(0, "PENDING"), (10, "RUNNING"), (40, "TERMINATED")]
+
+
+def app_settings(**overrides):
+    return make_settings(poll_interval_ms=5000, **overrides)
+
+
+async def test_run_stream_announces_the_run_then_each_change():
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    router.get("/runs/get").mock(side_effect=timeline(STEPS))
+    async with make_client(app_settings(), router) as client:
+        response = await client.post("/api/jobs/etl/run?stream=true", json={"params": {}})
+    events = sse_events(response.text)
+    assert events[0]["event"] == "run"
+    assert json.loads(events[0]["data"]) == {
+        "runId": 555,
+        "watchUrl": "/api/jobs/etl/runs/555/events",
+    }
+    data = [json.loads(e["data"]) for e in events[1:]]
+    assert [d["status"] for d in data] == ["PENDING", "RUNNING", "TERMINATED"]
+    assert all(set(d) == {"status", "timestamp", "run"} for d in data)
+    assert all("id" in e for e in events)
+
+
+async def test_stream_headers_and_retry_hint():
+    router = upstream_router()
+    router.get("/runs/get").respond(json=make_run(555, state="TERMINATED", result="SUCCESS"))
+    async with make_client(app_settings(), router) as client:
+        response = await client.get("/api/jobs/etl/runs/555/events")
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert response.headers["cache-control"] == "no-cache, no-transform"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert "content-encoding" not in response.headers
+    assert response.text.startswith("retry: ")
+
+
+async def test_watching_a_terminal_run_sends_one_final_event():
+    router = upstream_router()
+    polls = router.get("/runs/get").respond(json=make_run(555, state="TERMINATED", result="FAILED"))
+    async with make_client(app_settings(), router) as client:
+        response = await client.get("/api/jobs/etl/runs/555/events")
+    (event,) = sse_events(response.text)
+    assert json.loads(event["data"])["run"]["state"]["result_state"] == "FAILED"
+    assert polls.call_count == 1
+
+
+async def test_watch_never_triggers_a_run():
+    router = upstream_router()
+    trigger = router.post("/run-now").respond(json={"run_id": 1})
+    router.get("/runs/get").mock(side_effect=timeline(STEPS))
+    async with make_client(app_settings(), router) as client:
+        await client.get("/api/jobs/etl/runs/555/events")
+    assert not trigger.called
+
+
+async def test_watching_another_jobs_run_is_404_before_the_stream():
+    router = upstream_router()
+    router.get("/runs/get").respond(json=make_run(555, job_id=JOB_IDS["other"]))
+    async with make_client(app_settings(), router) as client:
+        response = await client.get("/api/jobs/etl/runs/555/events")
+    assert response.status_code == 404
+    assert response.headers["content-type"] == "application/json"
+
+
+async def test_quiet_streams_get_heartbeats():
+    router = upstream_router()
+    router.get("/runs/get").mock(side_effect=timeline([(0, "RUNNING"), (100, "TERMINATED")]))
+    async with make_client(app_settings(heartbeat_ms=15000, poll_max_ms=5000), router) as client:
+        response = await client.get("/api/jobs/etl/runs/555/events")
+    assert response.text.count(": heartbeat") >= 5
+
+
+async def test_resume_with_last_event_id_header_or_query():
+    router = upstream_router()
+    router.get("/runs/get").mock(side_effect=timeline(STEPS))
+    async with make_client(app_settings(), router) as client:
+        keeper = asyncio.create_task(client.get("/api/jobs/etl/runs/555/events"))
+        await asyncio.sleep(20)  # PENDING (1) and RUNNING (2) have been seen
+        first = sse_events((await keeper).text)
+        pending_id = first[0]["id"]
+        by_header = await client.get(
+            "/api/jobs/etl/runs/555/events", headers={"Last-Event-ID": pending_id}
+        )
+        by_query = await client.get(f"/api/jobs/etl/runs/555/events?lastEventId={pending_id}")
+        done = await client.get(
+            "/api/jobs/etl/runs/555/events", headers={"Last-Event-ID": first[-1]["id"]}
+        )
+    for response in (by_header, by_query):
+        assert [json.loads(e["data"])["status"] for e in sse_events(response.text)] == [
+            "RUNNING",
+            "TERMINATED",
+        ]
+    assert done.status_code == 204
+
+
+async def test_stream_validation_fails_before_the_stream_starts(tmp_path):
+    router = upstream_router()
+    trigger = router.post("/run-now").respond(json={"run_id": 1})
+    settings = make_settings(
+        '[jobs.etl]\njob_id = 101\n[jobs.etl.params]\nstartDate = "date"\n', tmp_path=tmp_path
+    )
+    async with make_client(settings, router) as client:
+        response = await client.post(
+            "/api/jobs/etl/run?stream=true", json={"params": {"startDate": 5}}
+        )
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert "$.startDate" in response.json()["error"]
+    assert not trigger.called
+
+
+async def test_upstream_failures_mid_stream_end_with_error_event():
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    router.get("/runs/get").respond(500, json={"error_code": "INTERNAL_ERROR", "message": "boom"})
+    async with make_client(app_settings(), router) as client:
+        response = await client.post("/api/jobs/etl/run?stream=true", json={})
+    last = sse_events(response.text)[-1]
+    assert last["event"] == "error"
+    assert "boom" not in response.text
+
+
+async def test_stream_cap_answers_503_with_retry_after():
+    router = upstream_router()
+    async with make_client(app_settings(max_streams=0), router) as client:
+        response = await client.get("/api/jobs/etl/runs/555/events")
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+
+
+async def test_draining_fails_readiness_and_refuses_triggers():
+    router = upstream_router()
+    trigger = router.post("/run-now").respond(json={"run_id": 1})
+    draining = asyncio.Event()
+    async with make_client(app_settings(), router, draining=draining) as client:
+        assert (await client.get("/readyz")).status_code == 200
+        draining.set()
+        ready = await client.get("/readyz")
+        run = await client.post("/api/jobs/etl/run", json={})
+        live = await client.get("/livez")
+    assert ready.status_code == 503
+    assert run.status_code == 503
+    assert live.status_code == 200
+    assert not trigger.called
+
+
+async def test_run_stream_times_out_after_wait_timeout(tmp_path):
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    router.get("/runs/get").respond(json=make_run(555, state="RUNNING"))
+    settings = make_settings(
+        "[jobs.etl]\njob_id = 101\nwait_timeout_ms = 30000\n", tmp_path=tmp_path
+    )
+    async with make_client(settings, router) as client:
+        response = await client.post("/api/jobs/etl/run?stream=true", json={})
+    last = sse_events(response.text)[-1]
+    assert last["event"] == "error"
+    assert json.loads(last["data"])["code"] == "WAIT_TIMEOUT"

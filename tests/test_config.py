@@ -1,0 +1,144 @@
+"""Configuration: the TOML file, environment discovery and merge rules, and clear errors."""
+
+from __future__ import annotations
+
+import pytest
+
+from service.config import config_path, describe, load_settings, normalize_host
+from service.errors import ConfigError
+
+BASE = {"DATABRICKS_HOST": "ws.example.com", "DATABRICKS_TOKEN": "dapi-secret"}
+
+
+def load(tmp_path, toml=None, **env):
+    path = None
+    if toml is not None:
+        path = tmp_path / "jobs.toml"
+        path.write_text(toml)
+    return load_settings({**BASE, **env}, path)
+
+
+def test_defaults(tmp_path):
+    settings = load(tmp_path)
+    assert (settings.timeout_ms, settings.poll_interval_ms) == (60_000, 5_000)
+    assert settings.port == 8000
+    assert settings.listen_host == "0.0.0.0"
+
+
+def test_discovers_named_jobs_lowercased(tmp_path):
+    settings = load(tmp_path, DATABRICKS_JOB_NIGHTLY_ETL="42", DATABRICKS_JOB_REPORT="43")
+    assert {k: j.job_id for k, j in settings.jobs.items()} == {"nightly_etl": 42, "report": 43}
+
+
+def test_job_id_registers_default_only_when_nothing_else(tmp_path):
+    assert list(load(tmp_path, DATABRICKS_JOB_ID="7").jobs) == ["default"]
+    assert list(load(tmp_path, DATABRICKS_JOB_ID="7", DATABRICKS_JOB_ETL="8").jobs) == ["etl"]
+    assert list(load(tmp_path, "[jobs.etl]\njob_id = 1\n", DATABRICKS_JOB_ID="7").jobs) == ["etl"]
+
+
+def test_empty_env_values_are_ignored(tmp_path):
+    assert load(tmp_path, DATABRICKS_JOB_ETL="  ").jobs == {}
+
+
+def test_file_settings_win_and_env_supplies_missing_id(tmp_path):
+    settings = load(
+        tmp_path,
+        '[jobs.etl]\ntask_type = "notebook"\nwait_timeout_ms = 5000\n',
+        DATABRICKS_JOB_ETL="99",
+    )
+    job = settings.jobs["etl"]
+    assert (job.job_id, job.task_type, job.wait_timeout_ms) == (99, "notebook", 5000)
+
+
+def test_file_job_id_wins_over_env(tmp_path):
+    settings = load(tmp_path, "[jobs.etl]\njob_id = 5\n", DATABRICKS_JOB_ETL="99")
+    assert settings.jobs["etl"].job_id == 5
+
+
+def test_job_without_id_is_kept_with_a_warning(tmp_path):
+    settings = load(tmp_path, '[jobs.orphan]\ntask_type = "sql"\n')
+    assert settings.jobs["orphan"].job_id is None
+    assert settings.warnings == (
+        'job "orphan" has no configured job ID; its routes will answer 404',
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "env", "message"),
+    [
+        ("timeout_ms = [", {}, "is not valid TOML"),
+        ("colour = 1", {}, "unknown setting 'colour'"),
+        ("[jobs.etl]\nfoo = 1", {}, "job 'etl': unknown setting 'foo'"),
+        ('[jobs.etl]\ntask_type = "spark"', {}, "unknown task_type 'spark'"),
+        ('[jobs.etl]\njob_id = "12abc"', {}, "job_id must be a positive integer"),
+        ("", {"DATABRICKS_JOB_ETL": "12abc"}, "job_id must be a positive integer"),
+        ("timeout_ms = -1", {}, "'timeout_ms' must be a positive integer"),
+        ('[jobs.etl]\nrun_as = "root"', {}, "run_as must be"),
+    ],
+)
+def test_broken_configuration_names_the_problem(tmp_path, toml, env, message):
+    with pytest.raises(ConfigError, match=message):
+        load(tmp_path, toml, **env)
+
+
+def test_unknown_param_type_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="strng"):
+        load(tmp_path, '[jobs.etl]\njob_id = 1\n[jobs.etl.params]\nx = "strng"\n')
+
+
+def test_missing_host_is_a_config_error():
+    with pytest.raises(ConfigError, match="DATABRICKS_HOST"):
+        load_settings({"DATABRICKS_TOKEN": "t"}, None)
+
+
+def test_missing_credentials_is_a_config_error():
+    with pytest.raises(ConfigError, match="no credentials"):
+        load_settings({"DATABRICKS_HOST": "h"}, None)
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("ws.example.com", "https://ws.example.com"),
+        ("https://ws.example.com/", "https://ws.example.com"),
+        ("http://127.0.0.1:8001/", "http://127.0.0.1:8001"),
+        ("https://ws.example.com:443", "https://ws.example.com"),
+    ],
+)
+def test_host_normalisation(raw, expected):
+    assert normalize_host(raw) == expected
+
+
+M2M = {"DATABRICKS_CLIENT_ID": "cid", "DATABRICKS_CLIENT_SECRET": "csecret"}
+
+
+def test_m2m_wins_when_both_are_present(tmp_path):
+    assert load(tmp_path, **M2M).workspace.auth_type == "oauth-m2m"
+
+
+def test_auth_type_pat_forces_the_token(tmp_path):
+    assert load(tmp_path, **M2M, DATABRICKS_AUTH_TYPE="pat").workspace.auth_type == "pat"
+
+
+@pytest.mark.parametrize(
+    ("env", "port"), [({"PORT": "9000"}, 9000), ({"DATABRICKS_APP_PORT": "8080"}, 8080), ({}, 8000)]
+)
+def test_listen_port(tmp_path, env, port):
+    assert load(tmp_path, **env).port == port
+
+
+def test_port_wins_over_app_port(tmp_path):
+    assert load(tmp_path, PORT="1", DATABRICKS_APP_PORT="2").port == 1
+
+
+def test_secrets_are_masked_everywhere(tmp_path):
+    settings = load(tmp_path, **M2M, DATABRICKS_AUTH_TYPE="oauth-m2m")
+    shown = f"{settings!r} {describe(settings)} {settings.workspace.client_secret}"
+    assert "csecret" not in shown
+    assert "dapi-secret" not in repr(load(tmp_path))
+    assert settings.workspace.client_secret.value == "csecret"
+
+
+def test_config_path_precedence(tmp_path):
+    assert str(config_path("a.toml", {"JOBS_CONFIG": "b.toml"})) == "a.toml"
+    assert str(config_path(None, {"JOBS_CONFIG": "b.toml"})) == "b.toml"

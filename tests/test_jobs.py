@@ -1,0 +1,142 @@
+"""The Python API: handles for each job, every verb returning an ExecutionResult."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.errors import UnknownJob
+from service.jobs import ExecutionResult, Jobs, RunStatus
+from tests.factories import (
+    JOB_IDS,
+    held_open,
+    make_run,
+    make_settings,
+    make_task,
+    timeline,
+    transport,
+    upstream_router,
+)
+
+
+@pytest.fixture
+async def jobs(settings, upstream):
+    async with held_open(Jobs.open(settings, transport=transport(upstream))) as jobs:
+        yield jobs
+
+
+async def test_unknown_key_raises_with_the_known_keys(jobs):
+    with pytest.raises(UnknownJob, match='Unknown job "nope". Available jobs: etl, other, report'):
+        jobs("nope")
+
+
+async def test_run_now_returns_the_run_id(jobs, upstream):
+    upstream.post("/run-now").respond(json={"run_id": 11})
+    result = await jobs("etl").run_now({})
+    assert result == ExecutionResult(ok=True, data={"run_id": 11})
+
+
+async def test_run_now_failure_is_an_error_result(jobs, upstream):
+    upstream.post("/run-now").respond(403, json={"error_code": "PERMISSION_DENIED", "message": "x"})
+    result = await jobs("etl").run_now({})
+    assert not result.ok
+    assert (result.error.status, result.error.code) == (502, "UPSTREAM_AUTH")
+
+
+async def test_idempotency_key_is_scoped_and_stable(jobs, upstream):
+    route = upstream.post("/run-now").respond(json={"run_id": 11})
+    await jobs("etl").run_now({}, idempotency_key="k1")
+    await jobs("etl").run_now({}, idempotency_key="k1")
+    await jobs("report").run_now({}, idempotency_key="k1")
+    tokens = [json.loads(c.request.content)["idempotency_token"] for c in route.calls]
+    assert tokens[0] == tokens[1] != tokens[2]
+    assert all(len(t) <= 64 for t in tokens)
+
+
+async def test_get_run_data_is_a_fresh_copy(jobs, upstream):
+    upstream.get("/runs/get").respond(json=make_run(5))
+    first = await jobs("etl").get_run(5)
+    first.data["state"] = "tampered"
+    second = await jobs("etl").get_run(5)
+    assert second.data["state"]["life_cycle_state"] == "RUNNING"
+    assert upstream.calls.call_count == 1
+
+
+async def test_get_run_of_other_job_is_a_404_result(jobs, upstream):
+    upstream.get("/runs/get").respond(json=make_run(5, job_id=JOB_IDS["other"]))
+    result = await jobs("etl").get_run(5)
+    assert (result.ok, result.error.status) == (False, 404)
+
+
+async def test_list_runs_and_last_run(jobs, upstream):
+    upstream.get("/runs/list").respond(json={"runs": [make_run(2), make_run(1)]})
+    assert [r["run_id"] for r in (await jobs("etl").list_runs(limit=2)).data] == [2, 1]
+    assert (await jobs("etl").last_run()).data["run_id"] == 2
+
+
+async def test_get_job(jobs, upstream):
+    upstream.get("/get").respond(json={"job_id": JOB_IDS["etl"]})
+    assert (await jobs("etl").get_job()).data == {"job_id": JOB_IDS["etl"]}
+
+
+async def test_cancel_run(jobs, upstream):
+    upstream.get("/runs/get").respond(json=make_run(5))
+    cancel = upstream.post("/runs/cancel").respond(json={})
+    assert (await jobs("etl").cancel_run(5)).ok
+    assert cancel.called
+
+
+async def test_get_run_output_of_a_multi_task_run_reads_every_task(jobs, upstream):
+    tasks = [make_task(k, 900 + i) for i, k in enumerate(["a", "b", "c"])]
+    upstream.get("/runs/get").respond(json=make_run(5, tasks=tasks))
+    for i in range(3):
+        upstream.get("/runs/get-output", params={"run_id": str(900 + i)}).respond(
+            json={"notebook_output": {"result": f"r{i}"}}
+        )
+    result = await jobs("etl").get_run_output(5)
+    assert [
+        (t["task_key"], t["output"]["notebook_output"]["result"]) for t in result.data["tasks"]
+    ] == [("a", "r0"), ("b", "r1"), ("c", "r2")]
+
+
+async def test_as_user_without_token_is_an_error_result(jobs, upstream):
+    result = await jobs("etl").as_user({}).get_run(5)
+    assert (result.ok, result.error.status) == (False, 401)
+    assert not upstream.calls
+
+
+async def test_as_user_acts_with_the_forwarded_token(jobs, upstream):
+    route = upstream.get("/runs/get").respond(json=make_run(5))
+    await jobs("etl").as_user({"x-forwarded-access-token": "u1"}).get_run(5)
+    assert route.calls.last.request.headers["authorization"] == "Bearer u1"
+
+
+@pytest.mark.looptime
+async def test_run_and_wait_yields_each_change_until_terminal():
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    router.get("/runs/get").mock(
+        side_effect=timeline([(0, "PENDING"), (10, "RUNNING"), (40, "TERMINATED")])
+    )
+    async with Jobs.open(make_settings(), transport=transport(router)) as jobs:
+        statuses = [s async for s in jobs("etl").run_and_wait({})]
+    assert [s.status for s in statuses] == ["PENDING", "RUNNING", "TERMINATED"]
+    assert isinstance(statuses[0], RunStatus)
+    assert statuses[-1].run["state"]["result_state"] == "SUCCESS"
+
+
+@pytest.mark.looptime
+async def test_run_and_wait_times_out_after_wait_timeout(tmp_path):
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    router.get("/runs/get").respond(json=make_run(555, state="RUNNING"))
+    settings = make_settings(
+        "[jobs.etl]\njob_id = 101\nwait_timeout_ms = 60000\n", tmp_path=tmp_path
+    )
+    async with Jobs.open(settings, transport=transport(router)) as jobs:
+        from service.errors import UpstreamTimeout  # noqa: PLC0415
+
+        with pytest.raises(UpstreamTimeout, match="did not finish within 60000 ms"):
+            async for _ in jobs("etl").run_and_wait({}):
+                pass

@@ -1,0 +1,240 @@
+"""The HTTP contract under /api/jobs, route by route, against a respx workspace."""
+
+from __future__ import annotations
+
+import json
+
+import httpx
+import pytest
+
+from tests.factories import JOB_IDS, TOKEN, make_client, make_run, make_settings, make_task
+
+
+async def test_run_returns_run_id_and_sends_job_id(client, upstream):
+    route = upstream.post("/run-now").respond(json={"run_id": 7, "number_in_job": 7})
+    response = await client.post("/api/jobs/etl/run", json={"params": {}})
+    assert response.status_code == 200
+    assert response.json() == {"runId": 7}
+    body = json.loads(route.calls.last.request.content)
+    assert body["job_id"] == JOB_IDS["etl"]
+    assert route.calls.last.request.headers["authorization"] == f"Bearer {TOKEN}"
+
+
+async def test_run_without_body_means_empty_params(client, upstream):
+    route = upstream.post("/run-now").respond(json={"run_id": 7})
+    response = await client.post("/api/jobs/etl/run")
+    assert response.status_code == 200
+    assert set(json.loads(route.calls.last.request.content)) == {"job_id", "idempotency_token"}
+
+
+@pytest.mark.parametrize("params", ["x", [1], None, 3])
+async def test_run_with_params_not_an_object_is_400(client, upstream, params):
+    route = upstream.post("/run-now")
+    response = await client.post("/api/jobs/etl/run", json={"params": params})
+    assert response.status_code == 400
+    assert response.json()["error"] == "params must be a plain object"
+    assert not route.called
+
+
+async def test_run_with_malformed_json_is_400_json(client, upstream):
+    response = await client.post("/api/jobs/etl/run", content=b"{nope")
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.json()["error"] == "Request body must be valid JSON"
+
+
+async def test_unknown_job_is_404_without_upstream_call(client, upstream):
+    response = await client.post("/api/jobs/nope<script>/run", json={})
+    assert response.status_code == 404
+    assert response.json()["error"] == 'Unknown job "nopescript"'
+    assert not upstream.calls
+
+
+async def test_job_without_id_is_404(tmp_path, upstream):
+    settings = make_settings('[jobs.orphan]\ntask_type = "notebook"\n', tmp_path=tmp_path)
+    async with make_client(settings, upstream) as client:
+        response = await client.get("/api/jobs/orphan/status")
+    assert response.status_code == 404
+    assert response.json()["error"] == 'Job "orphan" has no configured job ID'
+    assert not upstream.calls
+
+
+async def test_runs_list_passes_limit_and_returns_runs(client, upstream):
+    runs = [make_run(3), make_run(2)]
+    route = upstream.get("/runs/list").respond(json={"runs": runs, "has_more": False})
+    response = await client.get("/api/jobs/etl/runs?limit=2")
+    assert response.json() == {"runs": runs}
+    assert route.calls.last.request.url.params["limit"] == "2"
+    assert route.calls.last.request.url.params["job_id"] == str(JOB_IDS["etl"])
+
+
+@pytest.mark.parametrize(("raw", "sent"), [("abc", "20"), ("", "20"), ("0", "1"), ("7", "7")])
+async def test_runs_list_limit_defaults_and_clamps(client, upstream, raw, sent):
+    route = upstream.get("/runs/list").respond(json={"has_more": False})
+    response = await client.get(f"/api/jobs/etl/runs?limit={raw}")
+    assert response.json() == {"runs": []}
+    assert route.calls.last.request.url.params["limit"] == sent
+
+
+async def test_get_run_returns_every_upstream_field(client, upstream):
+    run = make_run(555, some_new_field={"nested": [1, 2]}, tasks=[make_task("a", 9)])
+    upstream.get("/runs/get", params={"run_id": "555"}).respond(json=run)
+    response = await client.get("/api/jobs/etl/runs/555")
+    assert response.status_code == 200
+    assert response.json() == run
+
+
+async def test_get_run_of_other_job_is_404_like_a_missing_run(client, upstream):
+    upstream.get("/runs/get", params={"run_id": "555"}).respond(
+        json=make_run(555, job_id=JOB_IDS["other"])
+    )
+    upstream.get("/runs/get", params={"run_id": "556"}).respond(
+        400, json={"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 556 does not exist."}
+    )
+    other = await client.get("/api/jobs/etl/runs/555")
+    missing = await client.get("/api/jobs/etl/runs/556")
+    assert other.status_code == missing.status_code == 404
+    assert other.json()["code"] == missing.json()["code"]
+    assert "does not exist" not in missing.text
+
+
+@pytest.mark.parametrize("run_id", ["123abc", "1.5", "0", "-3", "99999999999999999999", "١٢"])
+async def test_invalid_run_id_is_400(client, upstream, run_id):
+    response = await client.get(f"/api/jobs/etl/runs/{run_id}")
+    assert response.status_code == 400
+    assert response.json()["error"] == "Invalid runId: expected a positive integer"
+    assert not upstream.calls
+
+
+async def test_cancel_is_204_and_cancels_upstream(client, upstream):
+    upstream.get("/runs/get").respond(json=make_run(555))
+    cancel = upstream.post("/runs/cancel").respond(json={})
+    response = await client.delete("/api/jobs/etl/runs/555")
+    assert response.status_code == 204
+    assert json.loads(cancel.calls.last.request.content) == {"run_id": 555}
+
+
+async def test_cancel_of_other_job_run_is_404_and_cancels_nothing(client, upstream):
+    upstream.get("/runs/get").respond(json=make_run(555, job_id=JOB_IDS["other"]))
+    cancel = upstream.post("/runs/cancel").respond(json={})
+    response = await client.delete("/api/jobs/etl/runs/555")
+    assert response.status_code == 404
+    assert not cancel.called
+
+
+async def test_status_is_latest_run(client, upstream):
+    run = make_run(9, state="PENDING")
+    route = upstream.get("/runs/list").respond(json={"runs": [run], "has_more": True})
+    response = await client.get("/api/jobs/etl/status")
+    assert response.json() == {"status": "PENDING", "run": run}
+    assert route.calls.last.request.url.params["limit"] == "1"
+
+
+async def test_status_without_runs_is_null(client, upstream):
+    upstream.get("/runs/list").respond(json={"has_more": False})
+    response = await client.get("/api/jobs/etl/status")
+    assert response.json() == {"status": None, "run": None}
+
+
+async def test_get_job_returns_upstream_job(client, upstream):
+    job = {"job_id": JOB_IDS["etl"], "settings": {"name": "etl"}}
+    upstream.get("/get", params={"job_id": str(JOB_IDS["etl"])}).respond(json=job)
+    response = await client.get("/api/jobs/etl")
+    assert response.json() == job
+
+
+async def test_jobs_index_lists_keys_task_types_and_schemas(tmp_path, upstream):
+    settings = make_settings(
+        '[jobs.etl]\njob_id = 1\ntask_type = "notebook"\n[jobs.etl.params]\nstartDate = "date"\n',
+        tmp_path=tmp_path,
+    )
+    async with make_client(settings, upstream) as client:
+        response = await client.get("/api/jobs")
+    (job,) = response.json()["jobs"]
+    assert job["key"] == "etl"
+    assert job["taskType"] == "notebook"
+    assert "startDate" in json.dumps(job["params"])
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers", "expected", "retry_after"),
+    [
+        (401, {"error_code": 401, "message": "Credential was not sent"}, {}, 502, None),
+        (403, {"error_code": "PERMISSION_DENIED", "message": "User x has no"}, {}, 502, None),
+        (
+            429,
+            {"error_code": "REQUEST_LIMIT_EXCEEDED", "message": "slow"},
+            {"Retry-After": "7"},
+            503,
+            "7",
+        ),
+        (500, {"error_code": "INTERNAL_ERROR", "message": "secret internals"}, {}, 502, None),
+        (400, {"error_code": "INVALID_PARAMETER_VALUE", "message": "bad"}, {}, 400, None),
+    ],
+)
+async def test_upstream_errors_map_without_leaking(
+    client, upstream, status, body, headers, expected, retry_after
+):
+    upstream.get("/runs/list").respond(status, json=body, headers=headers)
+    response = await client.get("/api/jobs/etl/status")
+    assert response.status_code == expected
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers.get("retry-after") == retry_after
+    assert body["message"] not in response.text
+    assert TOKEN not in response.text
+
+
+async def test_transport_error_is_502(client, upstream):
+    upstream.get("/runs/list").mock(side_effect=httpx.ConnectError("boom"))
+    response = await client.get("/api/jobs/etl/status")
+    assert response.status_code == 502
+    assert response.json()["code"] == "UPSTREAM_UNAVAILABLE"
+
+
+async def test_unknown_route_is_json_404(client):
+    response = await client.get("/nope")
+    assert response.status_code == 404
+    assert response.json()["error"] == "Not Found"
+
+
+async def test_wrong_method_is_json_405(client):
+    response = await client.put("/api/jobs/etl/run")
+    assert response.status_code == 405
+    assert response.headers["content-type"] == "application/json"
+
+
+@pytest.mark.parametrize("path", ["/livez", "/readyz", "/health"])
+async def test_probes_answer_without_calling_databricks(client, upstream, path):
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert not upstream.calls
+
+
+async def test_response_carries_request_id(client, upstream):
+    upstream.get("/runs/list").respond(json={})
+    response = await client.get("/api/jobs/etl/status", headers={"x-request-id": "abc-1"})
+    assert response.headers["x-request-id"] == "abc-1"
+
+
+class TestRunAsUser:
+    @pytest.fixture
+    def settings(self, tmp_path):
+        return make_settings('[jobs.etl]\njob_id = 101\nrun_as = "user"\n', tmp_path=tmp_path)
+
+    async def test_user_job_without_forwarded_token_is_401(self, client, upstream):
+        response = await client.get("/api/jobs/etl/status")
+        assert response.status_code == 401
+        assert "X-Forwarded-Access-Token" in response.json()["error"]
+        assert not upstream.calls
+
+    async def test_user_job_acts_with_the_forwarded_token(self, client, upstream):
+        route = upstream.get("/runs/list").respond(json={})
+        await client.get("/api/jobs/etl/status", headers={"x-forwarded-access-token": "user-tok"})
+        assert route.calls.last.request.headers["authorization"] == "Bearer user-tok"
+
+    async def test_users_never_share_cached_reads(self, client, upstream):
+        route = upstream.get("/runs/list").respond(json={"runs": [make_run(1)]})
+        for token in ("alice", "bob", "alice"):
+            await client.get("/api/jobs/etl/status", headers={"x-forwarded-access-token": token})
+        tokens = [c.request.headers["authorization"] for c in route.calls]
+        assert tokens == ["Bearer alice", "Bearer bob"]

@@ -1,0 +1,95 @@
+"""The retry policy: what retries, how long it waits, and the budget that caps it."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from service.clock import LoopClock
+from service.errors import (
+    UpstreamNotFound,
+    UpstreamRejected,
+    UpstreamThrottled,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
+from service.upstream.retry import READ, WRITE, RetryBudget, RetryPolicy, Tier
+
+
+def policy(**budget):
+    clock = LoopClock()
+    return RetryPolicy(clock, RetryBudget(clock, **budget))
+
+
+def scripted(*outcomes):
+    """An attempt that raises or returns each outcome in turn, recording loop times."""
+    times = []
+
+    async def attempt(_left):
+        times.append(asyncio.get_running_loop().time())
+        outcome = outcomes[len(times) - 1]
+        if isinstance(outcome, Exception):
+            raise outcome
+        return outcome
+
+    return attempt, times
+
+
+async def test_two_503s_then_success_takes_three_calls():
+    attempt, times = scripted(UpstreamUnavailable("x"), UpstreamUnavailable("x"), "ok")
+    assert await policy().call(READ, attempt) == "ok"
+    assert len(times) == 3
+
+
+@pytest.mark.parametrize("error", [UpstreamNotFound("x"), UpstreamRejected("x")])
+async def test_client_errors_are_not_retried(error):
+    attempt, times = scripted(error, "ok")
+    with pytest.raises(type(error)):
+        await policy().call(READ, attempt)
+    assert len(times) == 1
+
+
+async def test_writes_are_not_retried():
+    attempt, times = scripted(UpstreamUnavailable("x"), "ok")
+    with pytest.raises(UpstreamUnavailable):
+        await policy().call(WRITE, attempt)
+    assert len(times) == 1
+
+
+async def test_retry_after_sets_the_wait():
+    attempt, times = scripted(UpstreamThrottled("x", retry_after=2), "ok")
+    assert await policy().call(READ, attempt) == "ok"
+    assert times[1] - times[0] >= 2
+
+
+async def test_retry_after_beyond_the_deadline_fails_fast():
+    attempt, times = scripted(UpstreamThrottled("x", retry_after=60), "ok")
+    with pytest.raises(UpstreamThrottled):
+        await policy().call(Tier("t", timeout_s=30, attempts=3), attempt)
+    assert len(times) == 1
+
+
+async def test_backoff_without_retry_after_waits_about_a_second():
+    attempt, times = scripted(UpstreamTimeout("x"), "ok")
+    await policy().call(READ, attempt)
+    assert 1 <= times[1] - times[0] <= 1.6
+
+
+async def test_attempts_are_capped_at_three():
+    attempt, times = scripted(*[UpstreamUnavailable("x")] * 5)
+    with pytest.raises(UpstreamUnavailable):
+        await policy().call(READ, attempt)
+    assert len(times) == 3
+
+
+async def test_budget_keeps_retries_a_fraction_of_calls_in_an_outage():
+    pol = policy(ratio=0.2, window_s=10, floor_per_s=0.5)
+    total = 0
+    for _ in range(100):
+        attempt, times = scripted(*[UpstreamUnavailable("x")] * 3)
+        with pytest.raises(UpstreamUnavailable):
+            await pol.call(READ, attempt)
+        total += len(times)
+    retries = total - 100
+    assert retries <= 0.25 * total
