@@ -178,7 +178,8 @@ async def main() -> None:
     svc = sidecar(emu.url)
     results: dict[str, Any] = {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, "
+        f"Python {platform.python_version()}",
     }
     try:
         results["1_shared_poller"] = await bench_shared_poller(emu, svc)

@@ -59,7 +59,7 @@ class ReadCache:
         if flight is not None:
             self.hits += 1
             try:
-                return await asyncio.shield(flight)  # type: ignore[no-any-return]
+                return await asyncio.shield(flight)
             except asyncio.CancelledError:
                 task = asyncio.current_task()
                 if not flight.cancelled() or (task is not None and task.cancelling()):

@@ -104,7 +104,7 @@ async def test_invalidation_forgets_the_jobs_lists_only():
 
 async def test_a_read_in_flight_during_a_write_is_not_kept():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, _calls = counter()
     key = CacheKey("sp", "etl", "last_run")
     flight = asyncio.create_task(cache.get_or_load(key, load, lambda _: 60))
     await asyncio.sleep(0.05)
@@ -124,7 +124,7 @@ async def test_zero_ttl_is_not_stored():
 
 async def test_a_cancelled_leader_does_not_fail_its_followers():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, _calls = counter()
     key = CacheKey("sp", "etl", "get_job")
     leader = asyncio.create_task(cache.get_or_load(key, load, lambda _: 60))
     await asyncio.sleep(0)

@@ -27,7 +27,9 @@ async def jobs(settings, upstream):
 
 
 async def test_unknown_key_raises_with_the_known_keys(jobs):
-    with pytest.raises(UnknownJob, match='Unknown job "nope". Available jobs: etl, other, report'):
+    with pytest.raises(
+        UnknownJob, match=r'Unknown job "nope"\. Available jobs: etl, other, report'
+    ):
         jobs("nope")
 
 

@@ -143,7 +143,7 @@ async def test_status_is_never_older_than_the_poll_interval(client, upstream, se
 
 async def test_a_failed_read_is_not_cached(client, upstream):
     route = upstream.get("/runs/get").mock(
-        side_effect=[httpx.Response(404, json={})] + [httpx.Response(200, json=make_run(5))]
+        side_effect=[httpx.Response(404, json={}), httpx.Response(200, json=make_run(5))]
     )
     assert (await client.get("/api/jobs/etl/runs/5")).status_code == 404
     assert (await client.get("/api/jobs/etl/runs/5")).status_code == 200

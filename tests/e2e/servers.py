@@ -19,8 +19,8 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-async def wait_listening(port: int, timeout: float = 10.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
+async def wait_listening(port: int, within_s: float = 10.0) -> None:
+    deadline = asyncio.get_running_loop().time() + within_s
     while True:
         try:
             _, writer = await asyncio.open_connection("127.0.0.1", port)

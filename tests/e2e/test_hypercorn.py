@@ -41,15 +41,17 @@ async def test_shutdown_ends_open_streams_with_a_final_event():
             async for chunk in response.aiter_bytes():
                 received.append(chunk)
 
-    async with running(app, shutdown=draining) as url:
-        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
-            watchers = [asyncio.create_task(watch(client)) for _ in range(20)]
-            while sum(b"event: message" in c for c in received) < 20:
-                await asyncio.sleep(0.01)
-            started = time.monotonic()
-            draining.set()
-            await asyncio.wait_for(asyncio.gather(*watchers), 10)
-            elapsed = time.monotonic() - started
+    async with (
+        running(app, shutdown=draining) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+    ):
+        watchers = [asyncio.create_task(watch(client)) for _ in range(20)]
+        while sum(b"event: message" in c for c in received) < 20:
+            await asyncio.sleep(0.01)
+        started = time.monotonic()
+        draining.set()
+        await asyncio.wait_for(asyncio.gather(*watchers), 10)
+        elapsed = time.monotonic() - started
     assert sum(b"event: shutdown" in c for c in received) == 20
     assert elapsed < 5
 
@@ -68,11 +70,13 @@ async def test_gone_clients_are_noticed_and_their_streams_released():
     app = create_app(settings, upstream=transport(router))
     async with running(app) as url, httpx.AsyncClient(base_url=url) as probe:
         for _ in range(50):
-            async with httpx.AsyncClient(base_url=url) as client:
-                async with client.stream("GET", "/api/jobs/etl/runs/555/events") as response:
-                    async for chunk in response.aiter_bytes():
-                        if b"event: message" in chunk:
-                            break
+            async with (
+                httpx.AsyncClient(base_url=url) as client,
+                client.stream("GET", "/api/jobs/etl/runs/555/events") as response,
+            ):
+                async for chunk in response.aiter_bytes():
+                    if b"event: message" in chunk:
+                        break
         for _ in range(200):
             metrics = (await probe.get("/metrics")).text
             if gauge(metrics, "sidecar_open_streams") == 0:

@@ -35,7 +35,7 @@ async def open_hub(router, **overrides):
 async def test_many_watchers_share_one_poll_per_interval():
     router = upstream_router()
     polls = router.get("/runs/get").mock(side_effect=timeline([(0, "RUNNING"), (60, "TERMINATED")]))
-    settings, services_cm = await open_hub(router, poll_max_ms=5000)
+    _settings, services_cm = await open_hub(router, poll_max_ms=5000)
     async with services_cm as svc:
         job = svc.settings.jobs["etl"]
         watch = svc.hub.watch(job, svc.service_principal, 555)

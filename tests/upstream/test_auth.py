@@ -60,7 +60,7 @@ async def test_concurrent_callers_share_one_refresh():
 
 
 async def test_token_is_refreshed_forty_seconds_before_expiry():
-    router, issued, api = workspace(expires_in=3600)
+    router, _issued, api = workspace(expires_in=3600)
     async with client(router, OAuthM2MAuth(HOST, "cid", "sec", clock=LoopClock())) as http:
         await http.get("/api/2.1/jobs/runs/list")
         await asyncio.sleep(3600 - 41)
@@ -75,7 +75,7 @@ async def test_token_is_refreshed_forty_seconds_before_expiry():
 
 
 async def test_a_refused_token_is_renewed_once_and_the_request_retried():
-    router, issued, _ = workspace()
+    router, _issued, _ = workspace()
     seen = []
 
     def refuse_first(request):
