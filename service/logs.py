@@ -37,8 +37,10 @@ def configure_logging(level: str = "info", *, json: bool | None = None) -> None:
         wrapper_class=structlog.make_filtering_bound_logger(
             logging.getLevelNamesMapping()[level.upper()]
         ),
-        logger_factory=structlog.PrintLoggerFactory(sys.stderr),
-        cache_logger_on_first_use=True,
+        # sys.stderr is looked up per logger, so a replaced stream (pytest's capture) is honoured.
+        logger_factory=lambda *_: structlog.PrintLogger(sys.stderr),
+        # Not cached: reconfiguring (tests, the CLI) must reach loggers already in use.
+        cache_logger_on_first_use=False,
     )
     # Hypercorn's own access log would duplicate ours; keep its errors.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")

@@ -77,7 +77,7 @@ def _field(job_key: str, name: object, spec: object) -> tuple[str, Any, Any]:
     where = f'job "{job_key}": param "{name}"'
     # Dunder names would shadow the Struct's own attributes.
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
-        raise ConfigError(f"{where}: the name must be an identifier (letters, digits, _)")
+        raise ConfigError(f"{where}: the name must be an identifier not starting with __")
     options: Mapping[str, object]
     if isinstance(spec, str):
         options = {"type": spec}

@@ -28,3 +28,17 @@ async def client(
 ) -> AsyncIterator[httpx.AsyncClient]:
     async with make_client(settings, upstream) as c:
         yield c
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
+    """Keep looptime's hook away from plain tests.
+
+    looptime 0.9 asks the event loop policy for the running loop around every test that has
+    the (autouse) `event_loop_policy` fixture; around a sync test, Python 3.11 then creates a
+    loop nobody closes, and filterwarnings=error fails whichever test runs next. A sync test
+    never takes that fixture as an argument, so hiding it from the hook changes nothing else.
+    """
+    if pyfuncitem.get_closest_marker("asyncio") is None:  # pytest-asyncio marks async tests
+        pyfuncitem.funcargs.pop("event_loop_policy", None)
+    return (yield)

@@ -1,0 +1,68 @@
+"""Logs: JSON lines with request context; no token value in any line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from service.logs import configure_logging
+from tests.factories import HOST, JOB_IDS, TOKEN, make_client, make_run, make_settings
+
+
+@pytest.fixture
+def json_logs(capsys):
+    configure_logging("debug", json=True)
+    yield capsys
+    configure_logging("info", json=False)
+
+
+def lines(capsys):
+    captured = capsys.readouterr()
+    return [json.loads(line) for line in (captured.err + captured.out).splitlines() if line]
+
+
+async def test_one_access_line_per_request_with_context(json_logs, upstream, settings):
+    upstream.get("/runs/get").respond(json=make_run(5))
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/etl/runs/5", headers={"x-request-id": "req-1"})
+    (access,) = [line for line in lines(json_logs) if line["event"] == "http.request"]
+    assert access["request_id"] == "req-1"
+    assert access["method"] == "GET"
+    assert access["route"] == "/api/jobs/{job_key}/runs/{run_id}"
+    assert access["job_key"] == "etl"
+    assert access["status"] == 200
+    assert access["duration_ms"] >= 0
+
+
+async def test_upstream_calls_are_logged_at_debug_with_duration(json_logs, upstream, settings):
+    upstream.get("/runs/get").respond(json=make_run(5))
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/etl/runs/5")
+    (call,) = [line for line in lines(json_logs) if line["event"] == "upstream.request"]
+    assert call["level"] == "debug"
+    assert call["verb"] == "runs/get"
+    assert "duration_ms" in call
+
+
+async def test_no_token_reaches_the_log(json_logs, upstream, tmp_path):
+    settings = make_settings(
+        '[jobs.etl]\njob_id = 101\nrun_as = "user"\n',
+        tmp_path=tmp_path,
+        environ={
+            "DATABRICKS_HOST": HOST,
+            "DATABRICKS_CLIENT_ID": "cid",
+            "DATABRICKS_CLIENT_SECRET": "client-secret-value",
+        },
+    )
+    upstream.get("/runs/get").respond(
+        403, json={"error_code": "PERMISSION_DENIED", "message": "no access"}
+    )
+    async with make_client(settings, upstream) as client:
+        await client.get(
+            "/api/jobs/etl/runs/5", headers={"x-forwarded-access-token": "user-token-value"}
+        )
+    text = json.dumps(lines(json_logs))
+    for secret in ("user-token-value", "client-secret-value", TOKEN):
+        assert secret not in text
+    assert JOB_IDS["etl"]  # the job id may appear; secrets may not
