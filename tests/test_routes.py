@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
@@ -238,3 +239,22 @@ class TestRunAsUser:
             await client.get("/api/jobs/etl/status", headers={"x-forwarded-access-token": token})
         tokens = [c.request.headers["authorization"] for c in route.calls]
         assert tokens == ["Bearer alice", "Bearer bob"]
+
+
+async def test_concurrent_identical_reads_share_one_upstream_call(client, upstream):
+
+    async def slow(request):
+        await asyncio.sleep(0.5)
+        return httpx.Response(200, json={"runs": [make_run(1)]})
+
+    route = upstream.get("/runs/list").mock(side_effect=slow)
+    responses = await asyncio.gather(*(client.get("/api/jobs/etl/status") for _ in range(50)))
+    assert {r.status_code for r in responses} == {200}
+    assert route.call_count == 1
+
+
+async def test_reads_of_a_deleted_job_are_404(client, upstream):
+    upstream.get("/get").respond(
+        400, json={"error_code": "INVALID_PARAMETER_VALUE", "message": "Job 101 does not exist."}
+    )
+    assert (await client.get("/api/jobs/etl")).status_code == 404
