@@ -179,9 +179,10 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upst
     if status in (401, 403):
         return UpstreamAuthFailed("Databricks refused the request's credentials", **kw)
     if status == 429:
+        retry_after = parse_retry_after(headers.get("retry-after"))
         return UpstreamThrottled(
             "Databricks is throttling requests; retry later",
-            retry_after=parse_retry_after(headers.get("retry-after")) or 1.0,
+            retry_after=1.0 if retry_after is None else retry_after,  # the SDK's default too
             **kw,
         )
     if status >= 500:

@@ -93,3 +93,23 @@ async def test_budget_keeps_retries_a_fraction_of_calls_in_an_outage():
         total += len(times)
     retries = total - 100
     assert retries <= 0.25 * total
+
+
+@pytest.mark.parametrize(
+    ("header", "seconds"),
+    [("2", 2.0), ("0", 0.0), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+)
+def test_retry_after_header_parsing(header, seconds):
+    from service.upstream.client import parse_retry_after  # noqa: PLC0415
+
+    assert parse_retry_after(header) == seconds
+
+
+def test_retry_after_as_a_future_http_date():
+    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
+    from email.utils import format_datetime  # noqa: PLC0415
+
+    from service.upstream.client import parse_retry_after  # noqa: PLC0415
+
+    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
+    assert 28 <= parse_retry_after(when) <= 30
