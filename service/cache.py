@@ -39,7 +39,8 @@ class ReadCache:
     def __init__(self, clock: Clock, *, max_entries: int) -> None:
         self._clock = clock
         self._max = max_entries
-        self._store = SimpleMemoryCache()
+        # timeout=None: aiocache's default wraps every get in asyncio.wait_for, a task per read.
+        self._store = SimpleMemoryCache(timeout=None)
         self._order: OrderedDict[CacheKey, None] = OrderedDict()
         self._flights: dict[tuple[CacheKey, int], asyncio.Future[Any]] = {}
         self._generation: dict[str, int] = {}

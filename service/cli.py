@@ -32,7 +32,9 @@ _log = structlog.get_logger("service.cli")
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     environ = dict(os.environ)
-    configure_logging(environ.get("LOG_LEVEL", "info"))
+    configure_logging(
+        environ.get("LOG_LEVEL", "info"), cache_loggers=args.command != "check-config"
+    )
     try:
         if args.command == "check-config":
             settings = load_settings(environ, config_path(args.config, environ))

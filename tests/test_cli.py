@@ -7,6 +7,7 @@ import json
 import pytest
 
 from service.cli import hypercorn_config, main
+from service.logs import configure_logging
 
 
 @pytest.fixture
@@ -17,7 +18,8 @@ def env(monkeypatch, tmp_path):
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-very-secret")
     monkeypatch.setenv("DATABRICKS_JOB_ETL", "12")
     monkeypatch.chdir(tmp_path)  # no config/jobs.toml here
-    return monkeypatch
+    yield monkeypatch
+    configure_logging("info")  # main() caches loggers; later tests reconfigure them
 
 
 def test_check_config_prints_the_effective_configuration_masked(env, capsys):

@@ -24,14 +24,17 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
+import httpx
 import msgspec
 import pytest
 import yaml
+from asgi_lifespan import LifespanManager
 from starlette.routing import Match
 
 from service.cli import _parser
 from service.config import config_path, load_settings
 from service.routes import routes
+from service.upstream.client import API
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -132,9 +135,7 @@ def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
 
 
 def _expand(value: str, args: Mapping[str, str]) -> str:
-    return re.sub(
-        r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), value
-    )
+    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), value)
 
 
 @cache
@@ -145,8 +146,8 @@ def dockerfile() -> tuple[Stage, ...]:
         keyword, _, args = text.partition(" ")
         ins = Instruction(keyword.upper(), args.strip(), line)
         if ins.keyword == "ARG" and not stages:
-            name, _, default = ins.args.partition("=")
-            global_args[name] = default
+            arg, _, default = ins.args.partition("=")
+            global_args[arg] = default
         elif ins.keyword == "FROM":
             words = [w for w in ins.args.split() if not w.startswith("--")]
             name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
@@ -183,6 +184,10 @@ def copies(stage: Stage) -> list[Copy]:
         paths = [w for w in words if not w.startswith("--")]
         found.append(Copy(tuple(paths[:-1]), paths[-1], flags.get("--from")))
     return found
+
+
+def exposed_ports() -> set[int]:
+    return {int(p.split("/")[0]) for ins in final_stage().all("EXPOSE") for p in ins.args.split()}
 
 
 def workdir(stage: Stage) -> PurePosixPath:
@@ -299,7 +304,7 @@ def cli_args(cmd: list[str]) -> Any:
 
 
 def container_ports(svc: Mapping[str, Any]) -> list[int]:
-    """The container side of each published port: "8000:8000", "127.0.0.1:8000:8000" or long form."""
+    """The container side of each published port ("8000:8000", "127.0.0.1:8000:8000", long form)."""
     ports = []
     for entry in svc.get("ports", []):
         if isinstance(entry, dict):
@@ -320,7 +325,9 @@ def seconds(duration: str) -> float:
 def workspace_example() -> dict[str, Any]:
     """The commented real-workspace block at the end of docker-compose.yml, uncommented."""
     text = COMPOSE.read_text()
-    match = re.search(r"^# BEGIN workspace example\n(.*?)^# END workspace example", text, re.M | re.S)
+    match = re.search(
+        r"^# BEGIN workspace example\n(.*?)^# END workspace example", text, re.M | re.S
+    )
     assert match, "docker-compose.yml lost its commented real-workspace example"
     body = "\n".join(re.sub(r"^# ?", "", line) for line in match[1].splitlines())
     document = yaml.safe_load(body)
@@ -347,11 +354,11 @@ def interpolated(env: Mapping[str, str], shell: Mapping[str, str]) -> dict[str, 
 
 def probe(test: list[str]) -> str:
     """The Python snippet of a `CMD python -c ...` health check."""
-    assert test[:3] in (["CMD", "python", "-c"], ["python", "-c"][:3]), test
-    code = test[-1]
-    assert test[-2] == "-c" and test[-3] == "python", f"not `python -c ...`: {test}"
-    compile(code, "<healthcheck>", "exec")
-    return code
+    argv = test[1:] if test[:1] == ["CMD"] else test
+    assert len(argv) == 3, f"not `CMD python -c CODE`: {test}"
+    assert argv[:2] == ["python", "-c"], f"not `CMD python -c CODE`: {test}"
+    compile(argv[2], "<healthcheck>", "exec")
+    return argv[2]
 
 
 def probe_target(code: str) -> tuple[str, int | None]:
@@ -392,7 +399,7 @@ def stub_server(status: int) -> Iterator[tuple[int, list[str]]]:
             self.end_headers()
             self.wfile.write(body)
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - base signature
+        def log_message(self, format: str, *args: Any) -> None:
             pass
 
     server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
@@ -474,7 +481,8 @@ def test_no_stage_installs_the_test_or_lint_extras() -> None:
         for ins in stage.all("RUN"):
             assert not re.search(r"\[[^\]]*\b(test|lint)\b[^\]]*\]", ins.args), ins
             words = set(re.findall(r"[A-Za-z0-9._-]+", ins.args.lower()))
-            assert not words & dev_packages, f"Dockerfile:{ins.line} installs {words & dev_packages}"
+            installed = words & dev_packages
+            assert not installed, f"Dockerfile:{ins.line} installs {installed}"
 
 
 def test_final_stage_copies_only_the_venv_and_config() -> None:
@@ -483,7 +491,7 @@ def test_final_stage_copies_only_the_venv_and_config() -> None:
     found = {(cp.stage, src.rstrip("/")) for cp in copies(stage) for src in cp.sources}
     assert found == {(builder.name, "/opt/venv"), (None, "config")}
     assert not [ins for ins in stage.all("RUN") if "pip" in ins.args], "no pip in the final stage"
-    assert not [ins for ins in stage.all("ADD")]
+    assert not stage.all("ADD")
     assert workdir(stage) == PurePosixPath("/app")
     assert repo_file_in_image(image_path("config/jobs.toml")) == ROOT / "config" / "jobs.toml"
 
@@ -500,7 +508,8 @@ def test_final_stage_environment() -> None:
 def test_final_stage_runs_as_a_fixed_non_root_user() -> None:
     stage = final_stage()
     user, _, group = stage.last("USER").args.partition(":")
-    assert user not in ("", "0", "root") and group not in ("0", "root")
+    assert user not in ("", "0", "root")
+    assert group not in ("0", "root")
     assert stage.instructions.index(stage.last("USER")) < stage.instructions.index(
         stage.last("CMD")
     )
@@ -508,11 +517,13 @@ def test_final_stage_runs_as_a_fixed_non_root_user() -> None:
     useradd = re.search(r"\buseradd\b(.*?)(?:&&|;|$)", created)
     assert useradd, "the final stage creates its user"
     uid = re.search(r"(?:--uid|-u)\s+(\d+)", useradd[1])
-    assert uid and int(uid[1]) >= 1000, "a fixed, unprivileged uid"
+    assert uid, "a fixed uid"
+    assert int(uid[1]) >= 1000, "an unprivileged uid"
     assert user in (uid[1], useradd[1].split()[-1]), f"USER {user} is the user created"
     if group:
         gid = re.search(r"\bgroupadd\b.*?(?:--gid|-g)\s+(\d+)\s+(\S+)", created)
-        assert gid and int(gid[1]) >= 1000
+        assert gid, "a fixed gid"
+        assert int(gid[1]) >= 1000
         assert group in (gid[1], gid[2])
 
 
@@ -528,21 +539,19 @@ def test_cmd_serves_and_parses_with_the_cli() -> None:
 
 def test_exposes_the_port_the_service_listens_on() -> None:
     stage = final_stage()
-    exposed = {int(p.split("/")[0]) for ins in stage.all("EXPOSE") for p in ins.args.split()}
     port = int(stage.env()["PORT"])
-    assert exposed == {port}
+    assert exposed_ports() == {port}
     assert load_settings({**stage.env(), **_workspace_env()}, None).port == port
 
 
 def test_healthcheck_probes_livez_on_port() -> None:
     args = final_stage().last("HEALTHCHECK").args
-    options, _, rest = args.partition("CMD ")
-    assert rest, "HEALTHCHECK ... CMD [...]"
-    settings = dict(re.findall(r"--([a-z-]+)=(\S+)", options))
-    assert seconds(settings.get("timeout", "30s")) < seconds(settings.get("interval", "30s"))
-    code = probe(["CMD", *exec_form(rest)])
+    options = dict(re.findall(r"--([a-z-]+)=(\S+)", args.partition("CMD ")[0]))
+    assert seconds(options.get("timeout", "30s")) < seconds(options.get("interval", "30s"))
+    code = _dockerfile_probe()
     path, port = probe_target(code)
-    assert path == "/livez" and port is None, "the port comes from $PORT"
+    assert path == "/livez"
+    assert port is None, "the port comes from $PORT"
     assert service_has_route(path)
     assert "PORT" in code
 
@@ -550,9 +559,15 @@ def test_healthcheck_probes_livez_on_port() -> None:
 # === The health-check snippets, run ============================================================
 
 
+def _dockerfile_probe() -> str:
+    _options, _, rest = final_stage().last("HEALTHCHECK").args.partition("CMD ")
+    assert rest, "HEALTHCHECK ... CMD [...]"
+    return probe(["CMD", *exec_form(rest)])
+
+
 def _probes_honouring_port() -> dict[str, str]:
     return {
-        "Dockerfile": probe(["CMD", *exec_form(final_stage().last("HEALTHCHECK").args.partition("CMD ")[2])]),
+        "Dockerfile": _dockerfile_probe(),
         "compose sidecar": probe(service("sidecar")["healthcheck"]["test"]),
     }
 
@@ -603,7 +618,11 @@ def test_dockerignore_leaves_out(path: str) -> None:
 
 def test_dockerignore_lets_in_what_the_dockerfile_copies() -> None:
     sources = [
-        src for stage in dockerfile() for cp in copies(stage) if cp.stage is None for src in cp.sources
+        src
+        for stage in dockerfile()
+        for cp in copies(stage)
+        if cp.stage is None
+        for src in cp.sources
     ]
     assert sources
     for source in sources:
@@ -643,7 +662,6 @@ def test_compose_has_the_emulator_and_the_sidecar_built_from_here() -> None:
     for svc in services.values():
         build = svc["build"]
         assert (build if isinstance(build, str) else build.get("context")) in (".", "./")
-        assert "image" not in svc or svc["build"], "built from this repository"
 
 
 def test_compose_uses_one_network() -> None:
@@ -662,7 +680,7 @@ def test_compose_command_parses_with_the_cli(name: str) -> None:
 def test_emulator_serves_on_all_interfaces_with_the_scenario() -> None:
     args = cli_args(command(service("emulator")))
     assert args.command == "emulator"
-    assert args.host == "0.0.0.0"  # noqa: S104 - reachable from the sidecar's container
+    assert args.host == "0.0.0.0"
     scenario = repo_file_in_image(image_path(args.scenario))
     assert scenario is not None, f"{args.scenario} is not copied into the image"
     assert scenario.is_file(), f"{scenario.relative_to(ROOT)} does not exist (yet?)"
@@ -675,6 +693,30 @@ def test_emulator_healthcheck_probes_its_own_port() -> None:
     path, port = probe_target(probe(svc["healthcheck"]["test"]))
     assert (path, port) == ("/.well-known/databricks-config", args.port)
     assert str(args.port) in {str(p) for p in svc.get("expose", [])}
+
+
+async def test_emulator_scenario_answers_the_probe_and_knows_the_demo_jobs() -> None:
+    """The scenario compose starts is the one whose job ids config/demo.toml names."""
+    from service.emulator import create_emulator_app, load_scenario  # noqa: PLC0415 - dev only
+
+    svc = service("emulator")
+    scenario = repo_file_in_image(image_path(cli_args(command(svc)).scenario))
+    assert scenario is not None
+    path, _port = probe_target(probe(svc["healthcheck"]["test"]))
+    app = create_emulator_app(load_scenario(scenario))
+    async with (
+        LifespanManager(app) as manager,
+        httpx.AsyncClient(
+            transport=httpx.ASGITransport(manager.app), base_url="http://emulator:8001"
+        ) as client,
+    ):
+        probed = await client.get(path)  # unauthenticated, as the health check asks
+        assert probed.status_code == 200
+        assert isinstance(probed.json(), dict)
+        bearer = {"Authorization": f"Bearer {environment(service('sidecar'))['DATABRICKS_TOKEN']}"}
+        for key, job_id in DEMO_JOBS.items():
+            got = await client.get(f"{API}/get", params={"job_id": job_id}, headers=bearer)
+            assert got.status_code == 200, f"{key}: job {job_id} unknown to {scenario.name}"
 
 
 def test_sidecar_healthcheck_probes_livez() -> None:
@@ -695,8 +737,7 @@ def test_sidecar_published_port_is_port_and_exposed() -> None:
     port = int(environment(svc)["PORT"])
     assert container_ports(svc) == [port]
     assert svc["ports"] == [f"{port}:{port}"]
-    exposed = {int(p.split("/")[0]) for ins in final_stage().all("EXPOSE") for p in ins.args.split()}
-    assert exposed == {port}
+    assert exposed_ports() == {port}
 
 
 def test_sidecar_stop_grace_covers_the_drain() -> None:
@@ -723,7 +764,8 @@ def test_known_environment_names_are_in_the_code() -> None:
         for node in ast.walk(ast.parse(module.read_text())):
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 spelled.add(node.value)
-    assert KNOWN_ENV <= spelled, sorted(KNOWN_ENV - spelled)
+    missing = KNOWN_ENV - spelled
+    assert not missing, sorted(missing)
     # The DATABRICKS_JOB_<NAME> family, by behaviour.
     settings = load_settings({**_workspace_env(), "DATABRICKS_JOB_NIGHTLY_ETL": "7"}, None)
     assert settings.jobs["nightly_etl"].job_id == 7
@@ -747,7 +789,7 @@ def test_sidecar_environment_loads_with_the_demo_config() -> None:
     assert env["JOBS_CONFIG"] == "config/demo.toml"
     settings = _sidecar_settings()
     assert settings.port == int(env["PORT"]) == 8000
-    assert settings.listen_host == "0.0.0.0"  # noqa: S104 - published from the container
+    assert settings.listen_host == "0.0.0.0"
     assert settings.workspace.auth_type == "pat"
     assert settings.workspace.token.value == LOCAL_TOKEN
     assert {key: job.job_id for key, job in settings.jobs.items()} == DEMO_JOBS

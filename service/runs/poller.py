@@ -29,7 +29,7 @@ MAX_FAILED_POLLS = 3
 FIRST_POLL_S = 1.0
 IDLE_GRACE_S = 5.0
 RETAIN_FINISHED_S = 300.0
-EndReason = Literal["done", "error", "dropped", "shutdown"]
+EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect"]
 _log = structlog.get_logger("service.poller")
 
 
@@ -63,7 +63,7 @@ class Subscription:
             # client can reconnect with Last-Event-ID and resume from the buffer.
             self.ended = True
             self._drain()
-            self._queue.put_nowait(End("dropped"))
+            self._queue.put_nowait(item if isinstance(item, End) else End("dropped"))
 
     async def next(self) -> RunEvent | End:
         return await self._queue.get()

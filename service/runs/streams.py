@@ -3,16 +3,16 @@
 The writer sends each event from the watcher's subscription and a comment heartbeat when the
 line is quiet; it ends on the run's terminal event, an error, a slow-consumer drop, the wait
 deadline, or shutdown (each with its final frame). The disconnect listener ends the stream as
-soon as the client goes. Whichever finishes first cancels the other; the subscription is
-released either way.
+soon as the client goes, by ending its subscription. Whichever finishes first ends the other;
+the subscription is released either way.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
 
-import anyio
 import structlog
 from starlette.types import Receive, Scope, Send
 
@@ -70,25 +70,19 @@ class EventStream:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._gauge.open += 1
+        # The race, with one task per stream: the writer runs here; the listener is a child
+        # task that ends the subscription when the client goes, and is cancelled otherwise.
+        listener = asyncio.create_task(self._listen(receive))
         try:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             # First bytes at once, so proxies and EventSource see the stream open.
             first = f"retry: {RETRY_MS}\n\n".encode() + self._prelude
             await send({"type": "http.response.body", "body": first, "more_body": True})
-            async with anyio.create_task_group() as race:
-
-                async def writer() -> None:
-                    await self._write(send)
-                    race.cancel_scope.cancel()
-
-                async def listener() -> None:
-                    while (await receive())["type"] != "http.disconnect":
-                        pass
-                    race.cancel_scope.cancel()
-
-                race.start_soon(writer)
-                race.start_soon(listener)
+            await self._write(send)
         finally:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
             self._gauge.open -= 1
             if self._on_close is not None:
                 self._on_close(self._sub)
@@ -98,6 +92,11 @@ class EventStream:
                 events=self.sent_events,
                 reason=self.end_reason,
             )
+
+    async def _listen(self, receive: Receive) -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        self._sub.offer(End("disconnect"))
 
     async def _write(self, send: Send) -> None:
         started = self._clock.monotonic()
@@ -110,14 +109,17 @@ class EventStream:
                     return
                 timeout = min(timeout, left)
             try:
-                item = await asyncio.wait_for(self._sub.next(), timeout)
+                async with asyncio.timeout(timeout):
+                    item = await self._sub.next()
             except TimeoutError:
                 await send(
                     {"type": "http.response.body", "body": b": heartbeat\n\n", "more_body": True}
                 )
                 continue
             if isinstance(item, End):
-                await self._finish(send, item.reason, item.frame)
+                if item.reason != "disconnect":
+                    await self._finish(send, item.reason, item.frame)
+                self.end_reason = item.reason
                 return
             self.sent_events += 1
             await send({"type": "http.response.body", "body": item.frame, "more_body": True})

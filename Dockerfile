@@ -1,0 +1,64 @@
+# jobs-sidecar: the Starlette app under Hypercorn, in two stages.
+#   builder: a virtualenv at /opt/venv holding the project and its runtime dependencies only
+#            (no `test` or `lint` extras), byte-compiled at install time.
+#   final:   the same Python base, that virtualenv and config/; no compiler, no pip run, non-root.
+#
+#   docker build -t jobs-sidecar .
+#   docker run --rm -p 8000:8000 -e DATABRICKS_HOST=... -e DATABRICKS_TOKEN=... jobs-sidecar
+#
+# Both stages use one base so the venv's interpreter path (/usr/local/bin/python3.11) is the same.
+# 3.11 is the lowest Python the project supports and the one its CI runs.
+ARG PYTHON_IMAGE=python:3.11-slim-bookworm
+
+FROM ${PYTHON_IMAGE} AS builder
+
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PATH=/opt/venv/bin:$PATH
+
+RUN python -m venv /opt/venv
+
+WORKDIR /src
+# Only what the wheel is built from. README.m[d] copies README.md when it exists (pyproject names
+# it as the long description) and is skipped, not an error, while it does not.
+COPY pyproject.toml README.m[d] ./
+COPY service ./service
+RUN pip install --no-cache-dir .
+
+
+FROM ${PYTHON_IMAGE} AS final
+
+LABEL org.opencontainers.image.title="jobs-sidecar" \
+      org.opencontainers.image.description="Trigger, watch and cancel Databricks Jobs over HTTP" \
+      org.opencontainers.image.licenses="Apache-2.0"
+
+# A fixed, unprivileged uid/gid: volumes and Kubernetes securityContext can name them, and the
+# numeric USER below lets `runAsNonRoot` verify the image without reading /etc/passwd.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --no-log-init \
+        --home-dir /app --no-create-home --shell /usr/sbin/nologin app
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PATH=/opt/venv/bin:$PATH \
+    PORT=8000
+
+WORKDIR /app
+COPY --from=builder /opt/venv /opt/venv
+# Read-only for the app user (owned by root): config/jobs.toml is read from here by default, and
+# config/demo.toml and config/emulator.toml serve docker-compose.yml's local stack.
+COPY config/ ./config/
+
+USER 10001:10001
+EXPOSE 8000
+
+# /livez answers while the process runs and never calls Databricks. Same port rule as the
+# service: PORT, else DATABRICKS_APP_PORT, else 8000. ProxyHandler({}): an HTTP(S)_PROXY set for
+# the service's egress must not swallow a probe of loopback. Any error or non-2xx exits non-zero.
+HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request as u; port = os.environ.get('PORT') or os.environ.get('DATABRICKS_APP_PORT') or '8000'; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:' + port + '/livez', timeout=4)"]
+
+# The service drains its event streams and exits within 15 s of SIGTERM; python is PID 1 (exec form)
+# and handles the signal itself.
+STOPSIGNAL SIGTERM
+CMD ["python", "-m", "service", "serve"]

@@ -1,0 +1,153 @@
+"""Workspace credentials: bearer checks on /api/, the OAuth M2M token endpoint and discovery."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import math
+import secrets
+from urllib.parse import parse_qs
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from service.emulator.clock import EmulatorClock
+from service.emulator.errors import AuthError, json_response
+from service.emulator.scenario import Scenario
+
+_INVALID_CLIENT = {"error": "invalid_client", "error_description": "Client authentication failed"}
+
+
+class Credentials:
+    """Which bearer tokens the workspace accepts, and the OAuth tokens it has issued."""
+
+    def __init__(self, scenario: Scenario, clock: EmulatorClock) -> None:
+        self._scenario = scenario
+        self._clock = clock
+        self._issued: dict[str, int] = {}  # access token -> expiry on the emulator clock (ms)
+
+    def check(self, token: str) -> None:
+        """Raise AuthError(403) unless `token` may call the API now."""
+        scenario = self._scenario
+        if token in scenario.refused_tokens:
+            raise AuthError(403)
+        if token in scenario.tokens:
+            return
+        expiry = self._issued.get(token)
+        if expiry is not None:
+            if self._clock.now_ms() >= expiry:
+                raise AuthError(403)
+            return
+        if not scenario.accept_any_token:
+            raise AuthError(403)
+
+    def issue(self, client_id: str, client_secret: str, scope: str) -> dict[str, object] | None:
+        """An access token for a known client (None: authentication failed).
+
+        Why `expires_in` is divided by the clock's speed: the token lives `token_ttl_s` on the
+        emulator clock, and clients count real seconds, so they refresh in time at any speed.
+        """
+        known = any(
+            secrets.compare_digest(client.id, client_id)
+            and secrets.compare_digest(client.secret, client_secret)
+            for client in self._scenario.clients
+        )
+        if not known:
+            return None
+        ttl_s = self._scenario.token_ttl_s
+        token = f"eyJ.emulator.{secrets.token_urlsafe(32)}"
+        self._issued[token] = self._clock.now_ms() + ttl_s * 1000
+        return {
+            "access_token": token,
+            "token_type": "Bearer",
+            "expires_in": max(1, math.floor(ttl_s / self._clock.speed)),
+            "scope": scope,
+        }
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an `Authorization: Bearer` header, if the request has one."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if kind.lower() == "bearer" and token.strip() else None
+    return None
+
+
+class BearerAuthMiddleware:
+    """Every /api/ call needs an accepted bearer token; the rest of the site is open."""
+
+    def __init__(self, app: ASGIApp, *, credentials: Credentials) -> None:
+        self.app = app
+        self.credentials = credentials
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"].startswith("/api/"):
+            refusal = self._refusal(bearer_token(scope))
+            if refusal is not None:
+                await refusal.response()(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+    def _refusal(self, token: str | None) -> AuthError | None:
+        if token is None:
+            return AuthError(401)
+        try:
+            self.credentials.check(token)
+        except AuthError as refused:
+            return refused
+        return None
+
+
+async def token_endpoint(request: Request, credentials: Credentials) -> Response:
+    """POST /oidc/v1/token: the client-credentials grant, client authenticated by Basic or form."""
+    form = {
+        key: values[0]
+        for key, values in parse_qs((await request.body()).decode(errors="replace")).items()
+    }
+    client_id, client_secret = _basic_credentials(request) or (
+        form.get("client_id", ""),
+        form.get("client_secret", ""),
+    )
+    if form.get("grant_type") != "client_credentials":
+        body = {
+            "error": "unsupported_grant_type",
+            "error_description": "Only grant_type=client_credentials is supported",
+        }
+        return json_response(body, 400)
+    issued = credentials.issue(client_id, client_secret, form.get("scope", "all-apis"))
+    if issued is None:
+        return json_response(_INVALID_CLIENT, 401)
+    return json_response(issued)
+
+
+def _basic_credentials(request: Request) -> tuple[str, str] | None:
+    kind, _, encoded = request.headers.get("authorization", "").partition(" ")
+    if kind.lower() != "basic":
+        return None
+    try:
+        client_id, _, client_secret = base64.b64decode(encoded).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return "", ""
+    return client_id, client_secret
+
+
+def host_metadata(base_url: str, scenario: Scenario) -> dict[str, str]:
+    """GET /.well-known/databricks-config: where OAuth lives, and which workspace this is."""
+    return {
+        "oidc_endpoint": f"{base_url}/oidc",
+        "workspace_id": str(scenario.workspace_id),
+        "account_id": scenario.account_id,
+        "cloud": "AWS",
+        "host_type": "workspace",
+    }
+
+
+def oidc_metadata(base_url: str) -> dict[str, str]:
+    """GET /oidc/.well-known/oauth-authorization-server."""
+    return {
+        "issuer": f"{base_url}/oidc",
+        "authorization_endpoint": f"{base_url}/oidc/v1/authorize",
+        "token_endpoint": f"{base_url}/oidc/v1/token",
+    }

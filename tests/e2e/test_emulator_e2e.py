@@ -1,0 +1,211 @@
+"""End to end over loopback: the service and the emulator, both on real Hypercorn, httpx as client.
+
+The emulator's clock runs 40x real time and the service polls every 50 ms, so a whole run
+(pending, running, terminating) takes about a third of a second.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+import msgspec
+import pytest
+
+from service.app import create_app
+from service.config import load_settings
+from service.emulator import ScaledClock, Scenario, create_emulator_app
+from service.jobs import Jobs
+from tests.e2e.servers import running
+from tests.factories import sse_events
+
+pytestmark = pytest.mark.looptime(False)
+DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
+SPEED = 40.0
+
+
+class Stack(msgspec.Struct):
+    api: httpx.AsyncClient
+    emulator: httpx.AsyncClient
+    settings: Any
+
+
+def fast_settings(emulator_url: str, **overrides: Any) -> Any:
+    environ = {"DATABRICKS_HOST": emulator_url, "DATABRICKS_TOKEN": "dapi-local-dev"}
+    settings = load_settings(environ, DEMO)
+    fast = {"poll_interval_ms": 50, "poll_floor_ms": 20, "poll_max_ms": 100, "timeout_ms": 2000}
+    return msgspec.structs.replace(settings, **{**fast, **overrides})
+
+
+@asynccontextmanager
+async def stack(**overrides: Any) -> AsyncIterator[Stack]:
+    scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
+    emulator_app = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
+    async with running(emulator_app) as emulator_url:
+        settings = fast_settings(emulator_url, **overrides)
+        async with (
+            running(create_app(settings)) as url,
+            httpx.AsyncClient(base_url=url, timeout=20) as api,
+            httpx.AsyncClient(base_url=emulator_url) as emulator,
+        ):
+            yield Stack(api=api, emulator=emulator, settings=settings)
+
+
+async def fault(s: Stack, **rule: Any) -> None:
+    response = await s.emulator.post("/emulator/faults", json=rule)
+    assert response.status_code < 300, response.text
+
+
+async def stats(s: Stack) -> dict[str, Any]:
+    return (await s.emulator.get("/emulator/stats")).json()  # type: ignore[no-any-return]
+
+
+def statuses(text: str) -> list[str]:
+    return [
+        json.loads(e["data"])["status"] for e in sse_events(text) if e.get("event") == "message"
+    ]
+
+
+async def wait_terminal(s: Stack, job: str, run_id: int) -> dict[str, Any]:
+    response = await s.api.get(f"/api/jobs/{job}/runs/{run_id}/events")
+    return json.loads(sse_events(response.text)[-1]["data"])["run"]  # type: ignore[no-any-return]
+
+
+async def test_every_route_end_to_end():
+    async with stack() as s:
+        jobs = (await s.api.get("/api/jobs")).json()["jobs"]
+        assert {j["key"] for j in jobs} >= {"etl", "pipeline", "flaky", "dbt"}
+        assert (await s.api.get("/api/jobs/etl")).json()["job_id"] == 1001
+        started = await s.api.post("/api/jobs/etl/run", json={"params": {"run_date": "2026-11-29"}})
+        run_id = started.json()["runId"]
+        status = (await s.api.get("/api/jobs/etl/status")).json()
+        assert status["run"]["run_id"] == run_id
+        assert (await s.api.get(f"/api/jobs/etl/runs/{run_id}")).json()["job_id"] == 1001
+        final = await wait_terminal(s, "etl", run_id)
+        assert final["state"]["result_state"] == "SUCCESS"
+        assert {"name": "run_date", "default": "", "value": "2026-11-29"} in final["job_parameters"]
+        runs = (await s.api.get("/api/jobs/etl/runs?limit=5")).json()["runs"]
+        assert runs[0]["run_id"] == run_id
+        output = (await s.api.get(f"/api/jobs/etl/runs/{run_id}/output")).json()
+        assert output["notebook_output"]["result"] == '{"rows_written": 120443}'
+        assert (await s.api.delete(f"/api/jobs/etl/runs/{run_id}")).status_code == 204
+        assert (await s.api.get(f"/api/jobs/pipeline/runs/{run_id}")).status_code == 404
+
+
+async def test_run_stream_to_its_terminal_event():
+    async with stack() as s:
+        response = await s.api.post(
+            "/api/jobs/etl/run?stream=true", json={"params": {"run_date": "2026-11-29"}}
+        )
+    seen = statuses(response.text)
+    assert seen[0] in {"QUEUED", "PENDING"}
+    assert seen[-1] == "TERMINATED"
+    assert len(seen) == len(set(seen))  # one event per change, not per poll
+
+
+async def test_multi_task_run_and_its_outputs():
+    async with stack() as s:
+        run_id = (await s.api.post("/api/jobs/pipeline/run", json={})).json()["runId"]
+        final = await wait_terminal(s, "pipeline", run_id)
+        assert [t["state"]["result_state"] for t in final["tasks"]] == ["SUCCESS"] * 3
+        output = (await s.api.get(f"/api/jobs/pipeline/runs/{run_id}/output")).json()
+    assert [t["task_key"] for t in output["tasks"]] == [t["task_key"] for t in final["tasks"]]
+
+
+async def test_failing_multi_task_run_ends_internal_error():
+    async with stack() as s:
+        response = await s.api.post("/api/jobs/flaky/run?stream=true", json={})
+    last = json.loads(sse_events(response.text)[-1]["data"])
+    assert last["status"] == "INTERNAL_ERROR"
+    assert last["run"]["state"]["result_state"] == "FAILED"
+
+
+async def test_cancel_mid_run():
+    async with stack() as s:
+        started = await s.api.post("/api/jobs/flaky/run", json={})
+        run_id = started.json()["runId"]
+        await asyncio.sleep(0.1)
+        assert (await s.api.delete(f"/api/jobs/flaky/runs/{run_id}")).status_code == 204
+        final = await wait_terminal(s, "flaky", run_id)
+    assert final["state"]["life_cycle_state"] == "TERMINATED"
+    assert final["state"]["result_state"] == "CANCELED"
+
+
+async def test_a_429_storm_is_retried_honouring_retry_after():
+    async with stack() as s:
+        await fault(s, endpoint="runs/list", status=429, count=2, retry_after=0)
+        response = await s.api.get("/api/jobs/etl/status")
+        assert response.status_code == 200
+        assert (await stats(s))["calls"]["runs/list"] == 3
+
+
+async def test_persistent_429_is_503_with_retry_after():
+    async with stack() as s:
+        await fault(s, endpoint="runs/list", status=429, count=10, retry_after=0)
+        response = await s.api.get("/api/jobs/etl/status")
+    assert response.status_code == 503
+    assert response.headers["retry-after"]
+
+
+async def test_503s_then_success():
+    async with stack() as s:
+        await fault(s, endpoint="jobs/get", status=503, count=2)
+        response = await s.api.get("/api/jobs/etl")
+        assert response.status_code == 200
+        assert (await stats(s))["calls"]["jobs/get"] == 3
+
+
+async def test_latency_past_the_read_timeout_is_504():
+    async with stack(timeout_ms=200) as s:
+        await fault(s, endpoint="jobs/get", latency_ms=1000, count=3)
+        response = await s.api.get("/api/jobs/etl")
+    assert response.status_code == 504
+    assert response.json()["code"] == "UPSTREAM_TIMEOUT"
+
+
+@pytest.mark.parametrize(
+    "lost", [{"status": 503}, {"status": 429, "retry_after": 0}, {"drop": True}]
+)
+async def test_lost_run_now_response_makes_exactly_one_run(lost):
+    async with stack() as s:
+        await fault(s, endpoint="run-now", after_effect=True, **lost)
+        response = await s.api.post(
+            "/api/jobs/etl/run", json={"params": {"run_date": "2026-11-29"}}
+        )
+        assert response.status_code == 200
+        runs = (await s.api.get("/api/jobs/etl/runs?limit=25")).json()["runs"]
+        bodies = (await stats(s))["run_now_bodies"]
+    assert [r["run_id"] for r in runs] == [response.json()["runId"]]
+    assert len(bodies) == 2
+    assert bodies[0]["idempotency_token"] == bodies[1]["idempotency_token"]
+
+
+async def test_same_idempotency_key_twice_makes_one_run():
+    async with stack() as s:
+        first, second = [
+            await s.api.post(
+                "/api/jobs/etl/run",
+                json={"params": {"run_date": "2026-11-29"}},
+                headers={"Idempotency-Key": "order-17"},
+            )
+            for _ in range(2)
+        ]
+        runs = (await s.api.get("/api/jobs/etl/runs")).json()["runs"]
+    assert first.json() == second.json()
+    assert len(runs) == 1
+
+
+async def test_python_api_run_and_wait_against_the_emulator():
+    scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
+    emulator = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
+    async with running(emulator) as url, Jobs.open(fast_settings(url)) as jobs:
+        seen = [s.status async for s in jobs("etl").run_and_wait({"run_date": "2026-11-29"})]
+        last = await jobs("etl").last_run()
+    assert seen[-1] == "TERMINATED"
+    assert last.ok
+    assert last.data["state"]["result_state"] == "SUCCESS"
