@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import os
 import time
-import uuid
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -54,10 +54,11 @@ class AccessLog:
             path = scope["path"]
             if path not in _QUIET or status >= 400:
                 route = scope.get("route")
+                template = f"{scope.get('root_path', '')}{route.path}" if route else path
                 _log.info(
                     "http.request",
                     method=scope["method"],
-                    route=getattr(route, "path", path),
+                    route=template,
                     job_key=scope.get("path_params", {}).get("job_key"),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
@@ -69,4 +70,4 @@ def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
             return str(value.decode())
-    return uuid.uuid4().hex
+    return os.urandom(12).hex()  # as unique as a uuid4 for this purpose, at a third of the cost
