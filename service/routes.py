@@ -40,7 +40,7 @@ class RunsReply(msgspec.Struct, frozen=True):
 
 def services(request: Request) -> Services:
     """The one typed accessor for what the lifespan opened."""
-    return request.state.services  # type: ignore[no-any-return]
+    return request.scope["state"]["services"]  # type: ignore[no-any-return]
 
 
 def json_response(payload: object, status: int = 200) -> Response:
@@ -215,13 +215,8 @@ async def _params(request: Request) -> Any:
 
 
 def routes() -> list[BaseRoute]:
-    """Probes first, then the jobs API under one mount (the hottest read first)."""
+    """The jobs API first (one mount, hottest read first), then the probes."""
     return [
-        Route("/livez", livez, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/health", livez, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
-        Route("/api/jobs", list_jobs, methods=["GET"]),
         Mount(
             "/api/jobs",
             routes=[
@@ -235,4 +230,9 @@ def routes() -> list[BaseRoute]:
                 Route("/{job_key}", get_job, methods=["GET"]),
             ],
         ),
+        Route("/api/jobs", list_jobs, methods=["GET"]),
+        Route("/livez", livez, methods=["GET"]),
+        Route("/readyz", readyz, methods=["GET"]),
+        Route("/health", livez, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
     ]
