@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -59,7 +60,8 @@ def hypercorn_config(host: str, port: int, graceful_timeout_s: float) -> Hyperco
     config = HypercornConfig()
     config.bind = [f"{host}:{port}"]
     config.accesslog = None
-    config.errorlog = "-"
+    # Hypercorn's errors go through the root logger (warnings and up, once); we log the address.
+    config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = graceful_timeout_s
     config.keep_alive_timeout = 75  # longer than typical proxy idle timeouts
     return config
