@@ -122,6 +122,8 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     job = svc.ops.job(request.path_params["job_key"])
     identity = identity_for(svc, job, request)
     run_id = parse_run_id(request.path_params["run_id"])
+    if svc.draining.is_set():
+        raise Unavailable("The service is shutting down", retry_after=1)
     if svc.gauge.full:
         raise Unavailable("Too many open streams", retry_after=5)
     watch = svc.hub.find(run_id, identity)

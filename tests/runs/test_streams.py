@@ -155,9 +155,11 @@ async def test_draining_fails_readiness_and_refuses_triggers():
         draining.set()
         ready = await client.get("/readyz")
         run = await client.post("/api/jobs/etl/run", json={})
+        watch = await client.get("/api/jobs/etl/runs/555/events")
         live = await client.get("/livez")
     assert ready.status_code == 503
     assert run.status_code == 503
+    assert watch.status_code == 503
     assert live.status_code == 200
     assert not trigger.called
 
