@@ -159,3 +159,18 @@ async def held_open(context: Any) -> AsyncIterator[Any]:
     finally:
         stop.set()
         await task
+
+
+async def advance(seconds: float) -> None:
+    """Let `seconds` of loop time pass: at once, on the fast-forwarded (looptime) loop.
+
+    Fails rather than sleep on the wall clock if a test runs without looptime.
+    """
+    import asyncio  # noqa: PLC0415
+
+    import looptime  # noqa: PLC0415
+
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, looptime.LoopTimeEventLoop), "advance() needs the looptime loop"
+    assert loop.looptime_on, "advance() needs looptime enabled for this test"
+    await asyncio.sleep(seconds)

@@ -6,6 +6,7 @@ import asyncio
 
 from service.cache import CacheKey, ReadCache
 from service.clock import LoopClock
+from tests.factories import advance
 
 
 def counter(value="v"):
@@ -13,7 +14,7 @@ def counter(value="v"):
 
     async def load():
         calls.append(1)
-        await asyncio.sleep(0.1)
+        await advance(0.1)
         return f"{value}{len(calls)}"
 
     return load, calls
@@ -33,10 +34,10 @@ async def test_entry_expires_after_its_ttl():
     load, calls = counter()
     key = CacheKey("sp", "etl", "get_job")
     await cache.get_or_load(key, load, lambda _: 60)
-    await asyncio.sleep(59)
+    await advance(59)
     await cache.get_or_load(key, load, lambda _: 60)
     assert len(calls) == 1
-    await asyncio.sleep(2)
+    await advance(2)
     assert await cache.get_or_load(key, load, lambda _: 60) == "v2"
 
 
@@ -55,7 +56,7 @@ async def test_failures_are_shared_but_never_cached():
 
     async def failing():
         calls.append(1)
-        await asyncio.sleep(0.1)
+        await advance(0.1)
         raise RuntimeError("upstream down")
 
     key = CacheKey("sp", "etl", "get_job")
@@ -107,7 +108,7 @@ async def test_a_read_in_flight_during_a_write_is_not_kept():
     load, _calls = counter()
     key = CacheKey("sp", "etl", "last_run")
     flight = asyncio.create_task(cache.get_or_load(key, load, lambda _: 60))
-    await asyncio.sleep(0.05)
+    await advance(0.05)
     await cache.invalidate("etl", frozenset({"last_run"}))
     assert await flight == "v1"
     assert await cache.get_or_load(key, load, lambda _: 60) == "v2"
@@ -127,8 +128,8 @@ async def test_a_cancelled_leader_does_not_fail_its_followers():
     load, _calls = counter()
     key = CacheKey("sp", "etl", "get_job")
     leader = asyncio.create_task(cache.get_or_load(key, load, lambda _: 60))
-    await asyncio.sleep(0)
+    await advance(0)
     follower = asyncio.create_task(cache.get_or_load(key, load, lambda _: 60))
-    await asyncio.sleep(0.01)
+    await advance(0.01)
     leader.cancel()
     assert await follower == "v2"

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from tests.factories import JOB_IDS, TOKEN, make_client, make_run, make_settings, make_task
+from tests.factories import JOB_IDS, TOKEN, advance, make_client, make_run, make_settings, make_task
 
 
 async def test_run_returns_run_id_and_sends_job_id(client, upstream):
@@ -244,7 +244,7 @@ class TestRunAsUser:
 async def test_concurrent_identical_reads_share_one_upstream_call(client, upstream):
 
     async def slow(request):
-        await asyncio.sleep(0.5)
+        await advance(0.5)
         return httpx.Response(200, json={"runs": [make_run(1)]})
 
     route = upstream.get("/runs/list").mock(side_effect=slow)

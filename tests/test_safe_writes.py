@@ -11,6 +11,7 @@ import pytest
 from tests.factories import (
     HOST,
     JOB_IDS,
+    advance,
     make_run,
     make_settings,
     sse_events,
@@ -120,7 +121,7 @@ async def test_a_terminal_run_is_read_once_within_the_ttl(client, upstream):
     route = upstream.get("/runs/get").respond(json=make_run(5, state="TERMINATED"))
     for _ in range(5):
         await client.get("/api/jobs/etl/runs/5")
-        await asyncio.sleep(10)
+        await advance(10)
     assert route.call_count == 1
 
 
@@ -129,14 +130,14 @@ async def test_an_active_run_is_read_at_most_once_per_poll_interval(client, upst
     interval = settings.poll_interval_ms / 1000
     for _ in range(12):
         await client.get("/api/jobs/etl/runs/5")
-        await asyncio.sleep(interval / 4)
+        await advance(interval / 4)
     assert route.call_count == 3
 
 
 async def test_status_is_never_older_than_the_poll_interval(client, upstream, settings):
     route = upstream.get("/runs/list").respond(json={"runs": [make_run(5)]})
     await client.get("/api/jobs/etl/status")
-    await asyncio.sleep(settings.poll_interval_ms / 1000 + 0.01)
+    await advance(settings.poll_interval_ms / 1000 + 0.01)
     await client.get("/api/jobs/etl/status")
     assert route.call_count == 2
 

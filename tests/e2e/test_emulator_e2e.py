@@ -6,7 +6,6 @@ The emulator's clock runs 40x real time and the service polls every 50 ms, so a 
 
 from __future__ import annotations
 
-import asyncio
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -127,9 +126,11 @@ async def test_failing_multi_task_run_ends_internal_error():
 
 async def test_cancel_mid_run():
     async with stack() as s:
-        started = await s.api.post("/api/jobs/flaky/run", json={})
-        run_id = started.json()["runId"]
-        await asyncio.sleep(0.1)
+        run_id = (await s.api.post("/api/jobs/flaky/run", json={})).json()["runId"]
+        async with s.api.stream("GET", f"/api/jobs/flaky/runs/{run_id}/events") as events:
+            async for line in events.aiter_lines():
+                if '"status":"RUNNING"' in line:
+                    break  # the run is under way: cancel it mid-run
         assert (await s.api.delete(f"/api/jobs/flaky/runs/{run_id}")).status_code == 204
         final = await wait_terminal(s, "flaky", run_id)
     assert final["state"]["life_cycle_state"] == "TERMINATED"

@@ -9,7 +9,7 @@ import pytest
 
 from service.runs.poller import End, next_delay
 from service.runtime import open_services
-from tests.factories import make_run, make_settings, timeline, transport, upstream_router
+from tests.factories import advance, make_run, make_settings, timeline, transport, upstream_router
 
 
 async def drain(sub, limit=100):
@@ -67,11 +67,11 @@ async def test_poll_loop_stops_shortly_after_the_last_watcher_leaves():
     async with services_cm as svc:
         watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
         sub = watch.subscribe()
-        await asyncio.sleep(12)
+        await advance(12)
         watch.unsubscribe(sub)
-        await asyncio.sleep(120)
+        await advance(120)
         count = polls.call_count
-        await asyncio.sleep(600)
+        await advance(600)
         assert polls.call_count == count
         assert len(svc.hub) == 0
 
@@ -88,7 +88,7 @@ async def test_resume_gets_only_missed_events_and_no_duplicate_terminal():
         seen = [await first.next()]
         watch.unsubscribe(first)  # the client is cut after its first event
         keeper = watch.subscribe()  # someone else keeps the run watched
-        await asyncio.sleep(30)
+        await advance(30)
         resumed = await drain(watch.subscribe(seen[0].id))
         assert states(resumed) == ["RUNNING", "TERMINATED"]
         assert watch.saw_everything(resumed[-2].id)
@@ -101,7 +101,7 @@ async def test_unknown_last_event_id_gets_the_current_snapshot():
     _, services_cm = await open_hub(router)
     async with services_cm as svc:
         watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
-        await asyncio.sleep(2)
+        await advance(2)
         sub = watch.subscribe("deadbeef-7")
         assert (await sub.next()).status == "RUNNING"
         watch.unsubscribe(sub)
@@ -209,7 +209,7 @@ async def test_shutdown_ends_every_watcher_with_a_shutdown_event():
     async with services_cm as svc:
         watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
         subs = [watch.subscribe() for _ in range(10)]
-        await asyncio.sleep(3)
+        await advance(3)
         svc.draining.set()
         results = await asyncio.gather(*(drain(s) for s in subs))
     assert all(r[-1].reason == "shutdown" for r in results)

@@ -7,6 +7,7 @@ import json
 
 from tests.factories import (
     JOB_IDS,
+    advance,
     make_client,
     make_run,
     make_settings,
@@ -93,7 +94,7 @@ async def test_resume_with_last_event_id_header_or_query():
     router.get("/runs/get").mock(side_effect=timeline(STEPS))
     async with make_client(app_settings(), router) as client:
         keeper = asyncio.create_task(client.get("/api/jobs/etl/runs/555/events"))
-        await asyncio.sleep(20)  # PENDING (1) and RUNNING (2) have been seen
+        await advance(20)  # PENDING (1) and RUNNING (2) have been seen
         first = sse_events((await keeper).text)
         pending_id = first[0]["id"]
         by_header = await client.get(

@@ -12,6 +12,7 @@ import respx
 from service.clock import LoopClock
 from service.errors import UpstreamAuthFailed
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
+from tests.factories import advance
 
 HOST = "https://ws.test"
 
@@ -63,9 +64,9 @@ async def test_token_is_refreshed_forty_seconds_before_expiry():
     router, _issued, api = workspace(expires_in=3600)
     async with client(router, OAuthM2MAuth(HOST, "cid", "sec", clock=LoopClock())) as http:
         await http.get("/api/2.1/jobs/runs/list")
-        await asyncio.sleep(3600 - 41)
+        await advance(3600 - 41)
         await http.get("/api/2.1/jobs/runs/list")
-        await asyncio.sleep(2)
+        await advance(2)
         await http.get("/api/2.1/jobs/runs/list")
     assert [c.request.headers["authorization"] for c in api.calls] == [
         "Bearer tok1",
