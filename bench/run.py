@@ -132,7 +132,8 @@ async def bench_latency(emu: Proc, svc: Proc) -> dict[str, Any]:
     }
 
 
-def wrk(url: str, seconds: int = 10) -> float:
+def wrk(url: str, seconds: int = 10) -> tuple[float, int]:
+    """Requests per second and the number of requests, from one wrk run."""
     pin = ["taskset", "-c", "1"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
     out = subprocess.run(  # noqa: S603 - a fixed local tool
         [*pin, "wrk", "-t1", "-c32", f"-d{seconds}s", url],
@@ -140,9 +141,11 @@ def wrk(url: str, seconds: int = 10) -> float:
         text=True,
         check=True,
     ).stdout
-    match = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    assert match, out
-    return float(match.group(1))
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    total = re.search(r"(\d+) requests in", out)
+    assert rate, out
+    assert total, out
+    return float(rate.group(1)), int(total.group(1))
 
 
 async def bench_throughput(emu: Proc) -> dict[str, Any]:
@@ -163,13 +166,18 @@ async def bench_throughput(emu: Proc) -> dict[str, Any]:
         name: f"{proc.url}/api/jobs/long/status"
         for name, proc in (("logged", logged), ("quiet", quiet), ("bare", reference))
     }
+    procs = {"logged": logged, "quiet": quiet, "bare": reference}
     rps: dict[str, list[float]] = {name: [] for name in urls}
+    cpu_us: dict[str, list[float]] = {name: [] for name in urls}
     try:
         for url in urls.values():
             wrk(url, 2)  # warm up
         for _ in range(10):
             for name, url in urls.items():
-                rps[name].append(wrk(url, 3))
+                before = procs[name].cpu_seconds()
+                rate, count = wrk(url, 3)
+                rps[name].append(rate)
+                cpu_us[name].append((procs[name].cpu_seconds() - before) / count * 1e6)
     finally:
         for proc in (reference, logged, quiet):
             proc.stop()
@@ -178,6 +186,7 @@ async def bench_throughput(emu: Proc) -> dict[str, Any]:
     def ratios(name: str) -> list[float]:
         return [ours / ref for ours, ref in zip(rps[name], rps["bare"], strict=True)]
 
+    cpu = {name: statistics.median(values) for name, values in cpu_us.items()}
     return {
         "connections": 32,
         "median_rps": {name: round(statistics.median(v)) for name, v in rps.items()},
@@ -187,6 +196,11 @@ async def bench_throughput(emu: Proc) -> dict[str, Any]:
             round(min(ratios("logged")), 2),
             round(max(ratios("logged")), 2),
         ],
+        # CPU time per request is steadier than wall-clock rates on a shared host; the
+        # capacity ratio is bare's CPU per request over ours.
+        "server_cpu_us_per_request": {name: round(value, 1) for name, value in cpu.items()},
+        "cpu_ratio_with_access_log": round(cpu["bare"] / cpu["logged"], 3),
+        "cpu_ratio_without_access_log": round(cpu["bare"] / cpu["quiet"], 3),
     }
 
 

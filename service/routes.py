@@ -14,6 +14,7 @@ from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
 from service.identity import Identity, user_from_headers
 from service.metrics import CONTENT_TYPE, render
+from service.operations import MAX_LIST_LIMIT
 from service.params import params_json_schema
 from service.runs.events import json_frame
 from service.runs.streams import EventStream
@@ -56,7 +57,7 @@ def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
 
 def parse_run_id(raw: str) -> int:
     """Digits only, positive, int64: `123abc`, `1.5`, `0` and `-3` are 400s."""
-    if not raw.isascii() or not raw.isdigit() or not 0 < int(raw) <= _INT64_MAX:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= _INT64_MAX:
         raise InvalidRequest("Invalid runId: expected a positive integer")
     return int(raw)
 
@@ -102,7 +103,8 @@ async def run_job(request: Request) -> Response | ASGIApp:
     run_id = await svc.ops.run_now(
         job, identity, fields, idempotency_key=request.headers.get("idempotency-key")
     )
-    if not stream:
+    if not stream or svc.hub.closed:
+        # Shutting down since the trigger: the run exists, so say which it is rather than 503.
         return json_response(RunStarted(runId=run_id))
     watch = svc.hub.watch(job, identity, run_id)
     started = {"runId": run_id, "watchUrl": watch_url(job, run_id)}
@@ -148,7 +150,10 @@ async def list_runs(request: Request) -> Response:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
     raw = request.query_params.get("limit", "")
-    limit = int(raw) if raw.isascii() and raw.isdigit() else DEFAULT_LIST_LIMIT
+    if raw.isascii() and raw.isdigit():
+        limit = int(raw) if len(raw) <= 6 else MAX_LIST_LIMIT  # no 4,300-digit int() for us
+    else:
+        limit = DEFAULT_LIST_LIMIT
     runs = await svc.ops.list_runs(job, identity_for(svc, job, request), limit)
     return json_response(RunsReply(runs=runs))
 

@@ -51,12 +51,13 @@ class Subscription:
     bytes.
     """
 
-    __slots__ = ("_items", "_size", "_waiter", "ended", "watch")
+    __slots__ = ("_items", "_preloaded", "_size", "_waiter", "ended", "watch")
 
     def __init__(self, watch: RunWatch, size: int) -> None:
         self.watch = watch
         self._size = size
         self._items: list[RunEvent | End] = []
+        self._preloaded = 0
         self._waiter: asyncio.Future[None] | None = None
         self.ended = False
 
@@ -66,7 +67,7 @@ class Subscription:
         if isinstance(item, End):
             self.ended = True
             self._items.append(item)  # an ending always fits
-        elif len(self._items) < self._size:
+        elif len(self._items) < self._size + self._preloaded:
             self._items.append(item)
         else:
             # Too slow to keep up: end this watcher rather than hold back the others. Its
@@ -75,6 +76,10 @@ class Subscription:
             self._items = [End("dropped")]
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
+
+    def preload(self, events: list[RunEvent]) -> None:
+        self._items.extend(events)
+        self._preloaded = len(events)
 
     async def next(self) -> RunEvent | End:
         while not self._items:
@@ -116,12 +121,14 @@ class RunWatch:
     def saw_everything(self, last_event_id: str | None) -> bool:
         """True when the run has ended and the client already has its final event."""
         latest = self.latest
-        return self.done and latest is not None and latest.id == last_event_id
+        finished = self.end is not None and self.end.reason == "done"
+        return finished and latest is not None and latest.id == last_event_id
 
     def subscribe(self, last_event_id: str | None = None) -> Subscription:
         sub = Subscription(self, self._queue_size)
-        for event in self._replay(last_event_id):
-            sub.offer(event)
+        # What a client missed is replayed in full (at most the buffer), not counted against
+        # its queue: else a client that missed more than a queue's worth could never resume.
+        sub.preload(self._replay(last_event_id))
         if self.end is not None:
             sub.offer(self.end)
         else:
@@ -215,8 +222,16 @@ class PollerHub:
         try:
             if not watch.done:
                 await self._poll_until_done(watch)
-            if watch.done:
+            # A finished run is kept for late resumes; a failed watch is not, so the next
+            # watcher starts a fresh one instead of being told the run has ended.
+            if watch.end is not None and watch.end.reason == "done":
                 await self._clock.sleep(RETAIN_FINISHED_S)
+        except Exception as exc:
+            # Whatever goes wrong in one run's loop ends that run's watchers, never the
+            # lifespan's task group (and with it every other stream).
+            _log.error("poller.crashed", run_id=watch.run_id, error=type(exc).__name__)
+            body = {"error": "Watching the run failed", "code": "INTERNAL"}
+            watch.finish(End("error", json_frame(body, event="error")))
         finally:
             if self._watches.get(key) is watch:
                 del self._watches[key]

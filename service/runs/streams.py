@@ -77,8 +77,11 @@ class EventStream:
             await send({"type": "http.response.start", "status": 200, "headers": SSE_HEADERS})
             # First bytes at once, so proxies and EventSource see the stream open.
             first = f"retry: {RETRY_MS}\n\n".encode() + self._prelude
-            await send({"type": "http.response.body", "body": first, "more_body": True})
+            await self._send(send, first)
             await self._write(send)
+        except TimeoutError:
+            # The client stopped reading and its socket buffer is full: let it go.
+            self.end_reason = "stalled"
         finally:
             listener.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -112,9 +115,7 @@ class EventStream:
                 async with asyncio.timeout(timeout):
                     item = await self._sub.next()
             except TimeoutError:
-                await send(
-                    {"type": "http.response.body", "body": b": heartbeat\n\n", "more_body": True}
-                )
+                await self._send(send, b": heartbeat\n\n")
                 continue
             if isinstance(item, End):
                 if item.reason != "disconnect":
@@ -122,14 +123,20 @@ class EventStream:
                 self.end_reason = item.reason
                 return
             self.sent_events += 1
-            await send({"type": "http.response.body", "body": item.frame, "more_body": True})
+            await self._send(send, item.frame)
+
+    async def _send(self, send: Send, body: bytes) -> None:
+        """One chunk; a client that has not taken it within a heartbeat is stalled."""
+        async with asyncio.timeout(self._heartbeat):
+            await send({"type": "http.response.body", "body": body, "more_body": True})
 
     async def _finish(self, send: Send, reason: str, frame: bytes | None) -> None:
         self.end_reason = reason
         body = frame or b""
         if reason == "shutdown":
             body = f"retry: {RETRY_MS}\n".encode() + body
-        await send({"type": "http.response.body", "body": body, "more_body": False})
+        async with asyncio.timeout(self._heartbeat):
+            await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _timeout_frame() -> bytes:

@@ -15,6 +15,7 @@ from service.upstream.wire import TokenReply
 # Refresh this long before the token's expiry: Azure rejects tokens with 30 s or less left,
 # and the official SDK treats a token as expired 40 s early.
 REFRESH_MARGIN_S = 40.0
+TOKEN_TIMEOUT_S = 30.0
 _token_decoder = msgspec.json.Decoder(TokenReply)
 
 
@@ -91,6 +92,9 @@ class OAuthM2MAuth(httpx.Auth):
             self._token_url,
             data={"grant_type": "client_credentials", "scope": "all-apis"},
         )
+        # A request made inside an auth flow carries no timeout of its own: without one, a
+        # token endpoint that never answers would hold the lock, and every caller, forever.
+        request.extensions["timeout"] = httpx.Timeout(TOKEN_TIMEOUT_S).as_dict()
         return next(self._basic.auth_flow(request))
 
     def _accept(self, response: httpx.Response) -> str:

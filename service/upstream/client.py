@@ -5,9 +5,9 @@ from __future__ import annotations
 import email.utils
 import time
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import msgspec
@@ -34,6 +34,7 @@ from service.upstream.wire import (
 )
 
 API = "/api/2.1/jobs"
+T = TypeVar("T")
 _log = structlog.get_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
 _run_now_decoder = msgspec.json.Decoder(RunNowReply)
@@ -55,11 +56,11 @@ class JobsClient:
         """Trigger a run; `tier` is SAFE_WRITE only when the body carries an idempotency token."""
         content = _encoder.encode(body)
         reply = await self._call(identity, tier, "POST", "run-now", content=content)
-        return _run_now_decoder.decode(reply).run_id
+        return _decoded(_run_now_decoder.decode, reply, "run-now").run_id
 
     async def get_run(self, identity: Identity, run_id: int, *, tier: Tier = READ) -> RunSnapshot:
         body = await self._call(identity, tier, "GET", "runs/get", params={"run_id": run_id})
-        return decode_run(body)
+        return _decoded(decode_run, body, "runs/get")
 
     async def poll_run(self, identity: Identity, run_id: int) -> RunSnapshot:
         return await self.get_run(identity, run_id, tier=POLL)
@@ -71,7 +72,7 @@ class JobsClient:
         if page_token:
             params["page_token"] = page_token
         body = await self._call(identity, READ, "GET", "runs/list", params=params)
-        return decode_page(body)
+        return _decoded(decode_page, body, "runs/list")
 
     async def cancel_run(self, identity: Identity, run_id: int, *, tier: Tier = WRITE) -> None:
         content = _encoder.encode({"run_id": run_id})
@@ -146,7 +147,8 @@ class JobsClient:
             duration_ms=elapsed_ms,
             identity=identity.key,
         )
-        if response.status_code >= 400:
+        if not 200 <= response.status_code < 300:
+            # A 3xx (we follow no redirects: a login page, a proxy) is as unusable as a 5xx.
             error = upstream_error(response.status_code, response.content, response.headers)
             _log.warning(
                 "upstream.request_failed",
@@ -158,6 +160,15 @@ class JobsClient:
             )
             raise error
         return response.content
+
+
+def _decoded(decode: Callable[[bytes], T], body: bytes, verb: str) -> T:
+    """Decode a 2xx body; one we cannot read is an unavailable upstream, not a crash."""
+    try:
+        return decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        _log.warning("upstream.unreadable_reply", verb=verb, error=type(exc).__name__)
+        raise UpstreamUnavailable("Databricks sent an unreadable reply", detail=verb) from exc
 
 
 def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
@@ -185,7 +196,7 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upst
             retry_after=1.0 if retry_after is None else retry_after,  # the SDK's default too
             **kw,
         )
-    if status >= 500:
+    if status >= 500 or status < 400:
         return UpstreamUnavailable("Databricks is unavailable", **kw)
     return UpstreamRejected("Databricks rejected the request", **kw)
 

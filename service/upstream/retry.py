@@ -9,6 +9,8 @@ a fraction of all upstream calls, so an outage is not multiplied by our own retr
 
 from __future__ import annotations
 
+import asyncio
+import random
 from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -40,6 +42,7 @@ WRITE = Tier("write", timeout_s=120.0, attempts=1)
 SAFE_WRITE = Tier("safe_write", timeout_s=120.0, attempts=3)
 # One poll of a stream: the poller tolerates failed polls itself, so it never retries inline.
 POLL = Tier("poll", timeout_s=30.0, attempts=1)
+MIN_ATTEMPT_S = 0.05  # do not start an attempt with less time than this left
 
 
 def is_retryable(exc: Exception) -> bool:
@@ -61,17 +64,22 @@ class RetryBudget:
         self._retries: deque[float] = deque()
 
     def record_call(self) -> None:
-        self._calls.append(self._clock.monotonic())
+        now = self._clock.monotonic()
+        self._prune(now)
+        self._calls.append(now)
 
     def try_spend(self) -> bool:
         now = self._clock.monotonic()
-        for events in (self._calls, self._retries):
-            while events and events[0] < now - self._window:
-                events.popleft()
+        self._prune(now)
         if len(self._retries) >= max(self._floor, self._ratio * len(self._calls)):
             return False
         self._retries.append(now)
         return True
+
+    def _prune(self, now: float) -> None:
+        for events in (self._calls, self._retries):
+            while events and events[0] < now - self._window:
+                events.popleft()
 
 
 class RetryPolicy:
@@ -87,14 +95,11 @@ class RetryPolicy:
         deadline = self._clock.monotonic() + tier.timeout_s
         if not tier.retries:
             self.budget.record_call()
-            return await attempt(tier.timeout_s)
+            return await _within(tier.timeout_s, attempt)
         async for try_ in stamina.retry_context(
             on=self._decide(deadline),
             attempts=tier.attempts,
             timeout=None,  # our deadline is on the (drivable) clock; _decide enforces it
-            wait_initial=self._backoff,
-            wait_max=10.0,
-            wait_jitter=self._backoff / 2,
         ):
             with try_:
                 self.budget.record_call()
@@ -103,20 +108,38 @@ class RetryPolicy:
                     raise UpstreamTimeout(
                         "Databricks did not answer in time", detail=f"{tier.name} tier budget spent"
                     )
-                return await attempt(left)
+                return await _within(left, attempt)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
     def _decide(self, deadline: float) -> Callable[[Exception], bool | float]:
+        retries = 0
+
         def decide(exc: Exception) -> bool | float:
+            nonlocal retries
             if not is_retryable(exc):
                 return False
             assert isinstance(exc, UpstreamError)  # noqa: S101 - is_retryable checked it
             left = deadline - self._clock.monotonic()
-            wait = exc.retry_after
-            if wait is not None and wait >= left:
-                return False  # the server asks for more time than we have: fail now
-            if left <= self._backoff or not self.budget.try_spend():
-                return False
-            return float(wait) if wait is not None else True
+            if exc.retry_after is not None:
+                wait = float(exc.retry_after)
+            else:
+                # Exponential backoff with jitter, like stamina's, but never past the deadline.
+                jitter = random.uniform(0, self._backoff / 2)  # noqa: S311 - not security
+                wait = min(10.0, self._backoff * 2**retries) + jitter
+            if wait >= left - MIN_ATTEMPT_S or not self.budget.try_spend():
+                return False  # no time left for another attempt, or the budget is spent
+            retries += 1
+            return wait
 
         return decide
+
+
+async def _within(seconds: float, attempt: Callable[[float], Awaitable[T]]) -> T:
+    """One attempt, cut off at `seconds` whatever httpx's per-operation timeouts allow."""
+    try:
+        async with asyncio.timeout(seconds):
+            return await attempt(seconds)
+    except TimeoutError:
+        raise UpstreamTimeout(
+            "Databricks did not answer in time", detail="attempt deadline"
+        ) from None

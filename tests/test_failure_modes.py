@@ -1,0 +1,185 @@
+"""Failure modes: scenarios that once broke a stream, a watch or a deadline, and the fix."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+
+import httpx
+import pytest
+
+from service.clock import LoopClock
+from service.errors import UpstreamUnavailable
+from service.runs.poller import End
+from service.runtime import open_services
+from service.upstream.retry import RetryBudget, RetryPolicy, Tier
+from tests.factories import (
+    HOST,
+    JOB_IDS,
+    advance,
+    make_client,
+    make_run,
+    make_settings,
+    sse_events,
+    timeline,
+    transport,
+    upstream_router,
+)
+
+
+async def test_an_unreadable_reply_is_a_502_not_a_crash(client, upstream):
+    upstream.get("/runs/get").respond(200, text="<html>login</html>")
+    response = await client.get("/api/jobs/etl/runs/5")
+    assert response.status_code == 502
+    assert "login" not in response.text
+
+
+async def test_a_redirect_is_not_taken_for_a_reply(client, upstream):
+    upstream.get("/runs/list").respond(302, headers={"Location": "https://login.example"})
+    assert (await client.get("/api/jobs/etl/status")).status_code == 502
+
+
+async def test_one_bad_poll_reply_ends_its_watchers_only():
+    router = upstream_router()
+    router.get("/runs/get", params={"run_id": "1"}).respond(200, text="<html>")
+    router.get("/runs/get", params={"run_id": "2"}).mock(
+        side_effect=timeline([(0, "RUNNING"), (30, "TERMINATED")], run_id=2)
+    )
+    async with open_services(make_settings(), transport=transport(router)) as svc:
+        job = svc.settings.jobs["etl"]
+        bad = svc.hub.watch(job, svc.service_principal, 1).subscribe()
+        good = svc.hub.watch(job, svc.service_principal, 2).subscribe()
+        bad_items = [await bad.next() for _ in range(1)]
+        while not isinstance(item := await good.next(), End):
+            pass
+    assert bad_items[-1].reason == "error"
+    assert item.reason == "done"
+
+
+async def test_a_hanging_token_endpoint_is_cut_at_the_tier_deadline():
+    router = upstream_router()
+
+    async def hang(request):
+        await asyncio.Event().wait()
+
+    def route(request):
+        return hang(request) if request.url.path == "/oidc/v1/token" else router.handler(request)
+
+    settings = make_settings(
+        environ={
+            "DATABRICKS_HOST": HOST,
+            "DATABRICKS_CLIENT_ID": "c",
+            "DATABRICKS_CLIENT_SECRET": "s",
+            "DATABRICKS_JOB_ETL": str(JOB_IDS["etl"]),
+        },
+    )
+    async with _m2m(settings, route) as c:
+        started = asyncio.get_running_loop().time()
+        response = await c.get("/api/jobs/etl/status")
+        elapsed = asyncio.get_running_loop().time() - started
+    assert response.status_code == 504
+    assert elapsed <= 31
+
+
+def _m2m(settings, handler):
+    from contextlib import asynccontextmanager  # noqa: PLC0415
+
+    from asgi_lifespan import LifespanManager  # noqa: PLC0415
+
+    from service.app import create_app  # noqa: PLC0415
+
+    @asynccontextmanager
+    async def cm():
+        app = create_app(settings, upstream=httpx.MockTransport(handler))
+        async with (
+            LifespanManager(app) as manager,
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(manager.app), base_url="http://t"
+            ) as client,
+        ):
+            yield client
+
+    return cm()
+
+
+async def test_a_client_that_missed_more_than_a_queue_resumes_in_full():
+    router = upstream_router()
+    steps = [(i * 5.0, "RUNNING" if i % 2 else "PENDING") for i in range(45)]
+    steps.append((250.0, "TERMINATED"))
+    router.get("/runs/get").mock(side_effect=timeline(steps))
+    settings = make_settings(stream_queue=8, stream_buffer=64, poll_max_ms=5000)
+    async with open_services(settings, transport=transport(router)) as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        keeper = watch.subscribe()
+        first = await keeper.next()
+        await advance(120)  # some 24 changes happen while the client is away
+        resumed = watch.subscribe(first.id)
+        items = []
+        while not isinstance(item := await resumed.next(), End):
+            items.append(item)
+            keeper._items.clear()
+        assert item.reason == "done"
+        assert [i.seq for i in items] == list(range(2, items[-1].seq + 1))
+
+
+async def test_after_a_poll_outage_a_watcher_is_not_told_the_run_ended(tmp_path):
+    router = upstream_router()
+    down = httpx.Response(503, json={})
+    ok = httpx.Response(200, json=make_run(555, state="RUNNING"))
+    router.get("/runs/get").mock(side_effect=[ok, down, down, down, down] + [ok] * 50)
+    settings = make_settings(
+        "[jobs.etl]\njob_id = 101\nwait_timeout_ms = 30000\n", tmp_path=tmp_path
+    )
+    async with make_client(settings, router) as client:
+        cut = sse_events((await client.get("/api/jobs/etl/runs/555/events")).text)
+        again = await client.get(
+            "/api/jobs/etl/runs/555/events", headers={"Last-Event-ID": cut[-2]["id"]}
+        )
+    assert cut[-1]["event"] == "error"
+    assert again.status_code == 200  # not 204: the run has not ended
+    assert json.loads(sse_events(again.text)[0]["data"])["status"] == "RUNNING"
+
+
+async def test_the_retry_budget_forgets_old_calls():
+    clock = LoopClock()
+    budget = RetryBudget(clock, window_s=10)
+    for _ in range(1000):
+        budget.record_call()
+        await advance(0.1)
+    assert len(budget._calls) <= 101
+
+
+async def test_backoff_never_runs_past_the_deadline():
+    policy = RetryPolicy(LoopClock(), RetryBudget(LoopClock()))
+
+    async def late_503(_left):
+        await advance(2.5)
+        raise UpstreamUnavailable("x")
+
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(UpstreamUnavailable):  # the 503 itself, not a 504 after the deadline
+        await policy.call(Tier("t", timeout_s=3, attempts=3), late_503)
+    assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_a_trigger_that_meets_shutdown_still_reports_its_run():
+    router = upstream_router()
+    draining = asyncio.Event()
+
+    async def run_now(request):
+        draining.set()
+        await advance(0.1)  # the lifespan closes the hub meanwhile
+        return httpx.Response(200, json={"run_id": 77})
+
+    router.post("/run-now").mock(side_effect=run_now)
+    async with make_client(make_settings(), router, draining=draining) as client:
+        response = await client.post("/api/jobs/etl/run?stream=true", json={})
+    assert response.status_code == 200
+    assert response.json() == {"runId": 77}
+
+
+async def test_absurdly_long_numbers_are_400_and_clamped(client, upstream):
+    upstream.get("/runs/list").respond(json={"runs": []})
+    assert (await client.get("/api/jobs/etl/runs/" + "9" * 5000)).status_code == 400
+    assert (await client.get("/api/jobs/etl/runs?limit=" + "9" * 5000)).status_code == 200
+    assert json.loads((await client.get("/api/jobs/etl/status")).text)["run"] is None
