@@ -17,6 +17,7 @@ from service.metrics import CONTENT_TYPE, render
 from service.operations import MAX_LIST_LIMIT
 from service.params import params_json_schema
 from service.runs.events import json_frame
+from service.runs.poller import RunWatch
 from service.runs.streams import EventStream
 from service.runtime import Services
 from service.upstream.wire import RunSnapshot
@@ -66,6 +67,25 @@ def watch_url(job: JobSettings, run_id: int) -> str:
     return f"/api/jobs/{job.key}/runs/{run_id}/events"
 
 
+def event_stream(
+    svc: Services,
+    job: JobSettings,
+    watch: RunWatch,
+    last_event_id: str | None,
+    prelude: bytes = b"",
+) -> EventStream:
+    """A watcher's stream of one run, bounded by the job's wait timeout."""
+    return EventStream(
+        watch.subscribe(last_event_id),
+        clock=svc.clock,
+        gauge=svc.gauge,
+        heartbeat_s=svc.settings.heartbeat_ms / 1000,
+        deadline_s=job.wait_timeout_ms / 1000,
+        prelude=prelude,
+        on_close=watch.unsubscribe,
+    )
+
+
 async def list_jobs(request: Request) -> Response:
     jobs = services(request).settings.jobs
     return json_response(
@@ -108,15 +128,8 @@ async def run_job(request: Request) -> Response | ASGIApp:
         return json_response(RunStarted(runId=run_id))
     watch = svc.hub.watch(job, identity, run_id)
     started = {"runId": run_id, "watchUrl": watch_url(job, run_id)}
-    return EventStream(
-        watch.subscribe(),
-        clock=svc.clock,
-        gauge=svc.gauge,
-        heartbeat_s=svc.settings.heartbeat_ms / 1000,
-        deadline_s=job.wait_timeout_ms / 1000,
-        prelude=json_frame(started, event="run", event_id=f"{watch.epoch}-0"),
-        on_close=watch.unsubscribe,
-    )
+    prelude = json_frame(started, event="run", event_id=f"{watch.epoch}-0")
+    return event_stream(svc, job, watch, None, prelude=prelude)
 
 
 async def watch_run(request: Request) -> Response | ASGIApp:
@@ -136,14 +149,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     if watch.saw_everything(last_event_id):
         # The client has the final event: 204 tells EventSource to stop reconnecting.
         return Response(status_code=204)
-    return EventStream(
-        watch.subscribe(last_event_id),
-        clock=svc.clock,
-        gauge=svc.gauge,
-        heartbeat_s=svc.settings.heartbeat_ms / 1000,
-        deadline_s=job.wait_timeout_ms / 1000,
-        on_close=watch.unsubscribe,
-    )
+    return event_stream(svc, job, watch, last_event_id)
 
 
 async def list_runs(request: Request) -> Response:
