@@ -19,6 +19,9 @@ class AccessLog:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
+        # Bound once per app (after logging is configured), not looked up through the lazy
+        # proxy on every request: this line is written for every request.
+        self._log = _log.bind()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,8 +37,10 @@ class AccessLog:
             if message["type"] == "http.response.start":
                 started_response = True
                 status = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                message["headers"] = [
+                    *message.get("headers", ()),
+                    (b"x-request-id", request_id.encode()),
+                ]
             await send(message)
 
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -44,7 +49,7 @@ class AccessLog:
         except Exception as exc:
             # A bug, not an upstream failure (those are mapped by the exception handlers): the
             # client gets a plain JSON 500, the log gets the exception type, nobody a traceback.
-            _log.error("http.unhandled_error", error=type(exc).__name__)
+            self._log.error("http.unhandled_error", error=type(exc).__name__)
             if not started_response:
                 await send_with_id(
                     {"type": "http.response.start", "status": 500, "headers": _JSON_HEADERS}
@@ -54,8 +59,8 @@ class AccessLog:
             path = scope["path"]
             if path not in _QUIET or status >= 400:
                 route = scope.get("route")
-                template = f"{scope.get('root_path', '')}{route.path}" if route else path
-                _log.info(
+                template = route.path if route else path
+                self._log.info(
                     "http.request",
                     method=scope["method"],
                     route=template,

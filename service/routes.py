@@ -7,7 +7,7 @@ from typing import Any
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Mount, Route
+from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from service.config import JobSettings
@@ -228,22 +228,18 @@ async def _params(request: Request) -> Any:
 
 
 def routes() -> list[BaseRoute]:
-    """The jobs API first (one mount, hottest read first), then the probes."""
+    """The route table, hottest read first (Starlette tries routes in order)."""
+    prefix = "/api/jobs"
     return [
-        Mount(
-            "/api/jobs",
-            routes=[
-                Route("/{job_key}/status", status, methods=["GET"]),
-                Route("/{job_key}/runs/{run_id}", get_run, methods=["GET"]),
-                Route("/{job_key}/runs/{run_id}", cancel_run, methods=["DELETE"]),
-                Route("/{job_key}/runs/{run_id}/events", watch_run, methods=["GET"]),
-                Route("/{job_key}/runs/{run_id}/output", get_run_output, methods=["GET"]),
-                Route("/{job_key}/runs", list_runs, methods=["GET"]),
-                Route("/{job_key}/run", run_job, methods=["POST"]),
-                Route("/{job_key}", get_job, methods=["GET"]),
-            ],
-        ),
-        Route("/api/jobs", list_jobs, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/status", status, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}", get_run, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}", cancel_run, methods=["DELETE"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}/events", watch_run, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}/output", get_run_output, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/runs", list_runs, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/run", run_job, methods=["POST"]),
+        Route(f"{prefix}/{{job_key}}", get_job, methods=["GET"]),
+        Route(prefix, list_jobs, methods=["GET"]),
         Route("/livez", livez, methods=["GET"]),
         Route("/readyz", readyz, methods=["GET"]),
         Route("/health", livez, methods=["GET"]),
