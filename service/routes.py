@@ -13,7 +13,7 @@ from starlette.types import ASGIApp
 from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
 from service.identity import Identity, user_from_headers
-from service.metrics import CONTENT_TYPE, render
+from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import MAX_LIST_LIMIT
 from service.params import params_json_schema
 from service.runs.events import json_frame
@@ -54,6 +54,14 @@ def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
     if job.run_as == "user":
         return user_from_headers(request.headers)
     return svc.service_principal
+
+
+def refuse_when_closing(svc: Services, *, streaming: bool) -> None:
+    """503 while draining, and for a new stream once the cap on open streams is reached."""
+    if svc.draining.is_set():
+        raise Unavailable("The service is shutting down", retry_after=1)
+    if streaming and svc.gauge.full:
+        raise Unavailable("Too many open streams", retry_after=5)
 
 
 def parse_run_id(raw: str) -> int:
@@ -114,12 +122,9 @@ async def run_job(request: Request) -> Response | ASGIApp:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
     identity = identity_for(svc, job, request)
-    if svc.draining.is_set():
-        raise Unavailable("The service is shutting down", retry_after=1)
-    fields = svc.ops.prepare_run(job, await _params(request))
     stream = request.query_params.get("stream") == "true"
-    if stream and svc.gauge.full:
-        raise Unavailable("Too many open streams", retry_after=5)
+    refuse_when_closing(svc, streaming=stream)
+    fields = svc.ops.prepare_run(job, await _params(request))
     run_id = await svc.ops.run_now(
         job, identity, fields, idempotency_key=request.headers.get("idempotency-key")
     )
@@ -137,10 +142,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     job = svc.ops.job(request.path_params["job_key"])
     identity = identity_for(svc, job, request)
     run_id = parse_run_id(request.path_params["run_id"])
-    if svc.draining.is_set():
-        raise Unavailable("The service is shutting down", retry_after=1)
-    if svc.gauge.full:
-        raise Unavailable("Too many open streams", retry_after=5)
+    refuse_when_closing(svc, streaming=True)
     watch = svc.hub.find(run_id, identity)
     if watch is None or watch.job.job_id != job.job_id:
         snapshot: RunSnapshot = await svc.ops.get_run(job, identity, run_id)
@@ -207,9 +209,7 @@ async def readyz(request: Request) -> Response:
 
 
 async def metrics(request: Request) -> Response:
-    registry = services(request).metrics
-    assert registry is not None  # noqa: S101 - open_services always sets it
-    return Response(render(registry), media_type=CONTENT_TYPE)
+    return Response(render(registry_for(services(request))), media_type=CONTENT_TYPE)
 
 
 async def _params(request: Request) -> Any:

@@ -10,13 +10,11 @@ import anyio
 import httpx
 import msgspec
 from anyio.abc import TaskGroup
-from prometheus_client import CollectorRegistry
 
 from service.cache import ReadCache
 from service.clock import Clock, LoopClock
 from service.config import Settings, Workspace
 from service.identity import Identity, service_principal
-from service.metrics import registry_for
 from service.operations import JobOperations
 from service.runs.poller import PollerHub
 from service.runs.streams import StreamGauge
@@ -39,7 +37,6 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     service_principal: Identity
     draining: asyncio.Event
     tasks: TaskGroup
-    metrics: CollectorRegistry | None = None
 
 
 def workspace_auth(workspace: Workspace, clock: Clock) -> httpx.Auth:
@@ -96,7 +93,6 @@ async def open_services(
             draining=draining,
             tasks=tasks,
         )
-        services = msgspec.structs.replace(services, metrics=registry_for(services))
         tasks.start_soon(_close_streams_on_drain, services)
         try:
             yield services

@@ -12,19 +12,12 @@ from service.emulator.errors import InvalidParameter
 from service.emulator.inputs import decode_body
 from service.emulator.lifecycle import Outcome, TaskPlan
 from service.emulator.scenario import JobSpec, Timings
+from service.params import RUN_NOW_PARAM_FIELDS
 
 OUTCOME_KEY = "emulator_outcome"
 DURATION_KEY = "emulator_duration_ms"
-LEGACY_PARAMS = (
-    "notebook_params",
-    "python_params",
-    "python_named_params",
-    "jar_params",
-    "sql_params",
-    "spark_submit_params",
-    "dbt_commands",
-    "pipeline_params",
-)
+# The Jobs API's parameter fields other than job_parameters, echoed as overriding_parameters.
+LEGACY_PARAMS = tuple(sorted(RUN_NOW_PARAM_FIELDS - {"job_parameters"}))
 _DIRECTIVE_SOURCES = ("job_parameters", "notebook_params", "python_named_params", "sql_params")
 _MAX_TOKEN_CHARS = 64
 _MAX_PARAM_BYTES = 10_000

@@ -10,11 +10,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from service.emulator.demo import DEMO_SCENARIO_TOML
-
 Outcome = Literal["SUCCESS", "FAILED", "INTERNAL_ERROR"]
 TaskType = Literal["notebook", "python_wheel", "python_script", "spark_jar", "sql", "dbt"]
 NonNegative = Annotated[int, msgspec.Meta(ge=0)]
+DEMO_SCENARIO_PATH = Path(__file__).resolve().parents[2] / "config" / "emulator.toml"
 DEFAULT_TOKEN = "dapi-local-dev"  # noqa: S105 - the emulator's well-known demo token
 
 
@@ -135,8 +134,8 @@ class Scenario(_Spec, frozen=True, kw_only=True):
 
     @classmethod
     def demo(cls) -> Scenario:
-        """The demo workspace of config/emulator.toml (jobs 1001-1008)."""
-        return parse_scenario(tomllib.loads(DEMO_SCENARIO_TOML), source="the demo scenario")
+        """The demo workspace of config/emulator.toml (jobs 1001-1008), read from the checkout."""
+        return load_scenario(DEMO_SCENARIO_PATH)
 
 
 def load_scenario(path: str | Path) -> Scenario:

@@ -8,7 +8,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from hypercorn.asyncio import serve
-from hypercorn.typing import ASGIFramework
 
 from service.cli import hypercorn_config
 
@@ -52,7 +51,3 @@ async def running(
     finally:
         shutdown.set()
         await asyncio.wait_for(task, graceful_s + 5)
-
-
-def asgi(app: object) -> ASGIFramework:
-    return app  # type: ignore[return-value]
