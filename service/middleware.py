@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-import os
+import random
 import time
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from service import logs
 
 _log = structlog.get_logger("service.access")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -43,7 +45,7 @@ class AccessLog:
                 ]
             await send(message)
 
-        structlog.contextvars.bind_contextvars(request_id=request_id)
+        context = logs.request_id.set(request_id)
         try:
             await self.app(scope, receive, send_with_id)
         except Exception as exc:
@@ -68,11 +70,13 @@ class AccessLog:
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
-            structlog.contextvars.unbind_contextvars("request_id")
+            logs.request_id.reset(context)
 
 
 def _request_id(scope: Scope) -> str:
     for name, value in scope["headers"]:
         if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
             return str(value.decode())
-    return os.urandom(12).hex()  # as unique as a uuid4 for this purpose, at a third of the cost
+    # 96 random bits, as unique as a uuid4 for correlating lines; no secret depends on it, so
+    # the process's PRNG serves (os.urandom is a system call per request).
+    return f"{random.getrandbits(96):024x}"

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import re
+from pathlib import Path
 
 import pytest
+import structlog
 
 from service.logs import configure_logging
 from tests.factories import HOST, JOB_IDS, TOKEN, make_client, make_run, make_settings
@@ -38,8 +41,9 @@ async def test_one_access_line_per_request_with_context(json_logs, upstream, set
 async def test_upstream_calls_are_logged_at_debug_with_duration(json_logs, upstream, settings):
     upstream.get("/runs/get").respond(json=make_run(5))
     async with make_client(settings, upstream) as client:
-        await client.get("/api/jobs/etl/runs/5")
+        await client.get("/api/jobs/etl/runs/5", headers={"x-request-id": "req-2"})
     (call,) = [line for line in lines(json_logs) if line["event"] == "upstream.request"]
+    assert call["request_id"] == "req-2"  # lines logged while serving carry the request's id
     assert call["level"] == "debug"
     assert call["verb"] == "runs/get"
     assert "duration_ms" in call
@@ -66,3 +70,18 @@ async def test_no_token_reaches_the_log(json_logs, upstream, tmp_path):
     for secret in ("user-token-value", "client-secret-value", TOKEN):
         assert secret not in text
     assert JOB_IDS["etl"]  # the job id may appear; secrets may not
+
+
+def test_lines_have_level_and_utc_timestamp_and_no_stale_request_id(json_logs):
+    structlog.get_logger("t").warning("outside.request", where=Path("/srv/x"))
+    (line,) = lines(json_logs)
+    assert line["level"] == "warning"
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
+    assert line["where"] == "/srv/x"  # what JSON cannot hold is logged as text, not a crash
+    assert "request_id" not in line
+
+
+def test_secret_named_keys_are_masked(json_logs):
+    structlog.get_logger("t").info("oops", token="dapi-123", password="hunter2", job_key="etl")
+    (line,) = lines(json_logs)
+    assert (line["token"], line["password"], line["job_key"]) == ("***", "***", "etl")
