@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import logging
 import os
@@ -73,6 +74,10 @@ async def _serve(settings: Settings, draining: asyncio.Event) -> None:
         settings.listen_host, settings.port, settings.shutdown_grace_ms / 1000
     )
     _log.info("serve.listening", address=f"{settings.listen_host}:{settings.port}")
+    # What is built by now (modules, settings, the app) lives as long as the process: keep it
+    # out of the collector's full passes, which otherwise walk it all every few seconds under
+    # load (25 ms a pass, ~4 us of every request in benchmark 4).
+    gc.freeze()
     await hypercorn_serve(_asgi(app), config, shutdown_trigger=draining.wait)
 
 
