@@ -152,7 +152,8 @@ async def bench_throughput(emu: Proc) -> dict[str, Any]:
     """A cached GET /status vs a bare Starlette endpoint sending the same bytes, both on
     Hypercorn; ours with its access log on (the default, info) and off (LOG_LEVEL=warning).
 
-    The machine is noisy: ten interleaved 3 s rounds, and the median of the per-round ratios.
+    The machine is noisy: fifteen interleaved 3 s rounds (the order rotating each round, so no
+    server always runs first), and the median of the per-round ratios.
     """
     if shutil.which("wrk") is None:
         return {"skipped": "wrk not installed (apt-get install wrk)"}
@@ -172,10 +173,11 @@ async def bench_throughput(emu: Proc) -> dict[str, Any]:
     try:
         for url in urls.values():
             wrk(url, 2)  # warm up
-        for _ in range(10):
-            for name, url in urls.items():
+        names = list(urls)
+        for round_ in range(15):
+            for name in names[round_ % 3 :] + names[: round_ % 3]:
                 before = procs[name].cpu_seconds()
-                rate, count = wrk(url, 3)
+                rate, count = wrk(urls[name], 3)
                 rps[name].append(rate)
                 cpu_us[name].append((procs[name].cpu_seconds() - before) / count * 1e6)
     finally:
