@@ -10,7 +10,16 @@ import pytest
 import structlog
 
 from service.logs import configure_logging
-from tests.factories import HOST, JOB_IDS, TOKEN, make_client, make_run, make_settings
+from tests.factories import (
+    HOST,
+    JOB_IDS,
+    TOKEN,
+    make_client,
+    make_run,
+    make_settings,
+    timeline,
+    upstream_router,
+)
 
 
 @pytest.fixture
@@ -85,3 +94,16 @@ def test_secret_named_keys_are_masked(json_logs):
     structlog.get_logger("t").info("oops", token="dapi-123", password="hunter2", job_key="etl")
     (line,) = lines(json_logs)
     assert (line["token"], line["password"], line["job_key"]) == ("***", "***", "etl")
+
+
+async def test_poll_loops_do_not_carry_the_request_id_that_started_them(json_logs, tmp_path):
+    router = upstream_router()
+    router.get("/runs/get").mock(side_effect=timeline([(0, "PENDING"), (10, "TERMINATED")]))
+    settings = make_settings(tmp_path=tmp_path, poll_interval_ms=5000)
+    async with make_client(settings, router) as client:
+        await client.get("/api/jobs/etl/runs/555/events", headers={"x-request-id": "req-4"})
+    calls = [line for line in lines(json_logs) if line["event"] == "upstream.request"]
+    assert len(calls) >= 2
+    # The first read is the request's own (it scopes the run to the job); the polls are not.
+    assert calls[0]["request_id"] == "req-4"
+    assert all("request_id" not in call for call in calls[1:])

@@ -17,6 +17,7 @@ from typing import Literal
 import structlog
 from anyio.abc import TaskGroup
 
+from service import logs
 from service.clock import Clock
 from service.config import JobSettings, Settings
 from service.errors import SidecarError, Unavailable, UpstreamThrottled
@@ -219,6 +220,9 @@ class PollerHub:
             watch.subscribers.clear()
 
     async def _loop(self, watch: RunWatch, key: tuple[int, str]) -> None:
+        # The loop outlives the request that started it and serves every watcher: its lines
+        # name the run, not that request.
+        logs.request_id.set(None)
         try:
             if not watch.done:
                 await self._poll_until_done(watch)
