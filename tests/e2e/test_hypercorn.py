@@ -28,6 +28,34 @@ async def test_routes_answer_over_real_sockets():
     assert status.headers["x-request-id"]
 
 
+async def test_a_stream_starts_at_once_while_the_first_poll_is_unanswered():
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    answer = asyncio.Event()
+
+    async def held_poll(_request: httpx.Request) -> httpx.Response:
+        await answer.wait()
+        return httpx.Response(200, json=make_run(555, state="TERMINATED", result="SUCCESS"))
+
+    router.get("/runs/get").mock(side_effect=held_poll)
+    app = create_app(make_settings(poll_interval_ms=1000), upstream=transport(router))
+    async with (
+        running(app) as url,
+        httpx.AsyncClient(base_url=url, timeout=10) as client,
+        client.stream("POST", "/api/jobs/etl/run?stream=true", json={}) as response,
+    ):
+        chunks = response.aiter_bytes()
+        first = b""
+        while b"event: run" not in first:  # flushed through Hypercorn, no poll answered yet
+            first += await asyncio.wait_for(anext(chunks), 5)
+        answer.set()
+        rest = b"".join([chunk async for chunk in chunks])
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert first.startswith(b"retry: ")
+    assert b'"runId":555' in first
+    assert b'"status":"TERMINATED"' in rest
+
+
 async def test_shutdown_ends_open_streams_with_a_final_event():
     router = upstream_router()
     router.get("/runs/get").respond(json=make_run(555, state="RUNNING"))
