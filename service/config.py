@@ -14,6 +14,7 @@ from service.errors import ConfigError
 from service.params import TASK_TYPES, schema_from_toml
 
 DEFAULT_CONFIG_PATH = Path("config/jobs.toml")
+MIN_POLL_FLOOR_MS = 1_000  # the Jobs API is not polled faster than once a second per run
 _JOB_ENV = re.compile(r"^DATABRICKS_JOB_(?P<suffix>.+)$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
@@ -66,7 +67,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     timeout_ms: int = 60_000
     poll_interval_ms: int = 5_000
     # Streams and pollers.
-    poll_floor_ms: int = 1_000
+    poll_floor_ms: int = MIN_POLL_FLOOR_MS
     poll_max_ms: int = 30_000
     heartbeat_ms: int = 15_000
     max_streams: int = 10_000
@@ -106,6 +107,11 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r} in {path}")
     top = {k: _positive_int(k, v) for k, v in document.items() if k != "jobs"}
+    if top.get("poll_floor_ms", MIN_POLL_FLOOR_MS) < MIN_POLL_FLOOR_MS:
+        raise ConfigError(
+            f"setting 'poll_floor_ms' must be at least {MIN_POLL_FLOOR_MS} (a run is never "
+            f"polled faster than once a second), got {top['poll_floor_ms']}"
+        )
     file_jobs = document.get("jobs", {})
     if not isinstance(file_jobs, dict):
         raise ConfigError("[jobs] must be a table of job keys")

@@ -31,6 +31,9 @@ from starlette.responses import JSONResponse, Response
 class SidecarError(Exception):
     status: int = 500
     code: str = "INTERNAL"
+    # Set when the failure came after a run was started (run_and_wait): the run exists, and
+    # the caller can watch or cancel it rather than trigger another.
+    run_id: int | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping
+from contextlib import aclosing, asynccontextmanager
 from typing import Any, Generic, TypeVar
 
 import httpx
@@ -130,10 +130,23 @@ class JobHandle:
         self, params: object = None, *, idempotency_key: str | None = None
     ) -> AsyncIterator[RunStatus]:
         """Trigger a run and yield each change until it ends; raises a SidecarError on failure
-        (bad parameters, upstream errors, or the job's `wait_timeout_ms` running out)."""
+        (bad parameters, upstream errors, or the job's `wait_timeout_ms` running out). Once the
+        run has started, the error's `run_id` names it."""
         job, identity = self._context()
         fields = self._svc.ops.prepare_run(job, params)
         run_id = await self._svc.ops.run_now(job, identity, fields, idempotency_key=idempotency_key)
+        try:
+            # aclosing: a caller that stops early frees the watcher now, not at collection.
+            async with aclosing(self._wait(job, identity, run_id)) as statuses:
+                async for status in statuses:
+                    yield status
+        except SidecarError as exc:
+            exc.run_id = run_id
+            raise
+
+    async def _wait(
+        self, job: JobSettings, identity: Identity, run_id: int
+    ) -> AsyncGenerator[RunStatus, None]:
         watch = self._svc.hub.watch(job, identity, run_id)
         sub = watch.subscribe()
         deadline = self._svc.clock.monotonic() + job.wait_timeout_ms / 1000

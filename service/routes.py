@@ -56,12 +56,9 @@ def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
     return svc.service_principal
 
 
-def refuse_when_closing(svc: Services, *, streaming: bool) -> None:
-    """503 while draining, and for a new stream once the cap on open streams is reached."""
+def refuse_when_draining(svc: Services) -> None:
     if svc.draining.is_set():
         raise Unavailable("The service is shutting down", retry_after=1)
-    if streaming and svc.gauge.full:
-        raise Unavailable("Too many open streams", retry_after=5)
 
 
 def parse_run_id(raw: str) -> int:
@@ -77,18 +74,19 @@ def watch_url(job: JobSettings, run_id: int) -> str:
 
 def event_stream(
     svc: Services,
-    job: JobSettings,
     watch: RunWatch,
     last_event_id: str | None,
+    *,
+    deadline_s: float | None = None,
     prelude: bytes = b"",
 ) -> EventStream:
-    """A watcher's stream of one run, bounded by the job's wait timeout."""
+    """A watcher's stream of one run, until its end (or `deadline_s`)."""
     return EventStream(
         watch.subscribe(last_event_id),
         clock=svc.clock,
         gauge=svc.gauge,
         heartbeat_s=svc.settings.heartbeat_ms / 1000,
-        deadline_s=job.wait_timeout_ms / 1000,
+        deadline_s=deadline_s,
         prelude=prelude,
         on_close=watch.unsubscribe,
     )
@@ -122,19 +120,27 @@ async def run_job(request: Request) -> Response | ASGIApp:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
     identity = identity_for(svc, job, request)
-    stream = request.query_params.get("stream") == "true"
-    refuse_when_closing(svc, streaming=stream)
+    refuse_when_draining(svc)
+    if request.query_params.get("stream") != "true":
+        return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
+    with svc.gauge.admit():
+        run_id = await _trigger(svc, job, identity, request)
+        if svc.hub.closed:
+            # Shutting down since the trigger: the run exists, so say which it is, not 503.
+            return json_response(RunStarted(runId=run_id))
+        watch = svc.hub.watch(job, identity, run_id)
+        started = {"runId": run_id, "watchUrl": watch_url(job, run_id)}
+        prelude = json_frame(started, event="run", event_id=f"{watch.epoch}-0")
+        # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
+        deadline_s = job.wait_timeout_ms / 1000
+        return event_stream(svc, watch, None, deadline_s=deadline_s, prelude=prelude)
+
+
+async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
     fields = svc.ops.prepare_run(job, await _params(request))
-    run_id = await svc.ops.run_now(
+    return await svc.ops.run_now(
         job, identity, fields, idempotency_key=request.headers.get("idempotency-key")
     )
-    if not stream or svc.hub.closed:
-        # Shutting down since the trigger: the run exists, so say which it is rather than 503.
-        return json_response(RunStarted(runId=run_id))
-    watch = svc.hub.watch(job, identity, run_id)
-    started = {"runId": run_id, "watchUrl": watch_url(job, run_id)}
-    prelude = json_frame(started, event="run", event_id=f"{watch.epoch}-0")
-    return event_stream(svc, job, watch, None, prelude=prelude)
 
 
 async def watch_run(request: Request) -> Response | ASGIApp:
@@ -142,16 +148,19 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     job = svc.ops.job(request.path_params["job_key"])
     identity = identity_for(svc, job, request)
     run_id = parse_run_id(request.path_params["run_id"])
-    refuse_when_closing(svc, streaming=True)
-    watch = svc.hub.find(run_id, identity)
-    if watch is None or watch.job.job_id != job.job_id:
-        snapshot: RunSnapshot = await svc.ops.get_run(job, identity, run_id)
-        watch = svc.hub.watch(job, identity, run_id, initial=snapshot)
-    last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-    if watch.saw_everything(last_event_id):
-        # The client has the final event: 204 tells EventSource to stop reconnecting.
-        return Response(status_code=204)
-    return event_stream(svc, job, watch, last_event_id)
+    refuse_when_draining(svc)
+    with svc.gauge.admit():
+        watch = svc.hub.find(run_id, identity)
+        if watch is None or watch.job.job_id != job.job_id:
+            snapshot: RunSnapshot = await svc.ops.get_run(job, identity, run_id)
+            watch = svc.hub.watch(job, identity, run_id, initial=snapshot)
+        last_event_id = request.headers.get("last-event-id") or request.query_params.get(
+            "lastEventId"
+        )
+        if watch.saw_everything(last_event_id):
+            # The client has the final event: 204 tells EventSource to stop reconnecting.
+            return Response(status_code=204)
+        return event_stream(svc, watch, last_event_id)
 
 
 async def list_runs(request: Request) -> Response:

@@ -142,3 +142,13 @@ def test_secrets_are_masked_everywhere(tmp_path):
 def test_config_path_precedence(tmp_path):
     assert str(config_path("a.toml", {"JOBS_CONFIG": "b.toml"})) == "a.toml"
     assert str(config_path(None, {"JOBS_CONFIG": "b.toml"})) == "b.toml"
+
+
+def test_poll_floor_below_one_second_is_refused(tmp_path):
+    path = tmp_path / "jobs.toml"
+    path.write_text("poll_floor_ms = 50\n")
+    with pytest.raises(ConfigError, match="'poll_floor_ms' must be at least 1000"):
+        load_settings({"DATABRICKS_HOST": "https://x", "DATABRICKS_TOKEN": "t"}, path)
+    path.write_text("poll_floor_ms = 5000\n")  # raising it is fine
+    environ = {"DATABRICKS_HOST": "https://x", "DATABRICKS_TOKEN": "t"}
+    assert load_settings(environ, path).poll_floor_ms == 5000

@@ -124,15 +124,13 @@ async def test_a_client_that_missed_more_than_a_queue_resumes_in_full():
         assert [i.seq for i in items] == list(range(2, items[-1].seq + 1))
 
 
-async def test_after_a_poll_outage_a_watcher_is_not_told_the_run_ended(tmp_path):
+async def test_after_a_poll_outage_a_watcher_is_not_told_the_run_ended():
     router = upstream_router()
     down = httpx.Response(503, json={})
     ok = httpx.Response(200, json=make_run(555, state="RUNNING"))
-    router.get("/runs/get").mock(side_effect=[ok, down, down, down, down] + [ok] * 50)
-    settings = make_settings(
-        "[jobs.etl]\njob_id = 101\nwait_timeout_ms = 30000\n", tmp_path=tmp_path
-    )
-    async with make_client(settings, router) as client:
+    done = httpx.Response(200, json=make_run(555, state="TERMINATED", result="SUCCESS"))
+    router.get("/runs/get").mock(side_effect=[ok, down, down, down, down, ok, ok, done, done])
+    async with make_client(make_settings(), router) as client:
         cut = sse_events((await client.get("/api/jobs/etl/runs/555/events")).text)
         again = await client.get(
             "/api/jobs/etl/runs/555/events", headers={"Last-Event-ID": cut[-2]["id"]}
@@ -242,3 +240,10 @@ async def test_a_stalled_socket_is_let_go_within_a_heartbeat_and_others_go_on():
     statuses = [json.loads(e["data"])["status"] for e in sse_events(response.text)]
     assert statuses == ["PENDING", "RUNNING", "TERMINATED"]  # the other watcher missed nothing
     assert "sidecar_open_streams 0.0" in metrics
+
+
+async def test_an_overflowing_retry_after_is_a_503_not_a_500(client, upstream):
+    upstream.get("/runs/get").respond(429, headers={"Retry-After": "9" * 400}, json={})
+    response = await client.get("/api/jobs/etl/runs/555/events")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3600"  # capped, not float('inf')

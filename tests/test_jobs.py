@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 
+import httpx
 import pytest
 
-from service.errors import UnknownJob
+from service.errors import Unavailable, UnknownJob
 from service.jobs import ExecutionResult, Jobs, RunStatus
+from service.runtime import open_services
 from tests.factories import (
     JOB_IDS,
     held_open,
@@ -139,6 +141,23 @@ async def test_run_and_wait_times_out_after_wait_timeout(tmp_path):
     async with Jobs.open(settings, transport=transport(router)) as jobs:
         from service.errors import UpstreamTimeout  # noqa: PLC0415
 
-        with pytest.raises(UpstreamTimeout, match="did not finish within 60000 ms"):
+        with pytest.raises(UpstreamTimeout, match="did not finish within 60000 ms") as caught:
             async for _ in jobs("etl").run_and_wait({}):
                 pass
+    assert caught.value.run_id == 555  # the run exists: watch or cancel it, do not re-trigger
+
+
+@pytest.mark.looptime
+async def test_run_and_wait_meeting_shutdown_after_the_trigger_names_the_run():
+    router = upstream_router()
+    async with open_services(make_settings(), transport=transport(router)) as services:
+
+        def trigger_then_shutdown(_request):
+            services.hub.close_all()  # SIGTERM arrives while run-now is in flight
+            return httpx.Response(200, json={"run_id": 555})
+
+        router.post("/run-now").mock(side_effect=trigger_then_shutdown)
+        with pytest.raises(Unavailable) as caught:
+            async for _ in Jobs(services)("etl").run_and_wait({}):
+                pass
+    assert caught.value.run_id == 555

@@ -64,13 +64,19 @@ def make_event(epoch: str, seq: int, snapshot: RunSnapshot, timestamp: int) -> R
 
 
 def frame(data: bytes, *, event: str | None = None, event_id: str | None = None) -> bytes:
-    """One SSE frame; `data` is single-line JSON, so it needs no splitting."""
+    """One SSE frame. JSON escapes line breaks inside strings, but the run's bytes come from
+    upstream as sent, whitespace included (pretty-printed, a trailing newline): each line of
+    it goes on a `data:` line of its own, which the client joins back with newlines."""
     parts = []
     if event_id is not None:
         parts.append(b"id: " + event_id.encode())
     if event is not None:
         parts.append(b"event: " + event.encode())
-    parts.append(b"data: " + data)
+    if b"\n" in data or b"\r" in data:
+        lines = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n").split(b"\n")
+        parts.extend(b"data: " + line for line in lines)
+    else:
+        parts.append(b"data: " + data)
     return b"\n".join(parts) + b"\n\n"
 
 
@@ -83,6 +89,8 @@ def parse_event_id(value: str | None) -> tuple[str, int] | None:
     if not value:
         return None
     epoch, _, seq = value.strip().rpartition("-")
-    if not epoch or not seq.isdigit():
+    # Ours are ASCII digits well under 19 of them; `isdigit` alone admits "²", which int()
+    # refuses, and int() refuses more than 4,300 digits.
+    if not epoch or not (seq.isascii() and seq.isdigit()) or len(seq) > 18:
         return None
     return epoch, int(seq)

@@ -123,7 +123,11 @@ class RunWatch:
         """True when the run has ended and the client already has its final event."""
         latest = self.latest
         finished = self.end is not None and self.end.reason == "done"
-        return finished and latest is not None and latest.id == last_event_id
+        return (
+            finished
+            and latest is not None
+            and parse_event_id(last_event_id) == (self.epoch, latest.seq)
+        )
 
     def subscribe(self, last_event_id: str | None = None) -> Subscription:
         sub = Subscription(self, self._queue_size)
@@ -168,7 +172,8 @@ class RunWatch:
         parsed = parse_event_id(last_event_id)
         if parsed is not None and parsed[0] == self.epoch:
             first = self.buffer[0].seq if self.buffer else self.seq + 1
-            if parsed[1] >= first - 1:
+            # Still in the buffer, and not an id this watch never sent (that gets the snapshot).
+            if first - 1 <= parsed[1] <= self.seq:
                 return [e for e in self.buffer if e.seq > parsed[1]]
         latest = self.latest
         return [latest] if latest is not None else []
@@ -247,15 +252,7 @@ class PollerHub:
         delay = max(floor, min(FIRST_POLL_S, interval))
         failures = 0
         unchanged = 0
-        while True:
-            await self._clock.sleep(delay)
-            if self.closed:
-                return
-            if watch.idle_since is not None and (
-                self._clock.monotonic() - watch.idle_since >= IDLE_GRACE_S
-            ):
-                _log.debug("poller.idle_stop", run_id=watch.run_id)
-                return
+        while await self._wait(watch, delay):
             self.polls += 1
             try:
                 snapshot = await self._ops.poll(watch.job, watch.identity, watch.run_id)
@@ -276,6 +273,26 @@ class PollerHub:
             if watch.done:
                 return
             delay = next_delay(interval, unchanged, floor=floor, cap=cap)
+
+    async def _wait(self, watch: RunWatch, delay: float) -> bool:
+        """Sleep `delay`; False to stop instead: on shutdown, or once the run has had no
+        watcher for IDLE_GRACE_S. Checked at least that often, so a long back-off or a long
+        Retry-After never keeps an unwatched loop alive."""
+        left = delay
+        while True:
+            # Counted in steps slept, not by reading the clock against a wake-up time: a
+            # remainder of a few ulps must not become an endless run of zero-length sleeps.
+            step = min(left, IDLE_GRACE_S)
+            await self._clock.sleep(step)
+            left -= step
+            if self.closed:
+                return False
+            idle_since = watch.idle_since
+            if idle_since is not None and self._clock.monotonic() - idle_since >= IDLE_GRACE_S:
+                _log.debug("poller.idle_stop", run_id=watch.run_id)
+                return False
+            if left <= 0:
+                return True
 
 
 def next_delay(interval: float, unchanged: int, *, floor: float, cap: float) -> float:

@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import structlog
 from starlette.types import Receive, Scope, Send
 
 from service.clock import Clock
+from service.errors import Unavailable
 from service.runs.events import json_frame
 from service.runs.poller import End, Subscription
 
@@ -33,15 +34,35 @@ _log = structlog.get_logger("service.streams")
 
 
 class StreamGauge:
-    """Counts open streams against the global cap."""
+    """Counts open streams against the global cap, and those being set up.
+
+    A stream is set up (a run looked up or triggered) before it opens: counting only open
+    ones, a burst of reconnects would all pass the check during those awaits.
+    """
 
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        self.opening = 0
 
     @property
     def full(self) -> bool:
-        return self.open >= self.limit
+        return self.open + self.opening >= self.limit
+
+    @contextlib.contextmanager
+    def admit(self) -> Iterator[None]:
+        """Hold a place while a stream is set up; 503 when none is left.
+
+        The handler returns its stream inside the block, and the stream counts itself open
+        before its first await: no other request can take the place in between.
+        """
+        if self.full:
+            raise Unavailable("Too many open streams", retry_after=5)
+        self.opening += 1
+        try:
+            yield
+        finally:
+            self.opening -= 1
 
 
 class EventStream:

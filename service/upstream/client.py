@@ -34,6 +34,7 @@ from service.upstream.wire import (
 )
 
 API = "/api/2.1/jobs"
+MAX_RETRY_AFTER_S = 3600.0
 T = TypeVar("T")
 _log = structlog.get_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
@@ -202,16 +203,19 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upst
 
 
 def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent/junk."""
+    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent/junk.
+
+    At most MAX_RETRY_AFTER_S: a wait beyond it is a broken header, not advice to follow.
+    """
     if not value:
         return None
     value = value.strip()
-    if value.isdigit():
-        return float(value)
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)  # 400 digits make float('inf')
     try:
         when = email.utils.parsedate_to_datetime(value)
     except (TypeError, ValueError):
         return None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
+    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER_S)

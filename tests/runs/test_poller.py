@@ -170,6 +170,31 @@ async def test_retry_after_of_a_throttled_poll_is_obeyed():
     assert times[2] - times[1] >= 30
 
 
+@pytest.mark.parametrize("retry_after", ["3000", "9" * 400], ids=["long", "overflowing"])
+async def test_an_unwatched_loop_stops_within_the_grace_even_during_a_long_retry_after(
+    retry_after,
+):
+    router = upstream_router()
+    calls = []
+
+    def respond(request):
+        calls.append(1)
+        if len(calls) == 2:
+            return httpx.Response(429, headers={"Retry-After": retry_after}, json={})
+        return httpx.Response(200, json=make_run(555, state="RUNNING"))
+
+    router.get("/runs/get").mock(side_effect=respond)
+    _, services_cm = await open_hub(router)
+    async with services_cm as svc:
+        watch = svc.hub.watch(svc.settings.jobs["etl"], svc.service_principal, 555)
+        sub = watch.subscribe()
+        await advance(40)  # polled once, then throttled: waiting out the Retry-After
+        watch.unsubscribe(sub)
+        await advance(11)  # the 5 s grace, checked at least every 5 s
+        assert len(svc.hub) == 0
+    assert len(calls) == 2
+
+
 async def test_first_poll_is_fast_then_the_interval_applies():
     router = upstream_router()
     times = []

@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import json
 
+import httpx
+import pytest
+
 from tests.factories import (
     JOB_IDS,
     advance,
@@ -177,3 +180,90 @@ async def test_run_stream_times_out_after_wait_timeout(tmp_path):
     last = sse_events(response.text)[-1]
     assert last["event"] == "error"
     assert json.loads(last["data"])["code"] == "WAIT_TIMEOUT"
+
+
+@pytest.mark.parametrize(
+    ("where", "value"),
+    [("query", "x-" + "9" * 5000), ("query", "x-\u00b2"), ("header", "x-\u00b2")],
+    ids=["5000-digits", "superscript-query", "superscript-header"],
+)
+async def test_odd_last_event_ids_get_the_snapshot_not_a_500(where, value):
+    router = upstream_router()
+    router.get("/runs/get").respond(json=make_run(555, state="TERMINATED", result="SUCCESS"))
+    async with make_client(app_settings(), router) as client:
+        if where == "query":
+            response = await client.get(
+                "/api/jobs/etl/runs/555/events", params={"lastEventId": value}
+            )
+        else:
+            response = await client.get(
+                "/api/jobs/etl/runs/555/events",
+                headers={"Last-Event-ID": value.encode("latin-1")},
+            )
+    assert response.status_code == 200
+    (event,) = sse_events(response.text)
+    assert json.loads(event["data"])["status"] == "TERMINATED"
+
+
+async def test_resume_ids_this_watch_never_sent_get_the_snapshot_and_spaces_are_forgiven():
+    router = upstream_router()
+    router.get("/runs/get").mock(side_effect=timeline([(0, "RUNNING"), (10, "TERMINATED")]))
+    async with make_client(app_settings(), router) as client:
+        (*_, final) = sse_events((await client.get("/api/jobs/etl/runs/555/events")).text)
+        epoch, _, seq = final["id"].rpartition("-")
+        ahead = await client.get(
+            "/api/jobs/etl/runs/555/events", headers={"Last-Event-ID": f"{epoch}-{int(seq) + 5}"}
+        )
+        spaced = await client.get(
+            "/api/jobs/etl/runs/555/events", headers={"Last-Event-ID": f" {final['id']} "}
+        )
+    assert [e["id"] for e in sse_events(ahead.text)] == [final["id"]]  # not an empty stream
+    assert spaced.status_code == 204
+
+
+async def test_the_stream_cap_counts_streams_still_being_set_up():
+    router = upstream_router()
+
+    async def slow_get(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.5)  # upstream latency: the window between admission and opening
+        run_id = int(request.url.params["run_id"])
+        return timeline([(0, "RUNNING"), (60, "TERMINATED")], run_id=run_id)(request)
+
+    router.get("/runs/get").mock(side_effect=slow_get)
+    statuses: list[int] = []
+    async with make_client(app_settings(max_streams=2), router) as client:
+
+        async def watch(run_id: int) -> None:
+            async with client.stream("GET", f"/api/jobs/etl/runs/{run_id}/events") as response:
+                statuses.append(response.status_code)
+                await advance(3)
+
+        await asyncio.gather(*(watch(run_id) for run_id in range(1, 6)))
+    assert sorted(statuses) == [200, 200, 503, 503, 503]
+
+
+@pytest.mark.parametrize("indent", [None, 2], ids=["trailing-newline", "pretty-printed"])
+async def test_event_data_is_one_json_value_whatever_the_upstream_whitespace(indent):
+    body = json.dumps(make_run(555, state="TERMINATED", result="SUCCESS"), indent=indent) + "\n"
+    router = upstream_router()
+    router.get("/runs/get").respond(content=body.encode(), content_type="application/json")
+    async with make_client(app_settings(), router) as client:
+        response = await client.get("/api/jobs/etl/runs/555/events")
+    (block,) = [b for b in response.text.split("\n\n") if "data:" in b]
+    # As EventSource does: every data line, joined by newlines.
+    data = "\n".join(
+        line[len("data: ") :] for line in block.split("\n") if line.startswith("data:")
+    )
+    assert json.loads(data)["run"]["state"]["life_cycle_state"] == "TERMINATED"
+
+
+async def test_a_watch_is_not_cut_by_the_run_and_wait_timeout(tmp_path):
+    router = upstream_router()
+    router.get("/runs/get").mock(side_effect=timeline([(0, "RUNNING"), (90, "TERMINATED")]))
+    settings = make_settings(
+        "[jobs.etl]\njob_id = 101\nwait_timeout_ms = 30000\n", tmp_path=tmp_path
+    )
+    async with make_client(settings, router) as client:
+        response = await client.get("/api/jobs/etl/runs/555/events")
+    events = sse_events(response.text)
+    assert [json.loads(e["data"])["status"] for e in events] == ["RUNNING", "TERMINATED"]

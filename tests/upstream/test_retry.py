@@ -97,7 +97,16 @@ async def test_budget_keeps_retries_a_fraction_of_calls_in_an_outage():
 
 @pytest.mark.parametrize(
     ("header", "seconds"),
-    [("2", 2.0), ("0", 0.0), (None, None), ("soon", None), ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0)],
+    [
+        ("2", 2.0),
+        ("0", 0.0),
+        (None, None),
+        ("soon", None),
+        ("Wed, 21 Oct 2015 07:28:00 GMT", 0.0),
+        ("9" * 400, 3600.0),  # float() would make it infinite: capped
+        ("\u00b2", None),  # a digit to str.isdigit, not to float()
+        ("Fri, 31 Dec 9999 23:59:59 GMT", 3600.0),
+    ],
 )
 def test_retry_after_header_parsing(header, seconds):
     from service.upstream.client import parse_retry_after  # noqa: PLC0415
