@@ -225,7 +225,7 @@ async def test_the_stream_cap_counts_streams_still_being_set_up():
     router = upstream_router()
 
     async def slow_get(request: httpx.Request) -> httpx.Response:
-        await asyncio.sleep(0.5)  # upstream latency: the window between admission and opening
+        await advance(0.5)  # upstream latency (loop time): the window between admission and opening
         run_id = int(request.url.params["run_id"])
         return timeline([(0, "RUNNING"), (60, "TERMINATED")], run_id=run_id)(request)
 
