@@ -18,6 +18,17 @@ from service.config import Settings, load_settings
 HOST = "https://ws.test"
 TOKEN = "dapi-test-token"
 JOB_IDS = {"etl": 101, "report": 102, "other": 103}
+# The demo jobs: config/demo.toml, config/emulator.toml and docker-compose.yml agree on these.
+DEMO_JOB_IDS = {
+    "etl": 1001,
+    "wheel": 1002,
+    "script": 1003,
+    "jar": 1004,
+    "report": 1005,
+    "dbt": 1006,
+    "pipeline": 1007,
+    "flaky": 1008,
+}
 
 
 def make_settings(
@@ -88,19 +99,41 @@ def transport(router: respx.MockRouter) -> httpx.MockTransport:
     return httpx.MockTransport(router.async_handler)
 
 
+def m2m_settings(**overrides: Any) -> Settings:
+    """Settings for OAuth machine-to-machine: the token comes from {HOST}/oidc/v1/token."""
+    environ = {
+        "DATABRICKS_HOST": HOST,
+        "DATABRICKS_CLIENT_ID": "c",
+        "DATABRICKS_CLIENT_SECRET": "s",
+        "DATABRICKS_JOB_ETL": str(JOB_IDS["etl"]),
+    }
+    return make_settings(environ=environ, **overrides)
+
+
 @asynccontextmanager
 async def make_client(
-    settings: Settings, router: respx.MockRouter, **app_options: Any
+    settings: Settings,
+    upstream: respx.MockRouter | httpx.AsyncBaseTransport,
+    **app_options: Any,
 ) -> AsyncIterator[httpx.AsyncClient]:
     """An httpx client over the app with its lifespan running."""
-    app = create_app(settings, upstream=transport(router), **app_options)
+    if isinstance(upstream, respx.MockRouter):
+        upstream = transport(upstream)
+    app = create_app(settings, upstream=upstream, **app_options)
+    async with with_lifespan(app) as (_, client):
+        yield client
+
+
+@asynccontextmanager
+async def with_lifespan(app: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]]:
+    """The app with its lifespan running (to call as ASGI directly), and a client over it."""
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
             transport=httpx.ASGITransport(manager.app), base_url="http://sidecar.test"
         ) as client,
     ):
-        yield client
+        yield manager.app, client
 
 
 def timeline(steps: list[tuple[float, str]], *, run_id: int = 555, job_id: int = JOB_IDS["etl"]):

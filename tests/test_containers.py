@@ -35,6 +35,7 @@ from service.cli import _parser
 from service.config import config_path, load_settings
 from service.routes import routes
 from service.upstream.client import API
+from tests.factories import DEMO_JOB_IDS
 
 ROOT = Path(__file__).resolve().parents[1]
 DOCKERFILE = ROOT / "Dockerfile"
@@ -64,16 +65,6 @@ KNOWN_ENV = frozenset(
 JOB_ENV = re.compile(r"^DATABRICKS_JOB_[A-Z0-9_]+$")
 # The Python runtime's own variables, allowed in the Dockerfile's ENV beside KNOWN_ENV.
 RUNTIME_ENV = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
-DEMO_JOBS = {
-    "etl": 1001,
-    "wheel": 1002,
-    "script": 1003,
-    "jar": 1004,
-    "report": 1005,
-    "dbt": 1006,
-    "pipeline": 1007,
-    "flaky": 1008,
-}
 LOCAL_TOKEN = "dapi-local-dev"  # the emulator's demo token
 
 
@@ -714,7 +705,7 @@ async def test_emulator_scenario_answers_the_probe_and_knows_the_demo_jobs() -> 
         assert probed.status_code == 200
         assert isinstance(probed.json(), dict)
         bearer = {"Authorization": f"Bearer {environment(service('sidecar'))['DATABRICKS_TOKEN']}"}
-        for key, job_id in DEMO_JOBS.items():
+        for key, job_id in DEMO_JOB_IDS.items():
             got = await client.get(f"{API}/get", params={"job_id": job_id}, headers=bearer)
             assert got.status_code == 200, f"{key}: job {job_id} unknown to {scenario.name}"
 
@@ -792,7 +783,7 @@ def test_sidecar_environment_loads_with_the_demo_config() -> None:
     assert settings.listen_host == "0.0.0.0"
     assert settings.workspace.auth_type == "pat"
     assert settings.workspace.token.value == LOCAL_TOKEN
-    assert {key: job.job_id for key, job in settings.jobs.items()} == DEMO_JOBS
+    assert {key: job.job_id for key, job in settings.jobs.items()} == DEMO_JOB_IDS
     assert settings.warnings == ()
 
 

@@ -7,7 +7,6 @@ import json
 
 import httpx
 import pytest
-from asgi_lifespan import LifespanManager
 
 from service.app import create_app
 from service.clock import LoopClock
@@ -16,9 +15,8 @@ from service.runs.poller import End
 from service.runtime import open_services
 from service.upstream.retry import RetryBudget, RetryPolicy, Tier
 from tests.factories import (
-    HOST,
-    JOB_IDS,
     advance,
+    m2m_settings,
     make_client,
     make_run,
     make_settings,
@@ -26,6 +24,7 @@ from tests.factories import (
     timeline,
     transport,
     upstream_router,
+    with_lifespan,
 )
 
 
@@ -67,41 +66,12 @@ async def test_a_hanging_token_endpoint_is_cut_at_the_tier_deadline():
     def route(request):
         return hang(request) if request.url.path == "/oidc/v1/token" else router.handler(request)
 
-    settings = make_settings(
-        environ={
-            "DATABRICKS_HOST": HOST,
-            "DATABRICKS_CLIENT_ID": "c",
-            "DATABRICKS_CLIENT_SECRET": "s",
-            "DATABRICKS_JOB_ETL": str(JOB_IDS["etl"]),
-        },
-    )
-    async with _m2m(settings, route) as c:
+    async with make_client(m2m_settings(), httpx.MockTransport(route)) as c:
         started = asyncio.get_running_loop().time()
         response = await c.get("/api/jobs/etl/status")
         elapsed = asyncio.get_running_loop().time() - started
     assert response.status_code == 504
     assert elapsed <= 31
-
-
-def _m2m(settings, handler):
-    from contextlib import asynccontextmanager  # noqa: PLC0415
-
-    from asgi_lifespan import LifespanManager  # noqa: PLC0415
-
-    from service.app import create_app  # noqa: PLC0415
-
-    @asynccontextmanager
-    async def cm():
-        app = create_app(settings, upstream=httpx.MockTransport(handler))
-        async with (
-            LifespanManager(app) as manager,
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(manager.app), base_url="http://t"
-            ) as client,
-        ):
-            yield client
-
-    return cm()
 
 
 async def test_a_client_that_missed_more_than_a_queue_resumes_in_full():
@@ -222,14 +192,9 @@ async def test_a_stalled_socket_is_let_go_within_a_heartbeat_and_others_go_on():
         "server": ("sidecar.test", 80),
     }
     loop = asyncio.get_running_loop()
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://sidecar.test"
-        ) as client,
-    ):
+    async with with_lifespan(app) as (asgi, client):
         started = loop.time()
-        stalled = asyncio.create_task(manager.app(scope, silent_receive, stalled_send))
+        stalled = asyncio.create_task(asgi(scope, silent_receive, stalled_send))
         healthy = asyncio.create_task(client.get(path))
         await asyncio.wait_for(stalled, 60)
         stalled_for = loop.time() - started

@@ -9,11 +9,11 @@ import httpx
 import pytest
 
 from tests.factories import (
-    HOST,
     JOB_IDS,
     advance,
+    m2m_settings,
+    make_client,
     make_run,
-    make_settings,
     sse_events,
     upstream_router,
 )
@@ -250,26 +250,7 @@ async def test_m2m_token_expiring_mid_stream_is_refreshed_ahead_with_no_401():
         lambda r: token(r) if r.url.path == "/oidc/v1/token" else router.handler(r)
     )
     router.get("/runs/get").mock(side_effect=get_run)
-    settings = make_settings(
-        environ={
-            "DATABRICKS_HOST": HOST,
-            "DATABRICKS_CLIENT_ID": "c",
-            "DATABRICKS_CLIENT_SECRET": "s",
-            "DATABRICKS_JOB_ETL": str(JOB_IDS["etl"]),
-        },
-        poll_max_ms=5000,
-    )
-    from asgi_lifespan import LifespanManager  # noqa: PLC0415
-
-    from service.app import create_app  # noqa: PLC0415
-
-    app = create_app(settings, upstream=token_router)
-    async with (
-        LifespanManager(app) as manager,
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://t"
-        ) as client,
-    ):
+    async with make_client(m2m_settings(poll_max_ms=5000), token_router) as client:
         response = await client.get("/api/jobs/etl/runs/5/events")
     statuses = [json.loads(e["data"])["status"] for e in sse_events(response.text)]
     assert statuses == ["RUNNING", "TERMINATED"]

@@ -8,18 +8,9 @@ import pytest
 
 from service.emulator import Scenario, load_scenario
 from service.emulator.scenario import Client, JobSpec, TaskSpec
+from tests.factories import DEMO_JOB_IDS
 
 ROOT = Path(__file__).resolve().parents[2]
-DEMO_IDS = {
-    "etl": 1001,
-    "wheel": 1002,
-    "script": 1003,
-    "jar": 1004,
-    "report": 1005,
-    "dbt": 1006,
-    "pipeline": 1007,
-    "flaky": 1008,
-}
 
 
 def write(tmp_path: Path, text: str) -> Path:
@@ -34,7 +25,7 @@ def test_the_demo_is_config_emulator_toml() -> None:
 
 def test_the_demo_keeps_the_job_ids_the_service_config_uses() -> None:
     jobs = Scenario.demo().jobs
-    assert {key: jobs[key].job_id for key in DEMO_IDS} == DEMO_IDS
+    assert {key: jobs[key].job_id for key in DEMO_JOB_IDS} == DEMO_JOB_IDS
 
 
 def test_the_demo_pipeline_has_three_tasks_in_a_row() -> None:
