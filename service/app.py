@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
 from service.errors import SidecarError, handle_sidecar_error
@@ -46,7 +47,14 @@ def create_app(
 
     return Starlette(
         routes=routes(),
-        middleware=[Middleware(AccessLog)],
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(
+                BodyLimits,
+                max_bytes=settings.max_body_bytes,
+                timeout_s=settings.body_timeout_ms / 1000,
+            ),
+        ],
         exception_handlers={
             SidecarError: handle_sidecar_error,
             HTTPException: _http_error,

@@ -80,6 +80,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     listen_host: str = "0.0.0.0"  # noqa: S104 - a container's port is published on all interfaces
     port: int = 8000
     shutdown_grace_ms: int = 10_000
+    # One client cannot take the process down (see service/serving.py, service/body_limits.py).
+    max_body_bytes: int = 64 * 1024
+    header_timeout_ms: int = 10_000
+    body_timeout_ms: int = 30_000
+    dead_peer_timeout_ms: int = 120_000
+    drain_delay_ms: int = 0
     warnings: tuple[str, ...] = ()
 
 
@@ -95,8 +101,14 @@ _TOP_KEYS = {
     "cache_ttl_ms",
     "cache_max_entries",
     "shutdown_grace_ms",
+    "max_body_bytes",
+    "header_timeout_ms",
+    "body_timeout_ms",
+    "dead_peer_timeout_ms",
+    "drain_delay_ms",
     "jobs",
 }
+_MAY_BE_ZERO = {"drain_delay_ms"}
 _JOB_KEYS = {"job_id", "task_type", "wait_timeout_ms", "params", "run_as"}
 
 
@@ -185,6 +197,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
 
 
 def _positive_int(name: str, value: object) -> int:
+    if name in _MAY_BE_ZERO and value == 0 and not isinstance(value, bool):
+        return 0
     if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
         raise ConfigError(f"setting {name!r} must be a positive integer, got {value!r}")
     return value

@@ -8,6 +8,8 @@
     │   ├── UnknownJob                 404: no such job key
     │   ├── JobNotConfigured           404: a job key without a numeric job id
     │   ├── RunNotFound                404: no such run, or a run of another job
+    │   ├── RequestTimeout             408: the request's head or body did not arrive in time
+    │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
     │   └── Unavailable                503: shutting down, or too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
@@ -72,6 +74,16 @@ class JobNotConfigured(ClientError):
 class RunNotFound(ClientError):
     status = 404
     code = "RUN_NOT_FOUND"
+
+
+class RequestTimeout(ClientError):
+    status = 408
+    code = "REQUEST_TIMEOUT"
+
+
+class PayloadTooLarge(ClientError):
+    status = 413
+    code = "PAYLOAD_TOO_LARGE"
 
 
 class Unavailable(ClientError):

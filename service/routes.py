@@ -229,6 +229,8 @@ async def _params(request: Request) -> Any:
         payload = msgspec.json.decode(body)
     except msgspec.DecodeError:
         raise InvalidRequest("Request body must be valid JSON") from None
+    except RecursionError:  # msgspec's depth guard: ~1,000 nested arrays or objects
+        raise InvalidRequest("Request body is nested too deeply") from None
     if not isinstance(payload, dict):
         raise InvalidRequest("Request body must be a JSON object")
     if "params" in payload and not isinstance(payload["params"], dict):

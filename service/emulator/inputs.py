@@ -27,7 +27,7 @@ def decode_body(body: bytes, into: type[T]) -> T:
         return msgspec.json.decode(body or b"{}", type=into)
     except msgspec.ValidationError as exc:
         raise MalformedRequest(f"Could not parse request object: {exc}") from None
-    except msgspec.DecodeError:
+    except (msgspec.DecodeError, RecursionError):  # RecursionError: nested ~1,000 deep
         raise MalformedRequest(
             "Invalid JSON given in the body of the request - expected a map"
         ) from None
