@@ -31,15 +31,20 @@ def create_app(
     upstream: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     draining: asyncio.Event | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> Starlette:
-    """Build the ASGI app; `upstream` replaces the network (tests), `draining` is the CLI's."""
+    """Build the ASGI app; `upstream` replaces the network (tests), `draining`/`stopping` the CLI's.
+
+    `stopping` fails readiness only (the CLI sets it at SIGTERM); `draining` also refuses new
+    work, ends streams and stops Hypercorn (set `drain_delay_ms` after `stopping`).
+    """
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, object]]:
         for warning in settings.warnings:
             _log.warning("config.warning", message=warning)
         async with open_services(
-            settings, transport=upstream, clock=clock, draining=draining
+            settings, transport=upstream, clock=clock, draining=draining, stopping=stopping
         ) as services:
             _log.info("app.started", jobs=sorted(settings.jobs), host=settings.workspace.host)
             yield {"services": services}

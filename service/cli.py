@@ -6,23 +6,23 @@ import argparse
 import asyncio
 import gc
 import json
-import logging
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from functools import partial
 from pathlib import Path
 
+import anyio
 import msgspec
 import structlog
-from hypercorn.asyncio import serve as hypercorn_serve
-from hypercorn.config import Config as HypercornConfig
-from hypercorn.typing import ASGIFramework
 
 from service.app import create_app
+from service.clock import LoopClock
 from service.config import Settings, config_path, describe, load_settings
 from service.errors import ConfigError
 from service.logs import configure_logging
+from service.serving import drain_after, hypercorn_config, listening_socket, raise_fd_limit, serve
 
 EMULATOR_PORT = 8001
 DEMO_CONFIG = Path("config/demo.toml")
@@ -52,42 +52,49 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(_serve_forever(lambda draining: [_serve(settings, draining)]))
+    asyncio.run(_serve_forever(lambda stopping: [_serve(settings, stopping)]))
     return 0
 
 
-def hypercorn_config(host: str, port: int, graceful_timeout_s: float) -> HypercornConfig:
-    """Hypercorn's config from our settings: our access log only, a bounded graceful stop."""
-    config = HypercornConfig()
-    config.bind = [f"{host}:{port}"]
-    config.accesslog = None
-    # Hypercorn's errors go through the root logger (warnings and up, once); we log the address.
-    config.errorlog = logging.getLogger("hypercorn.error")
-    config.graceful_timeout = graceful_timeout_s
-    config.keep_alive_timeout = 75  # longer than typical proxy idle timeouts
-    return config
-
-
-async def _serve(settings: Settings, draining: asyncio.Event) -> None:
-    app = create_app(settings, draining=draining)
-    config = hypercorn_config(
-        settings.listen_host, settings.port, settings.shutdown_grace_ms / 1000
-    )
-    _log.info("serve.listening", address=f"{settings.listen_host}:{settings.port}")
+async def _serve(settings: Settings, stopping: asyncio.Event) -> None:
+    max_fds = raise_fd_limit()  # every connection is an fd
+    draining = asyncio.Event()
+    app = create_app(settings, draining=draining, stopping=stopping)
+    host, port = settings.listen_host, settings.port
+    sock = listening_socket(host, port, dead_peer_timeout_s=settings.dead_peer_timeout_ms / 1000)
+    _log.info("serve.listening", address=f"{host}:{port}", max_fds=max_fds)
     # What is built by now (modules, settings, the app) lives as long as the process: keep it
     # out of the collector's full passes, which otherwise walk it all every few seconds under
     # load (25 ms a pass, ~4 us of every request in benchmark 4).
     gc.freeze()
-    await hypercorn_serve(_asgi(app), config, shutdown_trigger=draining.wait)
+    delay_s = settings.drain_delay_ms / 1000
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(
+            partial(drain_after, stopping, draining, delay_s=delay_s, clock=LoopClock())
+        )
+        await serve(
+            app,
+            sock,
+            hypercorn_config(host, port, settings.shutdown_grace_ms / 1000),
+            header_timeout_s=settings.header_timeout_ms / 1000,
+            shutdown_trigger=draining.wait,
+        )
+
+
+async def _serve_plain(app: object, host: str, port: int, stopping: asyncio.Event) -> None:
+    """The emulator: served as the service is, with the settings' defaults and no drain delay."""
+    sock = listening_socket(host, port, dead_peer_timeout_s=120)
+    config = hypercorn_config(host, port, 1.0)
+    await serve(app, sock, config, header_timeout_s=10, shutdown_trigger=stopping.wait)
 
 
 async def _serve_forever(servers: Callable[[asyncio.Event], list[Awaitable[None]]]) -> None:
-    """Run servers until SIGTERM/SIGINT; the draining event is ours and everyone's."""
-    draining = asyncio.Event()
+    """Run servers until SIGTERM/SIGINT; the stopping event is ours and everyone's."""
+    stopping = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, draining.set)
-    await asyncio.gather(*servers(draining))
+        loop.add_signal_handler(sig, stopping.set)
+    await asyncio.gather(*servers(stopping))
     _log.info("serve.stopped")
 
 
@@ -96,13 +103,11 @@ async def _run_emulator(host: str, port: int, scenario_path: Path) -> None:
 
     app = create_emulator_app(load_scenario(scenario_path))
 
-    async def serve(draining: asyncio.Event) -> None:
+    async def serve_emulator(stopping: asyncio.Event) -> None:
         _log.info("emulator.listening", address=f"{host}:{port}")
-        await hypercorn_serve(
-            _asgi(app), hypercorn_config(host, port, 1.0), shutdown_trigger=draining.wait
-        )
+        await _serve_plain(app, host, port, stopping)
 
-    await _serve_forever(lambda draining: [serve(draining)])
+    await _serve_forever(lambda stopping: [serve_emulator(stopping)])
 
 
 async def _run_dev(environ: Mapping[str, str]) -> None:
@@ -119,9 +124,8 @@ async def _run_dev(environ: Mapping[str, str]) -> None:
     settings = msgspec.structs.replace(settings, listen_host="127.0.0.1")
     emulator = create_emulator_app(load_scenario(EMULATOR_SCENARIO))
 
-    async def serve_emulator(draining: asyncio.Event) -> None:
-        config = hypercorn_config("127.0.0.1", EMULATOR_PORT, 1.0)
-        await hypercorn_serve(_asgi(emulator), config, shutdown_trigger=draining.wait)
+    async def serve_emulator(stopping: asyncio.Event) -> None:
+        await _serve_plain(emulator, "127.0.0.1", EMULATOR_PORT, stopping)
 
     print(_try_this(settings.port), file=sys.stderr)
     await _serve_forever(lambda d: [serve_emulator(d), _serve(settings, d)])
@@ -144,10 +148,6 @@ Try:
   curl -s {base}/pipeline/runs/<runId>/output                    # every task's output
 Ctrl-C stops both.
 """
-
-
-def _asgi(app: object) -> ASGIFramework:
-    return app  # type: ignore[return-value]
 
 
 def _parser() -> argparse.ArgumentParser:

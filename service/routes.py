@@ -212,7 +212,8 @@ async def livez(_request: Request) -> Response:
 
 
 async def readyz(request: Request) -> Response:
-    if services(request).draining.is_set():
+    svc = services(request)
+    if svc.stopping.is_set() or svc.draining.is_set():
         return json_response({"status": "draining"}, status=503)
     return json_response({"status": "ready"})
 

@@ -36,6 +36,7 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     budget: RetryBudget
     service_principal: Identity
     draining: asyncio.Event
+    stopping: asyncio.Event  # SIGTERM seen: readiness fails (draining follows drain_delay_ms later)
     tasks: TaskGroup
 
 
@@ -57,6 +58,7 @@ async def open_services(
     transport: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     draining: asyncio.Event | None = None,
+    stopping: asyncio.Event | None = None,
 ) -> AsyncIterator[Services]:
     """Open every resource for the block; on exit, streams end and loops are cancelled."""
     clock = clock or LoopClock()
@@ -91,6 +93,7 @@ async def open_services(
             budget=budget,
             service_principal=service_principal(workspace_auth(settings.workspace, clock)),
             draining=draining,
+            stopping=stopping or asyncio.Event(),
             tasks=tasks,
         )
         tasks.start_soon(_close_streams_on_drain, services)

@@ -6,8 +6,9 @@ import json
 
 import pytest
 
-from service.cli import hypercorn_config, main
+from service.cli import main
 from service.logs import configure_logging
+from service.serving import hypercorn_config
 
 
 @pytest.fixture

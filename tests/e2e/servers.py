@@ -1,21 +1,12 @@
-"""Real Hypercorn servers on loopback for end-to-end tests."""
+"""Real Hypercorn servers on loopback for end-to-end tests, served as production serves."""
 
 from __future__ import annotations
 
 import asyncio
-import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from hypercorn.asyncio import serve
-
-from service.cli import hypercorn_config
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from service.serving import hypercorn_config, listening_socket, serve
 
 
 async def wait_listening(port: int, within_s: float = 10.0) -> None:
@@ -35,15 +26,26 @@ async def wait_listening(port: int, within_s: float = 10.0) -> None:
 
 @asynccontextmanager
 async def running(
-    app: object, *, shutdown: asyncio.Event | None = None, graceful_s: float = 5.0
+    app: object,
+    *,
+    shutdown: asyncio.Event | None = None,
+    graceful_s: float = 5.0,
+    header_timeout_s: float = 10.0,
 ) -> AsyncIterator[str]:
     """Serve `app` on 127.0.0.1 until the block ends (or `shutdown` is set); yield its URL."""
-    port = free_port()
+    sock = listening_socket("127.0.0.1", 0, dead_peer_timeout_s=120)
+    port = int(sock.getsockname()[1])
     shutdown = shutdown or asyncio.Event()
     config = hypercorn_config("127.0.0.1", port, graceful_s)
     config.errorlog = None
     task = asyncio.create_task(
-        serve(app, config, shutdown_trigger=shutdown.wait)  # type: ignore[arg-type]
+        serve(
+            app,
+            sock,
+            config,
+            header_timeout_s=header_timeout_s,
+            shutdown_trigger=shutdown.wait,
+        )
     )
     try:
         await wait_listening(port)
