@@ -72,8 +72,11 @@ class Connection(TCPServer):
         while not self.reader.at_eof():
             deadline = self._head_deadline
             try:
-                async with asyncio.timeout_at(deadline):
+                if deadline is None:  # the common case: no head under way
                     data = await self.reader.read(MAX_RECV)
+                else:
+                    async with asyncio.timeout_at(deadline):
+                        data = await self.reader.read(MAX_RECV)
             except (ConnectionError, OSError, SSLError):  # TimeoutError is an OSError
                 if deadline is not None and self.loop.time() >= deadline:
                     self._head_timed_out()
