@@ -25,6 +25,19 @@ def test_defaults(tmp_path):
     assert settings.listen_host == "0.0.0.0"
 
 
+def test_serving_limits_default_and_come_from_the_file(tmp_path):
+    defaults = load(tmp_path)
+    assert (defaults.max_body_bytes, defaults.drain_delay_ms) == (65_536, 0)
+    assert (defaults.header_timeout_ms, defaults.body_timeout_ms) == (10_000, 30_000)
+    assert defaults.dead_peer_timeout_ms == 120_000
+    toml = "max_body_bytes = 1024\ndrain_delay_ms = 5000\nheader_timeout_ms = 2000\n"
+    settings = load(tmp_path, toml + "body_timeout_ms = 3000\ndead_peer_timeout_ms = 60000\n")
+    assert (settings.max_body_bytes, settings.drain_delay_ms) == (1024, 5000)
+    assert (settings.header_timeout_ms, settings.body_timeout_ms) == (2000, 3000)
+    assert settings.dead_peer_timeout_ms == 60_000
+    assert load(tmp_path, "drain_delay_ms = 0").drain_delay_ms == 0
+
+
 def test_discovers_named_jobs_lowercased(tmp_path):
     settings = load(tmp_path, DATABRICKS_JOB_NIGHTLY_ETL="42", DATABRICKS_JOB_REPORT="43")
     assert {k: j.job_id for k, j in settings.jobs.items()} == {"nightly_etl": 42, "report": 43}
@@ -74,6 +87,9 @@ def test_job_without_id_is_kept_with_a_warning(tmp_path):
         ("", {"DATABRICKS_JOB_ETL": "12abc"}, "job_id must be a positive integer"),
         ("timeout_ms = -1", {}, "'timeout_ms' must be a positive integer"),
         ('[jobs.etl]\nrun_as = "root"', {}, "run_as must be"),
+        ("header_timeout_ms = 0", {}, "'header_timeout_ms' must be a positive integer"),
+        ("drain_delay_ms = -1", {}, "'drain_delay_ms' must be a positive integer"),
+        ("drain_delay_ms = true", {}, "'drain_delay_ms' must be a positive integer"),
     ],
 )
 def test_broken_configuration_names_the_problem(tmp_path, toml, env, message):
