@@ -53,10 +53,11 @@ USER 10001:10001
 EXPOSE 8000
 
 # /livez answers while the process runs and never calls Databricks. Same port rule as the
-# service: PORT, else DATABRICKS_APP_PORT, else 8000. ProxyHandler({}): an HTTP(S)_PROXY set for
-# the service's egress must not swallow a probe of loopback. Any error or non-2xx exits non-zero.
+# service: DATABRICKS_APP_PORT (Databricks Apps sets it), else PORT, else 8000. ProxyHandler({}):
+# an HTTP(S)_PROXY set for the service's egress must not swallow a probe of loopback. Any error or
+# non-2xx exits non-zero.
 HEALTHCHECK --interval=30s --timeout=5s --start-period=10s --retries=3 \
-    CMD ["python", "-c", "import os, urllib.request as u; port = os.environ.get('PORT') or os.environ.get('DATABRICKS_APP_PORT') or '8000'; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:' + port + '/livez', timeout=4)"]
+    CMD ["python", "-c", "import os, urllib.request as u; port = os.environ.get('DATABRICKS_APP_PORT') or os.environ.get('PORT') or '8000'; u.build_opener(u.ProxyHandler({})).open('http://127.0.0.1:' + port + '/livez', timeout=4)"]
 
 # The service drains its event streams and exits within 15 s of SIGTERM; python is PID 1 (exec form)
 # and handles the signal itself.

@@ -75,15 +75,21 @@ def workspace_example() -> dict[str, Any]:
     return document
 
 
-def interpolated(env: Mapping[str, str], shell: Mapping[str, str]) -> dict[str, str]:
+_VARIABLE = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:[-?])(?P<rest>[^}]*))?\}")
+
+
+def interpolate(value: str, shell: Mapping[str, str]) -> str:
     """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} against `shell`."""
 
     def one(m: re.Match[str]) -> str:
         name, op, rest = m["name"], m["op"], m["rest"] or ""
-        if name in shell:
+        if shell.get(name):  # `:-` and `:?` treat an empty variable as unset
             return shell[name]
         assert op != ":?", f"{name} would be required: {rest}"
         return rest if op == ":-" else ""
 
-    pattern = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:[-?])(?P<rest>[^}]*))?\}")
-    return {k: pattern.sub(one, v) for k, v in env.items()}
+    return _VARIABLE.sub(one, value)
+
+
+def interpolated(env: Mapping[str, str], shell: Mapping[str, str]) -> dict[str, str]:
+    return {k: interpolate(v, shell) for k, v in env.items()}

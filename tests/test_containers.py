@@ -36,6 +36,7 @@ from tests.compose_file import (
     compose,
     container_ports,
     environment,
+    interpolate,
     interpolated,
     seconds,
     service,
@@ -356,16 +357,8 @@ def _dockerfile_probe() -> str:
     return probe(["CMD", *exec_form(rest)])
 
 
-def _probes_honouring_port() -> dict[str, str]:
-    return {
-        "Dockerfile": _dockerfile_probe(),
-        "compose sidecar": probe(service("sidecar")["healthcheck"]["test"]),
-    }
-
-
-@pytest.mark.parametrize("where", ["Dockerfile", "compose sidecar"])
-def test_probe_passes_on_200_and_fails_otherwise(where: str) -> None:
-    code = _probes_honouring_port()[where]
+def test_probe_passes_on_200_and_fails_otherwise() -> None:
+    code = _dockerfile_probe()
     # A dead proxy in the environment: the probe must not route loopback through it.
     proxies = {"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     with stub_server(200) as (port, seen):
@@ -380,6 +373,15 @@ def test_probe_passes_on_200_and_fails_otherwise(where: str) -> None:
         pass  # closed again: nothing listens on `port` any more
     refused = run_probe(code, {"PORT": str(port)})
     assert refused.returncode != 0
+
+
+def test_probe_asks_databricks_app_port_before_port() -> None:
+    """Databricks Apps sets DATABRICKS_APP_PORT; the image's PORT=8000 is only the fallback."""
+    code = _dockerfile_probe()
+    with stub_server(200) as (app_port, seen), stub_server(200) as (port, seen_on_port):
+        ok = run_probe(code, {"PORT": str(port), "DATABRICKS_APP_PORT": str(app_port)})
+    assert ok.returncode == 0, ok.stderr
+    assert (seen, seen_on_port) == (["/livez"], [])
 
 
 # === .dockerignore =============================================================================
@@ -450,9 +452,15 @@ def test_service_package_has_no_data_files_the_wheel_would_drop() -> None:
 def test_compose_has_the_emulator_and_the_sidecar_built_from_here() -> None:
     services = compose()["services"]
     assert set(services) == {"emulator", "sidecar"}
-    for svc in services.values():
-        build = svc["build"]
-        assert (build if isinstance(build, str) else build.get("context")) in (".", "./")
+    build = services["emulator"]["build"]
+    assert (build if isinstance(build, str) else build.get("context")) in (".", "./")
+
+
+def test_compose_builds_one_image_for_both_services() -> None:
+    """One build, tagged, that the other service names: not the same image built twice."""
+    services = compose()["services"]
+    assert [name for name, svc in services.items() if "build" in svc] == ["emulator"]
+    assert {svc["image"] for svc in services.values()} == {services["emulator"]["image"]}
 
 
 def test_compose_uses_one_network() -> None:
@@ -510,11 +518,11 @@ async def test_emulator_scenario_answers_the_probe_and_knows_the_demo_jobs() -> 
             assert got.status_code == 200, f"{key}: job {job_id} unknown to {scenario.name}"
 
 
-def test_sidecar_healthcheck_probes_livez() -> None:
-    path, port = probe_target(probe(service("sidecar")["healthcheck"]["test"]))
-    assert service_has_route(path)
-    assert path == "/livez"
-    assert port in (None, int(environment(service("sidecar"))["PORT"]))
+def test_sidecar_healthcheck_is_the_images_own() -> None:
+    """No `test` of its own: the image's HEALTHCHECK (/livez on the service's port), faster."""
+    check = service("sidecar")["healthcheck"]
+    assert "test" not in check
+    assert seconds(check["interval"]) <= 10
 
 
 def test_sidecar_waits_for_a_healthy_emulator() -> None:
@@ -527,8 +535,22 @@ def test_sidecar_published_port_is_port_and_exposed() -> None:
     svc = service("sidecar")
     port = int(environment(svc)["PORT"])
     assert container_ports(svc) == [port]
-    assert svc["ports"] == [f"{port}:{port}"]
+    assert svc["ports"] == ["${SIDECAR_BIND:-127.0.0.1}:${SIDECAR_PORT:-8000}:8000"]
     assert exposed_ports() == {port}
+
+
+@pytest.mark.parametrize(
+    ("shell", "published"),
+    [
+        ({}, "127.0.0.1:8000:8000"),
+        ({"SIDECAR_PORT": "18000"}, "127.0.0.1:18000:8000"),
+        ({"SIDECAR_BIND": "0.0.0.0"}, "0.0.0.0:8000:8000"),
+    ],
+)
+def test_sidecar_is_published_on_loopback_unless_moved(
+    shell: dict[str, str], published: str
+) -> None:
+    assert [interpolate(entry, shell) for entry in service("sidecar")["ports"]] == [published]
 
 
 def test_sidecar_stop_grace_covers_the_drain() -> None:
