@@ -19,11 +19,17 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 
 WORKDIR /src
-# Only what the wheel is built from. README.m[d] copies README.md when it exists (pyproject names
-# it as the long description) and is skipped, not an error, while it does not.
+# The runtime dependencies first, in a layer of their own that only a change to pyproject.toml
+# rebuilds: a code change then rebuilds in seconds, without fetching every wheel again.
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
+    && pip install --no-cache-dir --requirement requirements.txt
+# Then only what the wheel is built from. README.m[d] copies README.md when it exists (pyproject
+# names it as the long description) and is skipped while it does not (pyproject.toml, again and
+# unchanged, keeps the classic builder from refusing a COPY whose only source matches nothing).
 COPY pyproject.toml README.m[d] ./
 COPY service ./service
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir --no-deps .
 
 
 FROM ${PYTHON_IMAGE} AS final
