@@ -4,10 +4,12 @@
 #   final:   the same Python base, that virtualenv and config/; no compiler, no pip run, non-root.
 #
 #   docker build -t jobs-sidecar .
-#   docker run --rm -p 8000:8000 -e DATABRICKS_HOST=... -e DATABRICKS_TOKEN=... jobs-sidecar
+#   docker run --rm -p 127.0.0.1:8000:8000 -e DATABRICKS_HOST=... -e DATABRICKS_TOKEN=... jobs-sidecar
 #
-# Both stages use one base so the venv's interpreter path (/usr/local/bin/python3.11) is the same.
-# 3.11 is the lowest Python the project supports and the one its CI runs.
+# Both stages use one base so the venv's interpreter path is the same in each. 3.11 is the lowest
+# Python the project supports and the one its CI runs. Where Docker Hub cannot be reached (CI
+# here), .ci/docker-up builds a local stand-in for the base from Debian's packages; this file
+# builds unchanged on it with the classic builder (DOCKER_BUILDKIT=0, no --pull).
 ARG PYTHON_IMAGE=python:3.11-slim-bookworm
 
 FROM ${PYTHON_IMAGE} AS builder
