@@ -16,7 +16,9 @@ import pytest
 from tests.container.engine import DockerFailed, Session, docker, engine_answers, inspect
 from tests.dockerfile import ROOT, dockerfile
 
-IMAGE = "jobs-sidecar:test"
+# The build's stable tag keeps its layers (the build cache) between runs; each session runs its
+# own tag of it, so two worktrees testing at once on one engine never run each other's build.
+CACHE_TAG = "jobs-sidecar:test"
 SIZE_BUDGET_MB = 200
 _IMAGE_SIZE = pytest.StashKey[str]()
 
@@ -38,26 +40,30 @@ def engine() -> None:
 
 @pytest.fixture(scope="session")
 def session(engine: None) -> Iterator[Session]:
-    label = Session(label=f"jobs-sidecar.test={uuid.uuid4().hex[:12]}")
+    label = Session(token=uuid.uuid4().hex[:12])
     yield label
     leftovers = label.remove_labelled()
     assert not leftovers, f"tests left these behind (now removed): {leftovers}"
 
 
 @pytest.fixture(scope="session")
-def image(engine: None, request: pytest.FixtureRequest) -> str:
+def image(session: Session, request: pytest.FixtureRequest) -> Iterator[str]:
     """The project's image, built as CI and users build it: classic builder, no --pull."""
     base = dockerfile()[0].base
     try:
         inspect(base)
     except DockerFailed:
         unavailable(f"the base image {base} is missing (.ci/docker-up builds a local stand-in)")
-    docker("build", "--tag", IMAGE, str(ROOT), timeout=900)
-    size_mb = int(inspect(IMAGE)["Size"]) / 1e6
+    tag = f"{CACHE_TAG}-{session.token}"
+    docker("build", "--tag", CACHE_TAG, "--tag", tag, str(ROOT), timeout=900)
+    size_mb = int(inspect(tag)["Size"]) / 1e6
     request.config.stash[_IMAGE_SIZE] = (
-        f"image {IMAGE}: {size_mb:.0f} MB (budget {SIZE_BUDGET_MB} MB), from {base}"
+        f"image {CACHE_TAG}: {size_mb:.0f} MB (budget {SIZE_BUDGET_MB} MB), from {base}"
     )
-    return IMAGE
+    try:
+        yield tag
+    finally:
+        docker("rmi", tag, check=False)  # the tag only: CACHE_TAG keeps the layers
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

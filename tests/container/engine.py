@@ -134,9 +134,13 @@ def logs(container: str) -> str:
 
 @dataclass(frozen=True)
 class Session:
-    """The label every object of one test session carries."""
+    """One test session: the label every container and network it starts carries."""
 
-    label: str  # key=value
+    token: str  # unique to the session: in its label, image tag and compose project name
+
+    @property
+    def label(self) -> str:
+        return f"jobs-sidecar.test={self.token}"
 
     @contextmanager
     def container(self, image: str, *args: str, command: Sequence[str] = ()) -> Iterator[str]:

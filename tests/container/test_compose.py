@@ -8,7 +8,6 @@ compose file documents, to a free one.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -16,7 +15,7 @@ import httpx
 import pytest
 
 from tests.compose_file import COMPOSE
-from tests.container.engine import compose_command, inspect, run
+from tests.container.engine import Session, compose_command, docker, inspect, run
 from tests.dockerfile import ROOT
 from tests.e2e.servers import free_port
 from tests.factories import DEMO_JOB_IDS
@@ -42,17 +41,27 @@ class Project:
 
 
 @pytest.fixture(scope="module")
-def project(image: str) -> Iterator[Project]:
-    """`up --build -d` of the compose file under a unique project name; `down` afterwards."""
-    del image  # built first, so compose's build of the same Dockerfile comes from the cache
+def project(session: Session, image: str) -> Iterator[Project]:
+    """`up --build -d` of the compose file under a unique project name; `down` afterwards.
+
+    The image is built first (the `image` fixture), so compose's build of the same Dockerfile
+    comes from the cache. It is tagged for this session alone (SIDECAR_IMAGE) and untagged after.
+    """
+    del image
     compose = compose_command()
     if compose is None:
         pytest.fail("neither `docker compose` nor `docker-compose` is installed", pytrace=False)
     port = free_port()
-    name = f"jobs-sidecar-test-{uuid.uuid4().hex[:8]}"
+    tag = f"jobs-sidecar:compose-{session.token}"
     project = Project(
-        argv=[*compose, "--project-name", name, "--file", str(COMPOSE)],
-        env={"SIDECAR_PORT": str(port)},
+        argv=[
+            *compose,
+            "--project-name",
+            f"jobs-sidecar-test-{session.token}",
+            "--file",
+            str(COMPOSE),
+        ],
+        env={"SIDECAR_PORT": str(port), "SIDECAR_IMAGE": tag},
         url=f"http://127.0.0.1:{port}",
     )
     try:
@@ -60,10 +69,14 @@ def project(image: str) -> Iterator[Project]:
         yield project
     finally:
         project("down", "--volumes", "--remove-orphans", "--timeout", "5", timeout=120)
+        docker("rmi", tag, check=False)
 
 
 def wait_serving(url: str) -> httpx.Response:
-    """GET until the sidecar answers; nothing else signals that its port is open."""
+    """GET until the sidecar answers, about a second after `up` returns.
+
+    Nothing else signals that its port is open: its first health check comes 10 s after it starts.
+    """
     deadline = time.monotonic() + UP_WITHIN_S
     with httpx.Client(timeout=5) as client:
         while True:
