@@ -12,7 +12,6 @@ import re
 import shlex
 import subprocess
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -93,7 +92,7 @@ def stack(
     ]  # fmt: skip
     since = time.time()
     with (
-        session.network(f"jobs-sidecar-test-{uuid.uuid4().hex[:8]}") as network,
+        session.network(f"jobs-sidecar-test-{session.token}") as network,
         session.container(
             image,
             f"--network={network}",
