@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test lint fmt bench clean
+.PHONY: run test test-container lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,9 +16,17 @@ $(STAMP): pyproject.toml
 run: $(STAMP)
 	$(BIN)/python -m service dev
 
-## test: the whole suite (unit, emulator fidelity, end to end over loopback)
+## test: the whole suite (unit, emulator fidelity, end to end over loopback, and the container
+##       tests when a Docker engine answers or can be started; without one they skip, saying why)
 test: $(STAMP)
+	@bash .ci/docker-up --if-possible
 	$(BIN)/python -m pytest
+
+## test-container: the container tests alone: build the image and run it for real (starts dockerd
+##                 and builds the stand-in base image when needed; fails rather than skips)
+test-container: $(STAMP)
+	bash .ci/docker-up
+	$(BIN)/python -m pytest -m container tests/container
 
 ## lint: ruff, mypy (strict) and hadolint on the Dockerfile
 lint: $(STAMP)

@@ -304,7 +304,9 @@ def _workspace(environ: Mapping[str, str]) -> Workspace:
 
 
 def _port(environ: Mapping[str, str]) -> int:
-    raw = environ.get("PORT") or environ.get("DATABRICKS_APP_PORT") or "8000"
+    """DATABRICKS_APP_PORT first: Databricks Apps routes traffic there, whatever PORT says."""
+    name = next((n for n in ("DATABRICKS_APP_PORT", "PORT") if environ.get(n)), None)
+    raw = environ[name] if name else "8000"
     if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"PORT must be a TCP port number, got {raw!r}")
+        raise ConfigError(f"{name or 'PORT'} must be a TCP port number, got {raw!r}")
     return int(raw)

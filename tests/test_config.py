@@ -143,8 +143,9 @@ def test_listen_port(tmp_path, env, port):
     assert load(tmp_path, **env).port == port
 
 
-def test_port_wins_over_app_port(tmp_path):
-    assert load(tmp_path, PORT="1", DATABRICKS_APP_PORT="2").port == 1
+def test_app_port_wins_over_port(tmp_path):
+    """Databricks Apps routes traffic to DATABRICKS_APP_PORT; the image's PORT=8000 must not win."""
+    assert load(tmp_path, PORT="8000", DATABRICKS_APP_PORT="8123").port == 8123
 
 
 def test_secrets_are_masked_everywhere(tmp_path):

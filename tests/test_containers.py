@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import ast
 import re
-import shlex
 import shutil
 import subprocess
 import sys
@@ -17,7 +16,6 @@ import threading
 import tomllib
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from functools import cache
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path, PurePosixPath
@@ -25,9 +23,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-import msgspec
 import pytest
-import yaml
 from asgi_lifespan import LifespanManager
 from starlette.routing import Match
 
@@ -35,12 +31,32 @@ from service.cli import _parser
 from service.config import config_path, load_settings
 from service.routes import routes
 from service.upstream.client import API
+from tests.compose_file import (
+    command,
+    compose,
+    container_ports,
+    environment,
+    interpolate,
+    interpolated,
+    seconds,
+    service,
+    workspace_example,
+)
+from tests.dockerfile import (
+    DOCKERFILE,
+    ROOT,
+    copies,
+    dockerfile,
+    exec_form,
+    exposed_ports,
+    final_stage,
+    image_path,
+    repo_file_in_image,
+    workdir,
+)
 from tests.factories import DEMO_JOB_IDS
 
-ROOT = Path(__file__).resolve().parents[1]
-DOCKERFILE = ROOT / "Dockerfile"
 DOCKERIGNORE = ROOT / ".dockerignore"
-COMPOSE = ROOT / "docker-compose.yml"
 PYPROJECT = ROOT / "pyproject.toml"
 
 MODULE = ["python", "-m", "service"]
@@ -68,142 +84,12 @@ RUNTIME_ENV = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 LOCAL_TOKEN = "dapi-local-dev"  # the emulator's demo token
 
 
-# --- Dockerfile ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Instruction:
-    keyword: str
-    args: str
-    line: int
-
-
-@dataclass
-class Stage:
-    base: str
-    name: str | None
-    instructions: list[Instruction] = field(default_factory=list)
-
-    def all(self, keyword: str) -> list[Instruction]:
-        return [i for i in self.instructions if i.keyword == keyword]
-
-    def last(self, keyword: str) -> Instruction:
-        found = self.all(keyword)
-        assert found, f"stage {self.name or self.base} has no {keyword}"
-        return found[-1]
-
-    def env(self) -> dict[str, str]:
-        values: dict[str, str] = {}
-        for ins in self.all("ENV"):
-            words = shlex.split(ins.args)
-            if words and "=" not in words[0]:  # the legacy `ENV KEY value` form
-                values[words[0]] = " ".join(words[1:])
-                continue
-            for word in words:
-                key, _, value = word.partition("=")
-                values[key] = value
-        return values
-
-
-def _logical_lines(text: str) -> Iterator[tuple[int, str]]:
-    """Instructions with their continuation lines joined; comments and blank lines dropped."""
-    parts: list[str] = []
-    start = 0
-    for number, raw in enumerate(text.splitlines(), 1):
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue  # also inside a continuation, as Docker does
-        if not parts:
-            start = number
-        if line.endswith("\\"):
-            parts.append(line[:-1].strip())
-            continue
-        parts.append(line)
-        yield start, " ".join(parts)
-        parts = []
-    if parts:
-        yield start, " ".join(parts)
-
-
-def _expand(value: str, args: Mapping[str, str]) -> str:
-    return re.sub(r"\$\{(\w+)\}|\$(\w+)", lambda m: args.get(m[1] or m[2], m[0]), value)
-
-
-@cache
-def dockerfile() -> tuple[Stage, ...]:
-    global_args: dict[str, str] = {}
-    stages: list[Stage] = []
-    for line, text in _logical_lines(DOCKERFILE.read_text()):
-        keyword, _, args = text.partition(" ")
-        ins = Instruction(keyword.upper(), args.strip(), line)
-        if ins.keyword == "ARG" and not stages:
-            arg, _, default = ins.args.partition("=")
-            global_args[arg] = default
-        elif ins.keyword == "FROM":
-            words = [w for w in ins.args.split() if not w.startswith("--")]
-            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
-            stages.append(Stage(base=_expand(words[0], global_args), name=name))
-        else:
-            assert stages, f"Dockerfile:{line}: {ins.keyword} before the first FROM"
-            stages[-1].instructions.append(ins)
-    return tuple(stages)
-
-
-def final_stage() -> Stage:
-    return dockerfile()[-1]
-
-
-def exec_form(args: str) -> list[str]:
-    value = msgspec.json.decode(args)
-    assert isinstance(value, list), f"not the exec (JSON) form: {args}"
-    assert all(isinstance(v, str) for v in value)
-    return value
-
-
-@dataclass(frozen=True)
-class Copy:
-    sources: tuple[str, ...]
-    dest: str
-    stage: str | None  # --from=...; None: the build context
-
-
-def copies(stage: Stage) -> list[Copy]:
-    found = []
-    for ins in stage.all("COPY"):
-        words = shlex.split(ins.args)
-        flags = {w.partition("=")[0]: w.partition("=")[2] for w in words if w.startswith("--")}
-        paths = [w for w in words if not w.startswith("--")]
-        found.append(Copy(tuple(paths[:-1]), paths[-1], flags.get("--from")))
-    return found
-
-
-def exposed_ports() -> set[int]:
-    return {int(p.split("/")[0]) for ins in final_stage().all("EXPOSE") for p in ins.args.split()}
-
-
-def workdir(stage: Stage) -> PurePosixPath:
-    return PurePosixPath(stage.last("WORKDIR").args)
-
-
-def repo_file_in_image(image_path: PurePosixPath) -> Path | None:
-    """The repository file that the final stage copies to `image_path`, if any."""
-    stage = final_stage()
-    for cp in copies(stage):
-        if cp.stage is not None:
-            continue
-        dest = workdir(stage) / cp.dest
-        for source in cp.sources:
-            try:
-                rest = image_path.relative_to(dest)
-            except ValueError:
-                continue
-            return ROOT / source / rest
-    return None
-
-
-def image_path(relative: str) -> PurePosixPath:
-    """A path as the service resolves it in the container: relative to the WORKDIR."""
-    return workdir(final_stage()) / relative
+def cli_args(cmd: list[str]) -> Any:
+    assert cmd[: len(MODULE)] == MODULE, f"not `python -m service ...`: {cmd}"
+    try:
+        return _parser().parse_args(cmd[len(MODULE) :])
+    except SystemExit:
+        pytest.fail(f"the CLI's parser rejects {cmd}")
 
 
 # --- .dockerignore -----------------------------------------------------------------------------
@@ -253,91 +139,6 @@ def in_context(relative: str) -> bool:
         if any(regex.fullmatch(c) for c in candidates):
             included = negated
     return included
-
-
-# --- docker-compose.yml ------------------------------------------------------------------------
-
-
-@cache
-def compose() -> dict[str, Any]:
-    document = yaml.safe_load(COMPOSE.read_text())
-    assert isinstance(document, dict)
-    return document
-
-
-def service(name: str) -> dict[str, Any]:
-    services = compose()["services"]
-    assert name in services, f"docker-compose.yml has no service {name!r}"
-    return services[name]  # type: ignore[no-any-return]
-
-
-def environment(svc: Mapping[str, Any]) -> dict[str, str]:
-    env = svc.get("environment", {})
-    if isinstance(env, list):
-        env = dict(item.partition("=")[::2] for item in env)
-    return {str(k): "" if v is None else str(v) for k, v in env.items()}
-
-
-def command(svc: Mapping[str, Any]) -> list[str]:
-    """The service's command, or the image's CMD when it has none."""
-    cmd = svc.get("command")
-    if cmd is None:
-        return exec_form(final_stage().last("CMD").args)
-    return shlex.split(cmd) if isinstance(cmd, str) else [str(c) for c in cmd]
-
-
-def cli_args(cmd: list[str]) -> Any:
-    assert cmd[: len(MODULE)] == MODULE, f"not `python -m service ...`: {cmd}"
-    try:
-        return _parser().parse_args(cmd[len(MODULE) :])
-    except SystemExit:
-        pytest.fail(f"the CLI's parser rejects {cmd}")
-
-
-def container_ports(svc: Mapping[str, Any]) -> list[int]:
-    """The container side of each published port ("8000:8000", "127.0.0.1:8000:8000", long form)."""
-    ports = []
-    for entry in svc.get("ports", []):
-        if isinstance(entry, dict):
-            ports.append(int(entry["target"]))
-        else:
-            ports.append(int(str(entry).rsplit(":", 1)[-1].split("/")[0]))
-    return ports
-
-
-def seconds(duration: str) -> float:
-    units = {"ms": 0.001, "s": 1, "m": 60, "h": 3600}
-    parts = re.findall(r"(\d+(?:\.\d+)?)(ms|s|m|h)", duration)
-    assert parts, f"not a compose duration: {duration!r}"
-    assert "".join(n + u for n, u in parts) == duration, f"not a compose duration: {duration!r}"
-    return sum(float(n) * units[u] for n, u in parts)
-
-
-def workspace_example() -> dict[str, Any]:
-    """The commented real-workspace block at the end of docker-compose.yml, uncommented."""
-    text = COMPOSE.read_text()
-    match = re.search(
-        r"^# BEGIN workspace example\n(.*?)^# END workspace example", text, re.M | re.S
-    )
-    assert match, "docker-compose.yml lost its commented real-workspace example"
-    body = "\n".join(re.sub(r"^# ?", "", line) for line in match[1].splitlines())
-    document = yaml.safe_load(body)
-    assert isinstance(document, dict)
-    return document
-
-
-def interpolated(env: Mapping[str, str], shell: Mapping[str, str]) -> dict[str, str]:
-    """Compose's ${VAR}, ${VAR:-default} and ${VAR:?error} against `shell`."""
-
-    def one(m: re.Match[str]) -> str:
-        name, op, rest = m["name"], m["op"], m["rest"] or ""
-        if name in shell:
-            return shell[name]
-        assert op != ":?", f"{name} would be required: {rest}"
-        return rest if op == ":-" else ""
-
-    pattern = re.compile(r"\$\{(?P<name>\w+)(?:(?P<op>:[-?])(?P<rest>[^}]*))?\}")
-    return {k: pattern.sub(one, v) for k, v in env.items()}
 
 
 # --- health checks -----------------------------------------------------------------------------
@@ -556,16 +357,8 @@ def _dockerfile_probe() -> str:
     return probe(["CMD", *exec_form(rest)])
 
 
-def _probes_honouring_port() -> dict[str, str]:
-    return {
-        "Dockerfile": _dockerfile_probe(),
-        "compose sidecar": probe(service("sidecar")["healthcheck"]["test"]),
-    }
-
-
-@pytest.mark.parametrize("where", ["Dockerfile", "compose sidecar"])
-def test_probe_passes_on_200_and_fails_otherwise(where: str) -> None:
-    code = _probes_honouring_port()[where]
+def test_probe_passes_on_200_and_fails_otherwise() -> None:
+    code = _dockerfile_probe()
     # A dead proxy in the environment: the probe must not route loopback through it.
     proxies = {"http_proxy": "http://127.0.0.1:9", "HTTP_PROXY": "http://127.0.0.1:9"}
     with stub_server(200) as (port, seen):
@@ -580,6 +373,15 @@ def test_probe_passes_on_200_and_fails_otherwise(where: str) -> None:
         pass  # closed again: nothing listens on `port` any more
     refused = run_probe(code, {"PORT": str(port)})
     assert refused.returncode != 0
+
+
+def test_probe_asks_databricks_app_port_before_port() -> None:
+    """Databricks Apps sets DATABRICKS_APP_PORT; the image's PORT=8000 is only the fallback."""
+    code = _dockerfile_probe()
+    with stub_server(200) as (app_port, seen), stub_server(200) as (port, seen_on_port):
+        ok = run_probe(code, {"PORT": str(port), "DATABRICKS_APP_PORT": str(app_port)})
+    assert ok.returncode == 0, ok.stderr
+    assert (seen, seen_on_port) == (["/livez"], [])
 
 
 # === .dockerignore =============================================================================
@@ -650,9 +452,15 @@ def test_service_package_has_no_data_files_the_wheel_would_drop() -> None:
 def test_compose_has_the_emulator_and_the_sidecar_built_from_here() -> None:
     services = compose()["services"]
     assert set(services) == {"emulator", "sidecar"}
-    for svc in services.values():
-        build = svc["build"]
-        assert (build if isinstance(build, str) else build.get("context")) in (".", "./")
+    build = services["emulator"]["build"]
+    assert (build if isinstance(build, str) else build.get("context")) in (".", "./")
+
+
+def test_compose_builds_one_image_for_both_services() -> None:
+    """One build, tagged, that the other service names: not the same image built twice."""
+    services = compose()["services"]
+    assert [name for name, svc in services.items() if "build" in svc] == ["emulator"]
+    assert {svc["image"] for svc in services.values()} == {services["emulator"]["image"]}
 
 
 def test_compose_uses_one_network() -> None:
@@ -710,11 +518,11 @@ async def test_emulator_scenario_answers_the_probe_and_knows_the_demo_jobs() -> 
             assert got.status_code == 200, f"{key}: job {job_id} unknown to {scenario.name}"
 
 
-def test_sidecar_healthcheck_probes_livez() -> None:
-    path, port = probe_target(probe(service("sidecar")["healthcheck"]["test"]))
-    assert service_has_route(path)
-    assert path == "/livez"
-    assert port in (None, int(environment(service("sidecar"))["PORT"]))
+def test_sidecar_healthcheck_is_the_images_own() -> None:
+    """No `test` of its own: the image's HEALTHCHECK (/livez on the service's port), faster."""
+    check = service("sidecar")["healthcheck"]
+    assert "test" not in check
+    assert seconds(check["interval"]) <= 10
 
 
 def test_sidecar_waits_for_a_healthy_emulator() -> None:
@@ -727,8 +535,22 @@ def test_sidecar_published_port_is_port_and_exposed() -> None:
     svc = service("sidecar")
     port = int(environment(svc)["PORT"])
     assert container_ports(svc) == [port]
-    assert svc["ports"] == [f"{port}:{port}"]
+    assert svc["ports"] == ["${SIDECAR_BIND:-127.0.0.1}:${SIDECAR_PORT:-8000}:8000"]
     assert exposed_ports() == {port}
+
+
+@pytest.mark.parametrize(
+    ("shell", "published"),
+    [
+        ({}, "127.0.0.1:8000:8000"),
+        ({"SIDECAR_PORT": "18000"}, "127.0.0.1:18000:8000"),
+        ({"SIDECAR_BIND": "0.0.0.0"}, "0.0.0.0:8000:8000"),
+    ],
+)
+def test_sidecar_is_published_on_loopback_unless_moved(
+    shell: dict[str, str], published: str
+) -> None:
+    assert [interpolate(entry, shell) for entry in service("sidecar")["ports"]] == [published]
 
 
 def test_sidecar_stop_grace_covers_the_drain() -> None:
