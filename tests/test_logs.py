@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
@@ -186,3 +187,21 @@ async def test_a_retry_line_says_the_attempt_the_wait_and_why(json_logs, upstrea
     assert (retry["reason"], retry["upstream_status"]) == ("UPSTREAM_UNAVAILABLE", 503)
     assert 1 <= retry["wait_s"] <= 1.5
     assert "<context block>" not in json.dumps(logged)
+
+
+async def test_an_attempt_cut_at_its_deadline_says_so(json_logs, upstream, settings):
+    async def trickle():
+        for byte in b'{"job_id": 101}':
+            await asyncio.sleep(1)
+            yield bytes([byte])
+
+    upstream.get("/get").mock(
+        side_effect=[
+            httpx.Response(200, content=trickle()),
+            httpx.Response(200, json={"job_id": 101}),
+        ]
+    )
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/etl")
+    (cut,) = [line for line in lines(json_logs) if line["event"] == "upstream.attempt_deadline"]
+    assert (cut["verb"], cut["after_s"], cut["level"]) == ("get", 10.0, "warning")

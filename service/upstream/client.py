@@ -214,7 +214,7 @@ def _decoded(decode: Callable[[bytes], T], body: bytes, verb: str) -> T:
         return decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         reason = upstream_text(str(exc))
-        _log.warning("upstream.invalid_reply", verb=verb, status=200, reason=reason)
+        _log.warning("upstream.invalid_reply", verb=verb, reason=reason)
         raise UpstreamInvalid("Databricks sent an invalid reply", detail=reason) from exc
 
 

@@ -118,7 +118,7 @@ class RetryPolicy:
         deadline = self._clock.monotonic() + tier.timeout_s
         if not tier.retries:
             self.budget.record_call()
-            return await _within(min(self._attempt_timeout, tier.timeout_s), attempt)
+            return await _within(min(self._attempt_timeout, tier.timeout_s), attempt, verb)
         async for try_ in stamina.retry_context(
             on=self._decide(tier, verb, deadline),
             attempts=tier.attempts,
@@ -131,7 +131,7 @@ class RetryPolicy:
                     raise UpstreamTimeout(
                         "Databricks did not answer in time", detail=f"{tier.name} tier budget spent"
                     )
-                return await _within(min(self._attempt_timeout, left), attempt)
+                return await _within(min(self._attempt_timeout, left), attempt, verb)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
     def _decide(
@@ -169,12 +169,14 @@ class RetryPolicy:
         return decide
 
 
-async def _within(seconds: float, attempt: Callable[[float], Awaitable[T]]) -> T:
-    """One attempt, cut off at `seconds` whatever httpx's per-operation timeouts allow."""
+async def _within(seconds: float, attempt: Callable[[float], Awaitable[T]], verb: str) -> T:
+    """One attempt, cut off at `seconds` whatever httpx's per-operation timeouts allow: a body
+    that trickles in a byte at a time satisfies every read timeout, never this one."""
     try:
         async with asyncio.timeout(seconds):
             return await attempt(seconds)
     except TimeoutError:
+        _log.warning("upstream.attempt_deadline", verb=verb, after_s=round(seconds, 2))
         raise UpstreamTimeout(
             "Databricks did not answer in time", detail="attempt deadline"
         ) from None
