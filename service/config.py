@@ -64,11 +64,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
     workspace: Workspace
     jobs: dict[str, JobSettings]
-    timeout_ms: int = 60_000
+    # One attempt of a Jobs API call, whole: connect, send, headers and every byte of the body.
+    # Why 10 s: shorter than the read tier's 30 s budget, so a stalled attempt is retried.
+    timeout_ms: int = 10_000
+    max_upstream_bytes: int = 16 * 1024 * 1024  # a longer reply is a 502, read no further
     poll_interval_ms: int = 5_000
     # Streams and pollers.
     poll_floor_ms: int = MIN_POLL_FLOOR_MS
     poll_max_ms: int = 30_000
+    poll_retry_after_max_ms: int = 60_000  # the longest Retry-After a poll obeys (or 10 intervals)
     heartbeat_ms: int = 15_000
     max_streams: int = 10_000
     stream_buffer: int = 64
@@ -91,9 +95,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
 
 _TOP_KEYS = {
     "timeout_ms",
+    "max_upstream_bytes",
     "poll_interval_ms",
     "poll_floor_ms",
     "poll_max_ms",
+    "poll_retry_after_max_ms",
     "heartbeat_ms",
     "max_streams",
     "stream_buffer",

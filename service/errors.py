@@ -17,6 +17,8 @@
         ├── UpstreamAuthFailed         502: Databricks refused our credentials (401/403)
         ├── UpstreamThrottled          503: 429 after retries; carries Retry-After
         ├── UpstreamUnavailable        502: 5xx or transport failure
+        ├── UpstreamInvalid            502: a 2xx reply that is not what it claims (HTML, bad JSON)
+        ├── UpstreamTooLarge           502: a reply over `max_upstream_bytes`
         └── UpstreamTimeout            504: no answer within the tier's time budget
 
 Messages are ours: no upstream text, token or trace reaches a response. Details go to the log.
@@ -135,6 +137,21 @@ class UpstreamThrottled(UpstreamError):
 class UpstreamUnavailable(UpstreamError):
     status = 502
     code = "UPSTREAM_UNAVAILABLE"
+
+
+class UpstreamInvalid(UpstreamError):
+    """A 2xx whose body is not the JSON object the verb promises: a login page, a cut or garbled
+    body. Retried like a 5xx: it is most often a proxy's passing fault, and a retry is bounded."""
+
+    status = 502
+    code = "UPSTREAM_INVALID"
+
+
+class UpstreamTooLarge(UpstreamError):
+    """A reply longer than we read; never retried, as the next answer would be as long."""
+
+    status = 502
+    code = "UPSTREAM_TOO_LARGE"
 
 
 class UpstreamTimeout(UpstreamError):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import time
 from collections.abc import MutableMapping
@@ -10,6 +11,7 @@ from contextvars import ContextVar
 from typing import Any
 
 import msgspec
+import stamina.instrumentation
 import structlog
 
 # The request being served, set by the access-log middleware for every line logged meanwhile.
@@ -21,6 +23,32 @@ _SECRET_KEYS = frozenset(
     {"token", "authorization", "client_secret", "access_token", "password", "secret"}
 )
 _LEVELS = {"warn": "warning", "exception": "error"}  # as structlog's add_log_level names them
+# Token-like text: Databricks tokens and secrets, an Authorization value, a JWT.
+_TOKEN_LIKE = re.compile(
+    r"(?P<bearer>\b(?i:bearer)\s+)[A-Za-z0-9._~+/=-]+"
+    r"|\bdapi[A-Za-z0-9_-]{8,}"
+    r"|\b(?:dkea|dose)[0-9a-f]{16,}"
+    r"|\beyJ[A-Za-z0-9_-]*\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*"
+)
+_ACCESS_EVENT = "http.request"  # the one line per request: its values are ours, not scanned
+UPSTREAM_TEXT_MAX = 200
+
+
+def _masked(match: re.Match[str]) -> str:
+    return f"{match['bearer']}***" if match["bearer"] else "***"
+
+
+def redact(text: str) -> str:
+    """`text` with token-like strings replaced by `***`."""
+    return _TOKEN_LIKE.sub(_masked, text)
+
+
+def upstream_text(text: str | None) -> str | None:
+    """Text Databricks sent, fit for a log line: token-like strings masked, then truncated."""
+    if text is None:
+        return None
+    masked = redact(text[: UPSTREAM_TEXT_MAX * 4])  # a token cut in half is still masked
+    return masked if len(masked) <= UPSTREAM_TEXT_MAX else masked[:UPSTREAM_TEXT_MAX] + "…"
 
 
 class _Stamp:
@@ -54,6 +82,12 @@ class _Stamp:
             # Belt and braces: a key that names a secret never reaches a line with its value.
             for key in _SECRET_KEYS.intersection(event):
                 event[key] = "***"
+        if event.get("event") != _ACCESS_EVENT:
+            # Values that look like a token are masked wherever they come from. The access
+            # line is skipped: it is written for every request and holds only our own values.
+            for key, value in event.items():
+                if type(value) is str and _TOKEN_LIKE.search(value):
+                    event[key] = redact(value)
         return event
 
 
@@ -84,5 +118,8 @@ def configure_logging(
         logger_factory=logger_factory,
         cache_logger_on_first_use=cache_loggers,
     )
+    # Our retry policy logs each retry it schedules (upstream.retry_scheduled, with the verb,
+    # attempt, wait and reason); stamina's own line names only "<context block>".
+    stamina.instrumentation.set_on_retry_hooks(())
     # Hypercorn's own access log would duplicate ours; keep its errors.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")

@@ -151,7 +151,8 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     refuse_when_draining(svc)
     with svc.gauge.admit():
         watch = svc.hub.find(run_id, identity)
-        if watch is None or watch.job.job_id != job.job_id:
+        if watch is None or watch.job.job_id != job.job_id or watch.latest is None:
+            # No event to give a new watcher at once (its first poll throttled): read one.
             snapshot: RunSnapshot = await svc.ops.get_run(job, identity, run_id)
             watch = svc.hub.watch(job, identity, run_id, initial=snapshot)
         last_event_id = request.headers.get("last-event-id") or request.query_params.get(

@@ -76,9 +76,8 @@ async def open_services(
         anyio.create_task_group() as tasks,
     ):
         budget = RetryBudget(clock)
-        client = JobsClient(
-            http, RetryPolicy(clock, budget), attempt_timeout_s=settings.timeout_ms / 1000
-        )
+        policy = RetryPolicy(clock, budget, attempt_timeout_s=settings.timeout_ms / 1000)
+        client = JobsClient(http, policy, max_reply_bytes=settings.max_upstream_bytes)
         cache = ReadCache(clock, max_entries=settings.cache_max_entries)
         ops = JobOperations(settings, client, cache)
         hub = PollerHub(ops, settings, clock, tasks)

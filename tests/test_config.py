@@ -20,7 +20,7 @@ def load(tmp_path, toml=None, **env):
 
 def test_defaults(tmp_path):
     settings = load(tmp_path)
-    assert (settings.timeout_ms, settings.poll_interval_ms) == (60_000, 5_000)
+    assert (settings.timeout_ms, settings.poll_interval_ms) == (10_000, 5_000)
     assert settings.port == 8000
     assert settings.listen_host == "0.0.0.0"
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 import structlog
 
@@ -107,3 +109,99 @@ async def test_poll_loops_do_not_carry_the_request_id_that_started_them(json_log
     # The first read is the request's own (it scopes the run to the job); the polls are not.
     assert calls[0]["request_id"] == "req-4"
     assert all("request_id" not in call for call in calls[1:])
+
+
+UPSTREAM_SECRET = "dapi0123456789abcdef0123456789abcdef"
+JWT = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJzcCJ9.c2lnbmF0dXJl"
+
+
+async def test_an_upstream_message_holding_a_token_is_masked(json_logs, upstream, settings):
+    message = f"Invalid token {UPSTREAM_SECRET}; header was Authorization: Bearer {JWT}"
+    upstream.get("/runs/get").respond(
+        403, json={"error_code": "PERMISSION_DENIED", "message": message}
+    )
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/etl/runs/5")
+    logged = lines(json_logs)
+    (failed,) = [line for line in logged if line["event"] == "upstream.request_failed"]
+    assert failed["upstream_message"] == "Invalid token ***; header was Authorization: Bearer ***"
+    text = json.dumps(logged)
+    assert UPSTREAM_SECRET not in text
+    assert JWT.split(".")[1] not in text
+
+
+async def test_upstream_messages_are_truncated(json_logs, upstream, settings):
+    upstream.get("/runs/get").respond(500, json={"error_code": "INTERNAL", "message": "x" * 5000})
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/etl/runs/5")
+    failed = [line for line in lines(json_logs) if line["event"] == "upstream.request_failed"]
+    assert failed
+    assert all(len(line["upstream_message"]) <= 201 for line in failed)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        f"token={UPSTREAM_SECRET}",
+        f"bearer {UPSTREAM_SECRET[4:]}",
+        f"saw {JWT} in a header",
+        "client secret dose0123456789abcdef0123 leaked",
+    ],
+)
+def test_token_like_values_are_masked_in_any_line(json_logs, value):
+    structlog.get_logger("t").warning("odd.reply", note=value, job_key="etl")
+    (line,) = lines(json_logs)
+    assert "***" in line["note"]
+    assert value not in line["note"]
+    assert line["job_key"] == "etl"
+
+
+async def test_a_missing_run_upstream_is_not_a_warning(json_logs, upstream, settings):
+    upstream.get("/runs/get").respond(
+        404, json={"error_code": "RESOURCE_DOES_NOT_EXIST", "message": "Run 5 does not exist."}
+    )
+    async with make_client(settings, upstream) as client:
+        response = await client.get("/api/jobs/etl/runs/5")
+    logged = lines(json_logs)
+    assert response.status_code == 404
+    (failed,) = [line for line in logged if line["event"] == "upstream.request_failed"]
+    assert failed["level"] == "info"
+    assert [line for line in logged if line["level"] in ("warning", "error")] == []
+
+
+async def test_a_retry_line_says_the_attempt_the_wait_and_why(json_logs, upstream, settings):
+    upstream.get("/runs/get").mock(
+        side_effect=[httpx.Response(503, json={}), httpx.Response(200, json=make_run(5))]
+    )
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/etl/runs/5")
+    logged = lines(json_logs)
+    (retry,) = [line for line in logged if "retry" in line["event"]]
+    assert retry["event"] == "upstream.retry_scheduled"
+    assert (retry["verb"], retry["tier"], retry["failed_attempt"], retry["attempts"]) == (
+        "runs/get",
+        "read",
+        1,
+        3,
+    )
+    assert (retry["reason"], retry["upstream_status"]) == ("UPSTREAM_UNAVAILABLE", 503)
+    assert 1 <= retry["wait_s"] <= 1.5
+    assert "<context block>" not in json.dumps(logged)
+
+
+async def test_an_attempt_cut_at_its_deadline_says_so(json_logs, upstream, settings):
+    async def trickle():
+        for byte in b'{"job_id": 101}':
+            await asyncio.sleep(1)
+            yield bytes([byte])
+
+    upstream.get("/get").mock(
+        side_effect=[
+            httpx.Response(200, content=trickle()),
+            httpx.Response(200, json={"job_id": 101}),
+        ]
+    )
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/etl")
+    (cut,) = [line for line in lines(json_logs) if line["event"] == "upstream.attempt_deadline"]
+    assert (cut["verb"], cut["after_s"], cut["level"]) == ("get", 10.0, "warning")

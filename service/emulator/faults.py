@@ -1,4 +1,4 @@
-"""Injected faults: error statuses, latency, dropped connections, and lost responses."""
+"""Injected faults: error statuses, latency, dropped connections, lost responses, bad bodies."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import httpx
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from service.emulator.bodies import Garble, send_garbled, send_huge, trickle
 from service.emulator.errors import ApiError, error_response
 from service.emulator.stats import endpoint_name
 
@@ -45,6 +46,9 @@ class FaultRule(
     """Applies to the next `count` calls of `endpoint` (`*`: every Jobs API endpoint).
 
     `after_effect` performs the call for real before failing it: the lost-response case.
+    `garble` answers 200 with a body that is not the promised JSON object; `huge_body_bytes`
+    answers 200 with a JSON object that long; `slow_body_ms` sends the real answer's body one
+    byte at a time, this long apart.
     """
 
     endpoint: Endpoint = "*"
@@ -56,12 +60,26 @@ class FaultRule(
     after_effect: bool = False
     error_code: str | None = None
     message: str | None = None
+    garble: Garble | None = None
+    huge_body_bytes: Annotated[int, msgspec.Meta(ge=1)] | None = None
+    slow_body_ms: Annotated[int, msgspec.Meta(ge=1)] | None = None
 
     def __post_init__(self) -> None:
-        if self.status is None and not self.drop and self.latency_ms is None:
-            raise ValueError("a fault needs a status, drop or latency_ms")
-        if self.status is not None and self.drop:
-            raise ValueError("a fault either answers with a status or drops, not both")
+        answers = [
+            self.status is not None,
+            self.drop,
+            self.garble is not None,
+            self.huge_body_bytes is not None,
+            self.slow_body_ms is not None,
+        ]
+        if not any(answers) and self.latency_ms is None:
+            raise ValueError(
+                "a fault needs a status, drop, garble, huge_body_bytes, slow_body_ms or latency_ms"
+            )
+        if sum(answers) > 1:
+            raise ValueError(
+                "a fault answers one way: status, drop, garble, huge_body_bytes or slow_body_ms"
+            )
         if self.after_effect and self.status is None and not self.drop:
             raise ValueError("after_effect needs a status or drop")
 
@@ -130,6 +148,15 @@ class FaultMiddleware:
             return
         if rule.latency_ms:
             await asyncio.sleep(rule.latency_ms / 1000)
+        if rule.garble is not None:
+            await send_garbled(rule.garble, send)
+            return
+        if rule.huge_body_bytes is not None:
+            await send_huge(rule.huge_body_bytes, send)
+            return
+        if rule.slow_body_ms is not None:
+            await trickle(self.app, scope, receive, send, rule.slow_body_ms / 1000)
+            return
         if rule.status is None and not rule.drop:
             await self.app(scope, receive, send)
             return

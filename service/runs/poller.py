@@ -213,6 +213,10 @@ class PollerHub:
             if initial is not None:
                 watch.observe(initial)
             self._tasks.start_soon(self._loop, watch, key)
+        elif initial is not None and watch.latest is None:
+            # A watch whose polls have not answered yet (throttled): what the caller read is
+            # news to its watchers too.
+            watch.observe(initial)
         return watch
 
     def close_all(self) -> None:
@@ -250,6 +254,7 @@ class PollerHub:
         floor = self._settings.poll_floor_ms / 1000
         cap = max(interval, self._settings.poll_max_ms / 1000)
         delay = max(floor, min(FIRST_POLL_S, interval))
+        obey_at_most = max(self._settings.poll_retry_after_max_ms / 1000, 10 * interval)
         failures = 0
         unchanged = 0
         while await self._wait(watch, delay):
@@ -266,7 +271,9 @@ class PollerHub:
                     watch.finish(End("error", json_frame(body, event="error")))
                     return
                 retry_after = exc.retry_after if isinstance(exc, UpstreamThrottled) else None
-                delay = max(floor, interval, retry_after or 0.0)
+                # Why capped: an hour's Retry-After would freeze the run's stream, and every
+                # watcher who joins it, while the run finishes. Heartbeats go on meanwhile.
+                delay = max(floor, interval, min(retry_after or 0.0, obey_at_most))
                 continue
             failures = 0
             unchanged = 0 if watch.observe(snapshot) else unchanged + 1

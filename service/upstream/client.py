@@ -16,52 +16,67 @@ import structlog
 from service.errors import (
     UpstreamAuthFailed,
     UpstreamError,
+    UpstreamInvalid,
     UpstreamNotFound,
     UpstreamRejected,
     UpstreamThrottled,
     UpstreamTimeout,
+    UpstreamTooLarge,
     UpstreamUnavailable,
 )
 from service.identity import Identity
+from service.logs import upstream_text
+from service.upstream.reply import read_capped, read_head, type_problem
 from service.upstream.retry import POLL, READ, WRITE, RetryPolicy, Tier
 from service.upstream.wire import (
     ErrorReply,
-    RunNowReply,
     RunPage,
     RunSnapshot,
+    decode_job,
+    decode_object,
+    decode_output,
     decode_page,
     decode_run,
+    decode_run_now,
 )
 
 API = "/api/2.1/jobs"
 MAX_RETRY_AFTER_S = 3600.0
+MAX_ERROR_BYTES = 64 * 1024  # of an error reply we read only the message
 T = TypeVar("T")
 _log = structlog.get_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
-_run_now_decoder = msgspec.json.Decoder(RunNowReply)
 _encoder = msgspec.json.Encoder()
 
 
 class JobsClient:
-    """The upstream boundary: one method per Jobs API verb; no httpx type leaves this class."""
+    """The upstream boundary: one method per Jobs API verb; no httpx type leaves this class.
+
+    Every 2xx reply is read (streamed, at most `max_reply_bytes`) and checked by its verb's
+    decoder inside the attempt: a reply that is not what it claims never reaches the cache or
+    a client, and a retrying tier tries again.
+    """
 
     def __init__(
-        self, http: httpx.AsyncClient, policy: RetryPolicy, *, attempt_timeout_s: float = 60.0
+        self,
+        http: httpx.AsyncClient,
+        policy: RetryPolicy,
+        *,
+        max_reply_bytes: int = 16 * 1024 * 1024,
     ) -> None:
         self._http = http
         self._policy = policy
-        self._attempt_timeout = attempt_timeout_s
+        self._max_bytes = max_reply_bytes
         self.calls: Counter[tuple[str, str]] = Counter()  # (verb, status or error) for metrics
 
     async def run_now(self, identity: Identity, body: Mapping[str, Any], *, tier: Tier) -> int:
         """Trigger a run; `tier` is SAFE_WRITE only when the body carries an idempotency token."""
         content = _encoder.encode(body)
-        reply = await self._call(identity, tier, "POST", "run-now", content=content)
-        return _decoded(_run_now_decoder.decode, reply, "run-now").run_id
+        return await self._call(identity, tier, "POST", "run-now", decode_run_now, content=content)
 
     async def get_run(self, identity: Identity, run_id: int, *, tier: Tier = READ) -> RunSnapshot:
-        body = await self._call(identity, tier, "GET", "runs/get", params={"run_id": run_id})
-        return _decoded(decode_run, body, "runs/get")
+        params = {"run_id": run_id}
+        return await self._call(identity, tier, "GET", "runs/get", decode_run, params=params)
 
     async def poll_run(self, identity: Identity, run_id: int) -> RunSnapshot:
         return await self.get_run(identity, run_id, tier=POLL)
@@ -72,20 +87,21 @@ class JobsClient:
         params: dict[str, str | int] = {"job_id": job_id, "limit": limit}
         if page_token:
             params["page_token"] = page_token
-        body = await self._call(identity, READ, "GET", "runs/list", params=params)
-        return _decoded(decode_page, body, "runs/list")
+        return await self._call(identity, READ, "GET", "runs/list", decode_page, params=params)
 
     async def cancel_run(self, identity: Identity, run_id: int, *, tier: Tier = WRITE) -> None:
         content = _encoder.encode({"run_id": run_id})
-        await self._call(identity, tier, "POST", "runs/cancel", content=content)
+        await self._call(identity, tier, "POST", "runs/cancel", decode_object, content=content)
 
     async def get_run_output(self, identity: Identity, run_id: int) -> msgspec.Raw:
-        body = await self._call(identity, READ, "GET", "runs/get-output", params={"run_id": run_id})
-        return msgspec.Raw(body)
+        params = {"run_id": run_id}
+        return await self._call(
+            identity, READ, "GET", "runs/get-output", decode_output, params=params
+        )
 
     async def get_job(self, identity: Identity, job_id: int) -> msgspec.Raw:
-        body = await self._call(identity, READ, "GET", "get", params={"job_id": job_id})
-        return msgspec.Raw(body)
+        params = {"job_id": job_id}
+        return await self._call(identity, READ, "GET", "get", decode_job, params=params)
 
     async def _call(
         self,
@@ -93,17 +109,18 @@ class JobsClient:
         tier: Tier,
         method: str,
         verb: str,
+        decode: Callable[[bytes], T],
         *,
         params: Mapping[str, str | int] | None = None,
         content: bytes | None = None,
-    ) -> bytes:
-        async def attempt(time_left: float) -> bytes:
-            timeout = min(self._attempt_timeout, time_left)
-            return await self._send(
-                identity, method, verb, params=params, content=content, budget_s=timeout
+    ) -> T:
+        async def attempt(seconds: float) -> T:
+            body = await self._send(
+                identity, method, verb, params=params, content=content, budget_s=seconds
             )
+            return _decoded(decode, body, verb)
 
-        return await self._policy.call(tier, attempt)
+        return await self._policy.call(tier, attempt, verb=verb)
 
     async def _send(
         self,
@@ -116,23 +133,40 @@ class JobsClient:
         budget_s: float,
     ) -> bytes:
         headers = {"Content-Type": "application/json"} if content is not None else None
+        request = self._http.build_request(
+            method,
+            f"{API}/{verb}",
+            params=params,
+            content=content,
+            headers=headers,
+            timeout=budget_s,
+        )
         started = time.perf_counter()
         try:
-            response = await self._http.request(
-                method,
-                f"{API}/{verb}",
-                params=params,
-                content=content,
-                headers=headers,
-                auth=identity.auth,
-                timeout=budget_s,
-            )
+            # Streamed: the body is counted as it arrives and never read past the cap. An auth
+            # flow that reads bodies (httpx.Auth.requires_response_body) still works: httpx
+            # reads its intermediate replies, and a body already read streams from memory.
+            response = await self._http.send(request, auth=identity.auth, stream=True)
+            try:
+                ok = 200 <= response.status_code < 300
+                problem = type_problem(response.headers) if ok else None
+                if problem is not None:
+                    body = b""  # a login page: nothing in it is worth reading
+                elif ok:
+                    body = await read_capped(response, self._max_bytes, verb=verb)
+                else:
+                    body = await read_head(response, MAX_ERROR_BYTES)
+            finally:
+                await response.aclose()
         except httpx.TimeoutException as exc:
             self.calls[verb, "timeout"] += 1
             _log.warning("upstream.timeout", verb=verb, identity=identity.key)
             raise UpstreamTimeout(
                 "Databricks did not answer in time", detail=type(exc).__name__
             ) from exc
+        except UpstreamTooLarge:
+            self.calls[verb, "too_large"] += 1
+            raise
         except httpx.TransportError as exc:
             self.calls[verb, "transport_error"] += 1
             _log.warning("upstream.unreachable", verb=verb, error=type(exc).__name__)
@@ -148,10 +182,21 @@ class JobsClient:
             duration_ms=elapsed_ms,
             identity=identity.key,
         )
-        if not 200 <= response.status_code < 300:
-            # A 3xx (we follow no redirects: a login page, a proxy) is as unusable as a 5xx.
-            error = upstream_error(response.status_code, response.content, response.headers)
+        if problem is not None:
             _log.warning(
+                "upstream.invalid_reply", verb=verb, status=response.status_code, reason=problem
+            )
+            raise UpstreamInvalid(
+                "Databricks sent an invalid reply",
+                upstream_status=response.status_code,
+                detail=problem,
+            )
+        if not ok:
+            # A 3xx (we follow no redirects: a login page, a proxy) is as unusable as a 5xx.
+            error = upstream_error(response.status_code, body, response.headers)
+            # A missing run or job is the caller's answer, not a fault of ours or upstream's.
+            log = _log.info if isinstance(error, UpstreamNotFound) else _log.warning
+            log(
                 "upstream.request_failed",
                 verb=verb,
                 status=response.status_code,
@@ -160,16 +205,17 @@ class JobsClient:
                 identity=identity.key,
             )
             raise error
-        return response.content
+        return body
 
 
 def _decoded(decode: Callable[[bytes], T], body: bytes, verb: str) -> T:
-    """Decode a 2xx body; one we cannot read is an unavailable upstream, not a crash."""
+    """Check and decode a 2xx body; one that is not what the verb promises is a 502."""
     try:
         return decode(body)
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
-        _log.warning("upstream.unreadable_reply", verb=verb, error=type(exc).__name__)
-        raise UpstreamUnavailable("Databricks sent an unreadable reply", detail=verb) from exc
+        reason = upstream_text(str(exc))
+        _log.warning("upstream.invalid_reply", verb=verb, reason=reason)
+        raise UpstreamInvalid("Databricks sent an invalid reply", detail=reason) from exc
 
 
 def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
@@ -178,8 +224,8 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upst
         reply = _error_decoder.decode(body) if body else ErrorReply()
     except msgspec.DecodeError:
         reply = ErrorReply()
-    code = None if reply.error_code is None else str(reply.error_code)
-    message = (reply.message or "")[:300]
+    code = None if reply.error_code is None else upstream_text(str(reply.error_code))
+    message = upstream_text(reply.message) or ""
     kw: dict[str, Any] = {"upstream_status": status, "upstream_code": code, "detail": message}
     not_found = status == 404 or (
         status == 400

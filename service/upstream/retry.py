@@ -5,6 +5,8 @@ reads and *idempotent* writes retry transport errors, timeouts, 429 and every 5x
 `attempts` times within the tier's time budget; a `Retry-After` sets the wait (capped by what is
 left of the budget), otherwise exponential backoff with jitter; and a budget keeps retries under
 a fraction of all upstream calls, so an outage is not multiplied by our own retries.
+Each attempt, whole (connect, send, headers, body), has its own deadline, shorter than the
+tier's budget: a reply that trickles in ends that attempt, and a retrying tier tries again.
 """
 
 from __future__ import annotations
@@ -17,9 +19,16 @@ from typing import TypeVar
 
 import msgspec
 import stamina
+import structlog
 
 from service.clock import Clock
-from service.errors import UpstreamError, UpstreamThrottled, UpstreamTimeout, UpstreamUnavailable
+from service.errors import (
+    UpstreamError,
+    UpstreamInvalid,
+    UpstreamThrottled,
+    UpstreamTimeout,
+    UpstreamUnavailable,
+)
 
 T = TypeVar("T")
 
@@ -43,11 +52,14 @@ SAFE_WRITE = Tier("safe_write", timeout_s=120.0, attempts=3)
 # One poll of a stream: the poller tolerates failed polls itself, so it never retries inline.
 POLL = Tier("poll", timeout_s=30.0, attempts=1)
 MIN_ATTEMPT_S = 0.05  # do not start an attempt with less time than this left
+_log = structlog.get_logger("service.upstream")
 
 
 def is_retryable(exc: Exception) -> bool:
-    """Transport errors, timeouts, 429 and 5xx; never 400/401/403/404."""
-    return isinstance(exc, UpstreamThrottled | UpstreamUnavailable | UpstreamTimeout)
+    """Transport errors, timeouts, 429, 5xx and garbled 2xx; never 400/401/403/404."""
+    return isinstance(
+        exc, UpstreamThrottled | UpstreamUnavailable | UpstreamTimeout | UpstreamInvalid
+    )
 
 
 class RetryBudget:
@@ -85,19 +97,30 @@ class RetryBudget:
 class RetryPolicy:
     """Runs an upstream call within its tier: attempts, deadline, backoff and the budget."""
 
-    def __init__(self, clock: Clock, budget: RetryBudget, *, backoff_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        clock: Clock,
+        budget: RetryBudget,
+        *,
+        backoff_s: float = 1.0,
+        attempt_timeout_s: float = 10.0,
+    ) -> None:
         self._clock = clock
         self.budget = budget
         self._backoff = backoff_s
+        self._attempt_timeout = attempt_timeout_s
 
-    async def call(self, tier: Tier, attempt: Callable[[float], Awaitable[T]]) -> T:
-        """Call `attempt(time_left)` until it succeeds, fails for good, or the tier runs out."""
+    async def call(
+        self, tier: Tier, attempt: Callable[[float], Awaitable[T]], *, verb: str = ""
+    ) -> T:
+        """Call `attempt(seconds)` until it succeeds, fails for good, or the tier runs out;
+        each attempt is cut off after `seconds`."""
         deadline = self._clock.monotonic() + tier.timeout_s
         if not tier.retries:
             self.budget.record_call()
-            return await _within(tier.timeout_s, attempt)
+            return await _within(min(self._attempt_timeout, tier.timeout_s), attempt, verb)
         async for try_ in stamina.retry_context(
-            on=self._decide(deadline),
+            on=self._decide(tier, verb, deadline),
             attempts=tier.attempts,
             timeout=None,  # our deadline is on the (drivable) clock; _decide enforces it
         ):
@@ -108,15 +131,17 @@ class RetryPolicy:
                     raise UpstreamTimeout(
                         "Databricks did not answer in time", detail=f"{tier.name} tier budget spent"
                     )
-                return await _within(left, attempt)
+                return await _within(min(self._attempt_timeout, left), attempt, verb)
         raise AssertionError("unreachable: stamina re-raises the last error")  # pragma: no cover
 
-    def _decide(self, deadline: float) -> Callable[[Exception], bool | float]:
+    def _decide(
+        self, tier: Tier, verb: str, deadline: float
+    ) -> Callable[[Exception], bool | float]:
         retries = 0
 
         def decide(exc: Exception) -> bool | float:
             nonlocal retries
-            if not is_retryable(exc):
+            if not is_retryable(exc) or retries + 1 >= tier.attempts:
                 return False
             assert isinstance(exc, UpstreamError)  # noqa: S101 - is_retryable checked it
             left = deadline - self._clock.monotonic()
@@ -129,17 +154,29 @@ class RetryPolicy:
             if wait >= left - MIN_ATTEMPT_S or not self.budget.try_spend():
                 return False  # no time left for another attempt, or the budget is spent
             retries += 1
+            _log.info(
+                "upstream.retry_scheduled",
+                verb=verb,
+                tier=tier.name,
+                failed_attempt=retries,
+                attempts=tier.attempts,
+                wait_s=round(wait, 2),
+                reason=exc.code,
+                upstream_status=exc.upstream_status,
+            )
             return wait
 
         return decide
 
 
-async def _within(seconds: float, attempt: Callable[[float], Awaitable[T]]) -> T:
-    """One attempt, cut off at `seconds` whatever httpx's per-operation timeouts allow."""
+async def _within(seconds: float, attempt: Callable[[float], Awaitable[T]], verb: str) -> T:
+    """One attempt, cut off at `seconds` whatever httpx's per-operation timeouts allow: a body
+    that trickles in a byte at a time satisfies every read timeout, never this one."""
     try:
         async with asyncio.timeout(seconds):
             return await attempt(seconds)
     except TimeoutError:
+        _log.warning("upstream.attempt_deadline", verb=verb, after_s=round(seconds, 2))
         raise UpstreamTimeout(
             "Databricks did not answer in time", detail="attempt deadline"
         ) from None

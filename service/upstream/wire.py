@@ -1,4 +1,8 @@
-"""Lenient structs for what Databricks sends: only the fields we read, the raw JSON kept whole."""
+"""Lenient structs for what Databricks sends: only the fields we read, the raw JSON kept whole.
+
+Every decoder here is also the reply's check: a body that is not a JSON object, or whose fields
+we rely on have the wrong type, fails to decode (msgspec.DecodeError or ValidationError).
+"""
 
 from __future__ import annotations
 
@@ -26,8 +30,8 @@ class TaskRun(msgspec.Struct, frozen=True):
 class Run(msgspec.Struct, frozen=True):
     """The parts of a `runs/get` object we act on; everything else stays in the raw bytes."""
 
-    run_id: int | None = None
-    job_id: int | None = None
+    run_id: int
+    job_id: int
     state: RunState | None = None
     status: RunStatusV2 | None = None
     tasks: tuple[TaskRun, ...] = ()
@@ -58,6 +62,32 @@ class RunNowReply(msgspec.Struct, frozen=True):
     run_id: int
 
 
+class _CheckedPage(msgspec.Struct, frozen=True):
+    """A runs/list page whose every run has the fields we act on."""
+
+    runs: tuple[Run, ...] = ()
+    has_more: bool = False
+    next_page_token: str | None = None
+
+
+class _OutputMetadata(msgspec.Struct, frozen=True):
+    state: RunState | None = None
+
+
+class _RunOutput(msgspec.Struct, frozen=True):
+    """What we read of runs/get-output: its run's state (for the cache's TTL)."""
+
+    metadata: _OutputMetadata | None = None
+
+
+class _Job(msgspec.Struct, frozen=True):
+    job_id: int
+
+
+class _AnyObject(msgspec.Struct, frozen=True):
+    """Any JSON object: runs/cancel answers `{}`."""
+
+
 class ErrorReply(msgspec.Struct):
     error_code: str | int | None = None
     message: str | None = None
@@ -75,7 +105,12 @@ class JobIdOnly(msgspec.Struct, frozen=True):
 
 _run_decoder = msgspec.json.Decoder(Run)
 _page_decoder = msgspec.json.Decoder(RunPage)
+_checked_page_decoder = msgspec.json.Decoder(_CheckedPage)
 _job_id_decoder = msgspec.json.Decoder(JobIdOnly)
+_run_now_decoder = msgspec.json.Decoder(RunNowReply)
+_output_decoder = msgspec.json.Decoder(_RunOutput)
+_job_decoder = msgspec.json.Decoder(_Job)
+_object_decoder = msgspec.json.Decoder(_AnyObject)
 
 
 def decode_run(body: bytes) -> RunSnapshot:
@@ -83,7 +118,26 @@ def decode_run(body: bytes) -> RunSnapshot:
 
 
 def decode_page(body: bytes) -> RunPage:
+    _checked_page_decoder.decode(body)
     return _page_decoder.decode(body)
+
+
+def decode_run_now(body: bytes) -> int:
+    return _run_now_decoder.decode(body).run_id
+
+
+def decode_output(body: bytes) -> msgspec.Raw:
+    _output_decoder.decode(body)
+    return msgspec.Raw(body)
+
+
+def decode_job(body: bytes) -> msgspec.Raw:
+    _job_decoder.decode(body)
+    return msgspec.Raw(body)
+
+
+def decode_object(body: bytes) -> None:
+    _object_decoder.decode(body)
 
 
 def run_from_raw(raw: msgspec.Raw) -> RunSnapshot:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import httpx
 import pytest
@@ -119,6 +120,63 @@ async def test_faulted_calls_are_counted_too(client: httpx.AsyncClient, emulator
     ],
 )
 async def test_invalid_fault_rules_are_refused(
+    client: httpx.AsyncClient, rule: dict[str, object]
+) -> None:
+    response = await client.post("/emulator/faults", json=rule)
+    assert response.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("garble", "content_type"),
+    [("html", "text/html"), ("not_json", "application/json"), ("not_object", "application/json")],
+)
+async def test_a_garbled_fault_answers_200_with_what_no_client_can_use(
+    client: httpx.AsyncClient, emulator: Emulator, garble: str, content_type: str
+) -> None:
+    emulator.add_fault(FaultRule(endpoint="jobs/get", garble=garble))  # type: ignore[arg-type]
+    response = await client.get("/api/2.2/jobs/get", params={"job_id": NOTEBOOK})
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith(content_type)
+    body = None
+    with contextlib.suppress(ValueError):  # not JSON at all
+        body = response.json()
+    assert not isinstance(body, dict)
+
+
+async def test_a_huge_body_fault_sends_a_json_object_that_long(
+    client: httpx.AsyncClient, emulator: Emulator
+) -> None:
+    emulator.add_fault(FaultRule(endpoint="runs/list", huge_body_bytes=300_000))
+    response = await client.get("/api/2.2/jobs/runs/list")
+    assert response.status_code == 200
+    assert len(response.content) == 300_000
+    assert set(response.json()) == {"padding"}
+
+
+async def test_a_slow_body_fault_sends_the_real_answer_a_byte_at_a_time(
+    client: httpx.AsyncClient, emulator: Emulator
+) -> None:
+    run_id = await run_now(client, NOTEBOOK)
+    real = await client.get(RUNS_GET, params={"run_id": run_id})
+    emulator.add_fault(FaultRule(endpoint="runs/get", slow_body_ms=10))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    slow = await client.get(RUNS_GET, params={"run_id": run_id})
+    assert slow.content == real.content
+    assert loop.time() - started == pytest.approx(len(real.content) * 0.01, rel=0.05)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"garble": "html", "status": 500},
+        {"garble": "yaml"},
+        {"huge_body_bytes": 0},
+        {"slow_body_ms": 5, "drop": True},
+        {"huge_body_bytes": 10, "garble": "html"},
+    ],
+)
+async def test_body_fault_rules_that_make_no_sense_are_refused(
     client: httpx.AsyncClient, rule: dict[str, object]
 ) -> None:
     response = await client.post("/emulator/faults", json=rule)
