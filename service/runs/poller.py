@@ -213,6 +213,9 @@ class PollerHub:
             if initial is not None:
                 watch.observe(initial)
             self._tasks.start_soon(self._loop, watch, key)
+        else:
+            # The same principal, perhaps with a newer token: the loop polls with the latest.
+            watch.identity = identity
         return watch
 
     def close_all(self) -> None:

@@ -26,6 +26,7 @@ from service.identity import Identity
 from service.upstream.retry import POLL, READ, WRITE, RetryPolicy, Tier
 from service.upstream.wire import (
     ErrorReply,
+    Principal,
     RunNowReply,
     RunPage,
     RunSnapshot,
@@ -34,11 +35,13 @@ from service.upstream.wire import (
 )
 
 API = "/api/2.1/jobs"
+SCIM_ME = "/api/2.0/preview/scim/v2/Me"
 MAX_RETRY_AFTER_S = 3600.0
 T = TypeVar("T")
 _log = structlog.get_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
 _run_now_decoder = msgspec.json.Decoder(RunNowReply)
+_principal_decoder = msgspec.json.Decoder(Principal)
 _encoder = msgspec.json.Encoder()
 
 
@@ -87,6 +90,11 @@ class JobsClient:
         body = await self._call(identity, READ, "GET", "get", params={"job_id": job_id})
         return msgspec.Raw(body)
 
+    async def me(self, identity: Identity) -> Principal:
+        """SCIM `Me`: whom the identity's token belongs to (a read, retried in the read tier)."""
+        body = await self._call(identity, READ, "GET", "scim/me", path=SCIM_ME)
+        return _decoded(_principal_decoder.decode, body, "scim/me")
+
     async def _call(
         self,
         identity: Identity,
@@ -96,11 +104,18 @@ class JobsClient:
         *,
         params: Mapping[str, str | int] | None = None,
         content: bytes | None = None,
+        path: str | None = None,
     ) -> bytes:
         async def attempt(time_left: float) -> bytes:
             timeout = min(self._attempt_timeout, time_left)
             return await self._send(
-                identity, method, verb, params=params, content=content, budget_s=timeout
+                identity,
+                method,
+                verb,
+                params=params,
+                content=content,
+                budget_s=timeout,
+                path=path or f"{API}/{verb}",
             )
 
         return await self._policy.call(tier, attempt)
@@ -114,13 +129,14 @@ class JobsClient:
         params: Mapping[str, str | int] | None,
         content: bytes | None,
         budget_s: float,
+        path: str,
     ) -> bytes:
         headers = {"Content-Type": "application/json"} if content is not None else None
         started = time.perf_counter()
         try:
             response = await self._http.request(
                 method,
-                f"{API}/{verb}",
+                path,
                 params=params,
                 content=content,
                 headers=headers,
