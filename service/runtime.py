@@ -22,7 +22,7 @@ from service.runs.streams import StreamGauge
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy
-from service.upstream.tokens import TokenEndpoint
+from service.upstream.tokens import TOKEN_TIMEOUT_S, TokenEndpoint
 
 
 class Services(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,13 +42,20 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     tasks: TaskGroup
 
 
-def workspace_auth(workspace: Workspace, clock: Clock, http: httpx.AsyncClient) -> httpx.Auth:
-    """The service principal's credentials; OAuth tokens come through `http` itself."""
+def workspace_auth(
+    workspace: Workspace, clock: Clock, http: httpx.AsyncClient, *, timeout_s: float
+) -> httpx.Auth:
+    """The service principal's credentials; OAuth tokens come through `http` itself, each
+    request cut at `timeout_s` like any other upstream request."""
     if workspace.auth_type == "oauth-m2m":
         assert workspace.client_id  # noqa: S101 - config checked
         assert workspace.client_secret  # noqa: S101 - config checked
         endpoint = TokenEndpoint(
-            http, workspace.host, workspace.client_id, workspace.client_secret.value
+            http,
+            workspace.host,
+            workspace.client_id,
+            workspace.client_secret.value,
+            timeout_s=min(TOKEN_TIMEOUT_S, timeout_s),
         )
         return OAuthM2MAuth(endpoint, clock=clock)
     assert workspace.token  # noqa: S101 - config checked
@@ -94,7 +101,11 @@ async def open_services(
             hub=hub,
             gauge=StreamGauge(settings.max_streams),
             budget=budget,
-            service_principal=service_principal(workspace_auth(settings.workspace, clock, http)),
+            service_principal=service_principal(
+                workspace_auth(
+                    settings.workspace, clock, http, timeout_s=settings.timeout_ms / 1000
+                )
+            ),
             users=UserDirectory(client, clock, max_entries=settings.cache_max_entries),
             draining=draining,
             tasks=tasks,

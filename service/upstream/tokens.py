@@ -33,8 +33,8 @@ from service.upstream.client import parse_retry_after
 from service.upstream.wire import TokenReply
 
 TOKEN_PATH = "/oidc/v1/token"  # noqa: S105 - a path, not a secret
-# A token request never waits longer than this: a third of the read tier's budget, so a token
-# endpoint that hangs once leaves time to ask again.
+# A token request never waits longer than this (nor than the service's `timeout_ms`): a third
+# of the read tier's budget, so a token endpoint that hangs once leaves time to ask again.
 TOKEN_TIMEOUT_S = 10.0
 _log = structlog.get_logger("service.upstream")
 _token_decoder = msgspec.json.Decoder(TokenReply)
@@ -51,9 +51,16 @@ class TokenEndpoint:
     """`{host}/oidc/v1/token` for one service principal, reached through the service's client."""
 
     def __init__(
-        self, http: httpx.AsyncClient, host: str, client_id: str, client_secret: str
+        self,
+        http: httpx.AsyncClient,
+        host: str,
+        client_id: str,
+        client_secret: str,
+        *,
+        timeout_s: float = TOKEN_TIMEOUT_S,
     ) -> None:
         self._http = http
+        self._timeout = timeout_s
         self._url = f"{host}{TOKEN_PATH}"
         self._basic = httpx.BasicAuth(client_id, client_secret)
 
@@ -65,12 +72,12 @@ class TokenEndpoint:
         try:
             # On the loop clock as well as httpx's: a transport that never answers (or answers
             # a byte a minute) is cut here too.
-            async with asyncio.timeout(TOKEN_TIMEOUT_S):
+            async with asyncio.timeout(self._timeout):
                 response = await self._http.post(
                     self._url,
                     data={"grant_type": "client_credentials", "scope": "all-apis"},
                     auth=self._basic,
-                    timeout=TOKEN_TIMEOUT_S,
+                    timeout=self._timeout,
                 )
         except (httpx.TimeoutException, TimeoutError) as exc:
             _log.warning("upstream.token_timeout", error=type(exc).__name__)
