@@ -5,6 +5,7 @@
     ├── ClientError                    the caller's request is wrong (4xx)
     │   ├── InvalidRequest             400: malformed body, bad run id, bad parameters
     │   ├── MissingUserToken           401: run_as = "user" without X-Forwarded-Access-Token
+    │   ├── UserTokenRefused           401: Databricks refused the forwarded user token
     │   ├── UnknownJob                 404: no such job key
     │   ├── JobNotConfigured           404: a job key without a numeric job id
     │   ├── RunNotFound                404: no such run, or a run of another job
@@ -61,6 +62,11 @@ class InvalidRequest(ClientError):
 class MissingUserToken(ClientError):
     status = 401
     code = "UNAUTHENTICATED"
+
+
+class UserTokenRefused(ClientError):
+    status = 401
+    code = "USER_TOKEN_REFUSED"
 
 
 class UnknownJob(ClientError):

@@ -2,20 +2,19 @@
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping
 
 import httpx
 import msgspec
 
 from service.errors import MissingUserToken
-from service.upstream.auth import BearerAuth
 
 USER_TOKEN_HEADER = "x-forwarded-access-token"  # noqa: S105 - a header name
 
 
 class Identity(msgspec.Struct, frozen=True):
-    """`key` names the identity in cache keys and logs; it never contains a token."""
+    """`key` names the identity in cache keys, idempotency scopes and logs: a stable id
+    (`sp`, or `user:<SCIM id>`), never a token or anything derived from one."""
 
     key: str
     auth: httpx.Auth
@@ -25,12 +24,11 @@ def service_principal(auth: httpx.Auth) -> Identity:
     return Identity(key="sp", auth=auth)
 
 
-def user_from_headers(headers: Mapping[str, str]) -> Identity:
-    """The forwarded user's identity; fails closed when the proxy sent no token."""
+def forwarded_token(headers: Mapping[str, str]) -> str:
+    """The user's token from the proxy; fails closed when the proxy sent none."""
     token = headers.get(USER_TOKEN_HEADER, "").strip()
     if not token:
         raise MissingUserToken(
             "This job acts on behalf of the user: X-Forwarded-Access-Token is required"
         )
-    digest = hashlib.sha256(token.encode()).hexdigest()[:16]
-    return Identity(key=f"user:{digest}", auth=BearerAuth(token))
+    return token

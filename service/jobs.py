@@ -19,7 +19,7 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from service.identity import Identity, user_from_headers
+from service.identity import Identity, forwarded_token
 from service.operations import MultiTaskOutput
 from service.runs.poller import End
 from service.runtime import Services, open_services
@@ -93,31 +93,34 @@ class JobHandle:
     """The verbs of one job, acting as one identity."""
 
     def __init__(
-        self, services: Services, job: JobSettings, identity: Identity | SidecarError
+        self, services: Services, job: JobSettings, identity: Identity | str | SidecarError
     ) -> None:
         self._svc = services
         self._job = job
-        self._identity = identity
+        self._identity = identity  # a user's token until its first call says who they are
 
     def as_user(self, request: Any) -> JobHandle:
         """The same handle acting with the request's X-Forwarded-Access-Token."""
         headers: Mapping[str, str] = getattr(request, "headers", request)
         try:
-            identity: Identity | SidecarError = user_from_headers(headers)
+            identity: str | SidecarError = forwarded_token(headers)
         except SidecarError as exc:
             identity = exc
         return JobHandle(self._svc, self._job, identity)
 
-    def _context(self) -> tuple[JobSettings, Identity]:
+    async def _context(self) -> tuple[JobSettings, Identity]:
         if isinstance(self._identity, SidecarError):
             raise self._identity
-        return self._svc.ops.job(self._job.key), self._identity
+        job = self._svc.ops.job(self._job.key)
+        if isinstance(self._identity, str):
+            return job, await self._svc.users.identify(self._identity)
+        return job, self._identity
 
     async def run_now(
         self, params: object = None, *, idempotency_key: str | None = None
     ) -> ExecutionResult[dict[str, int]]:
         try:
-            job, identity = self._context()
+            job, identity = await self._context()
             fields = self._svc.ops.prepare_run(job, params)
             run_id = await self._svc.ops.run_now(
                 job, identity, fields, idempotency_key=idempotency_key
@@ -132,7 +135,7 @@ class JobHandle:
         """Trigger a run and yield each change until it ends; raises a SidecarError on failure
         (bad parameters, upstream errors, or the job's `wait_timeout_ms` running out). Once the
         run has started, the error's `run_id` names it."""
-        job, identity = self._context()
+        job, identity = await self._context()
         fields = self._svc.ops.prepare_run(job, params)
         run_id = await self._svc.ops.run_now(job, identity, fields, idempotency_key=idempotency_key)
         try:
@@ -169,7 +172,7 @@ class JobHandle:
 
     async def last_run(self) -> ExecutionResult[dict[str, Any] | None]:
         try:
-            job, identity = self._context()
+            job, identity = await self._context()
             latest = await self._svc.ops.last_run(job, identity)
         except SidecarError as exc:
             return _fail(exc)
@@ -177,7 +180,7 @@ class JobHandle:
 
     async def list_runs(self, *, limit: int = 20) -> ExecutionResult[list[dict[str, Any]]]:
         try:
-            job, identity = self._context()
+            job, identity = await self._context()
             runs = await self._svc.ops.list_runs(job, identity, limit)
         except SidecarError as exc:
             return _fail(exc)
@@ -185,7 +188,7 @@ class JobHandle:
 
     async def get_run(self, run_id: int) -> ExecutionResult[dict[str, Any]]:
         try:
-            job, identity = self._context()
+            job, identity = await self._context()
             snapshot = await self._svc.ops.get_run(job, identity, run_id)
         except SidecarError as exc:
             return _fail(exc)
@@ -193,7 +196,7 @@ class JobHandle:
 
     async def get_run_output(self, run_id: int) -> ExecutionResult[dict[str, Any]]:
         try:
-            job, identity = self._context()
+            job, identity = await self._context()
             output = await self._svc.ops.get_run_output(job, identity, run_id)
         except SidecarError as exc:
             return _fail(exc)
@@ -203,7 +206,7 @@ class JobHandle:
 
     async def get_job(self) -> ExecutionResult[dict[str, Any]]:
         try:
-            job, identity = self._context()
+            job, identity = await self._context()
             raw = await self._svc.ops.get_job(job, identity)
         except SidecarError as exc:
             return _fail(exc)
@@ -211,7 +214,7 @@ class JobHandle:
 
     async def cancel_run(self, run_id: int) -> ExecutionResult[None]:
         try:
-            job, identity = self._context()
+            job, identity = await self._context()
             await self._svc.ops.cancel_run(job, identity, run_id)
         except SidecarError as exc:
             return _fail(exc)

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
-from service.identity import Identity, user_from_headers
+from service.identity import Identity, forwarded_token
 from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import MAX_LIST_LIMIT
 from service.params import params_json_schema
@@ -49,10 +49,10 @@ def json_response(payload: object, status: int = 200) -> Response:
     return Response(_encoder.encode(payload), status_code=status, media_type="application/json")
 
 
-def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
+async def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
     """The service principal, or the caller when the job is configured `run_as = "user"`."""
     if job.run_as == "user":
-        return user_from_headers(request.headers)
+        return await svc.users.identify(forwarded_token(request.headers))
     return svc.service_principal
 
 
@@ -113,13 +113,13 @@ async def list_jobs(request: Request) -> Response:
 async def get_job(request: Request) -> Response:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
-    return json_response(await svc.ops.get_job(job, identity_for(svc, job, request)))
+    return json_response(await svc.ops.get_job(job, await identity_for(svc, job, request)))
 
 
 async def run_job(request: Request) -> Response | ASGIApp:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
-    identity = identity_for(svc, job, request)
+    identity = await identity_for(svc, job, request)
     refuse_when_draining(svc)
     if request.query_params.get("stream") != "true":
         return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
@@ -146,7 +146,7 @@ async def _trigger(svc: Services, job: JobSettings, identity: Identity, request:
 async def watch_run(request: Request) -> Response | ASGIApp:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
-    identity = identity_for(svc, job, request)
+    identity = await identity_for(svc, job, request)
     run_id = parse_run_id(request.path_params["run_id"])
     refuse_when_draining(svc)
     with svc.gauge.admit():
@@ -172,7 +172,7 @@ async def list_runs(request: Request) -> Response:
         limit = int(raw) if len(raw) <= 6 else MAX_LIST_LIMIT  # no 4,300-digit int() for us
     else:
         limit = DEFAULT_LIST_LIMIT
-    runs = await svc.ops.list_runs(job, identity_for(svc, job, request), limit)
+    runs = await svc.ops.list_runs(job, await identity_for(svc, job, request), limit)
     return json_response(RunsReply(runs=runs))
 
 
@@ -180,7 +180,7 @@ async def get_run(request: Request) -> Response:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
     run_id = parse_run_id(request.path_params["run_id"])
-    snapshot = await svc.ops.get_run(job, identity_for(svc, job, request), run_id)
+    snapshot = await svc.ops.get_run(job, await identity_for(svc, job, request), run_id)
     return Response(bytes(snapshot.raw), media_type="application/json")
 
 
@@ -188,21 +188,23 @@ async def get_run_output(request: Request) -> Response:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
     run_id = parse_run_id(request.path_params["run_id"])
-    return json_response(await svc.ops.get_run_output(job, identity_for(svc, job, request), run_id))
+    return json_response(
+        await svc.ops.get_run_output(job, await identity_for(svc, job, request), run_id)
+    )
 
 
 async def cancel_run(request: Request) -> Response:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
     run_id = parse_run_id(request.path_params["run_id"])
-    await svc.ops.cancel_run(job, identity_for(svc, job, request), run_id)
+    await svc.ops.cancel_run(job, await identity_for(svc, job, request), run_id)
     return Response(status_code=204)
 
 
 async def status(request: Request) -> Response:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
-    latest = await svc.ops.last_run(job, identity_for(svc, job, request))
+    latest = await svc.ops.last_run(job, await identity_for(svc, job, request))
     if latest is None:
         return json_response(StatusReply(status=None, run=None))
     return json_response(StatusReply(status=latest.run.life_cycle_state, run=latest.raw))

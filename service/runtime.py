@@ -14,6 +14,7 @@ from anyio.abc import TaskGroup
 from service.cache import ReadCache
 from service.clock import Clock, LoopClock
 from service.config import Settings, Workspace
+from service.directory import UserDirectory
 from service.identity import Identity, service_principal
 from service.operations import JobOperations
 from service.runs.poller import PollerHub
@@ -21,6 +22,7 @@ from service.runs.streams import StreamGauge
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy
+from service.upstream.tokens import TOKEN_TIMEOUT_S, TokenEndpoint
 
 
 class Services(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,18 +37,28 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     gauge: StreamGauge
     budget: RetryBudget
     service_principal: Identity
+    users: UserDirectory
     draining: asyncio.Event
     stopping: asyncio.Event  # SIGTERM seen: readiness fails (draining follows drain_delay_ms later)
     tasks: TaskGroup
 
 
-def workspace_auth(workspace: Workspace, clock: Clock) -> httpx.Auth:
+def workspace_auth(
+    workspace: Workspace, clock: Clock, http: httpx.AsyncClient, *, timeout_s: float
+) -> httpx.Auth:
+    """The service principal's credentials; OAuth tokens come through `http` itself, each
+    request cut at `timeout_s` like any other upstream request."""
     if workspace.auth_type == "oauth-m2m":
         assert workspace.client_id  # noqa: S101 - config checked
         assert workspace.client_secret  # noqa: S101 - config checked
-        return OAuthM2MAuth(
-            workspace.host, workspace.client_id, workspace.client_secret.value, clock=clock
+        endpoint = TokenEndpoint(
+            http,
+            workspace.host,
+            workspace.client_id,
+            workspace.client_secret.value,
+            timeout_s=min(TOKEN_TIMEOUT_S, timeout_s),
         )
+        return OAuthM2MAuth(endpoint, clock=clock)
     assert workspace.token  # noqa: S101 - config checked
     return BearerAuth(workspace.token.value)
 
@@ -90,7 +102,12 @@ async def open_services(
             hub=hub,
             gauge=StreamGauge(settings.max_streams),
             budget=budget,
-            service_principal=service_principal(workspace_auth(settings.workspace, clock)),
+            service_principal=service_principal(
+                workspace_auth(
+                    settings.workspace, clock, http, timeout_s=settings.timeout_ms / 1000
+                )
+            ),
+            users=UserDirectory(client, clock, max_entries=settings.cache_max_entries),
             draining=draining,
             stopping=stopping or asyncio.Event(),
             tasks=tasks,

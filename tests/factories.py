@@ -17,6 +17,7 @@ from service.config import Settings, load_settings
 
 HOST = "https://ws.test"
 TOKEN = "dapi-test-token"
+SCIM_ME = "/api/2.0/preview/scim/v2/Me"  # who a token belongs to
 JOB_IDS = {"etl": 101, "report": 102, "other": 103}
 # The demo jobs: config/demo.toml, config/emulator.toml and docker-compose.yml agree on these.
 DEMO_JOB_IDS = {
@@ -93,6 +94,26 @@ def make_task(task_key: str, run_id: int, state: str = "TERMINATED", result: str
 def upstream_router() -> respx.MockRouter:
     """A respx router for the workspace: unmatched requests fail the test."""
     return respx.MockRouter(base_url=f"{HOST}/api/2.1/jobs", assert_all_called=False)
+
+
+def scim_me(router: respx.MockRouter, users: Mapping[str, str]) -> respx.Route:
+    """The workspace's SCIM `Me` on `router`: token → user name (the id is `id-<name>`).
+
+    Any other token is refused as Databricks refuses an invalid one.
+    """
+
+    def me(request: httpx.Request) -> httpx.Response:
+        name = users.get(request.headers.get("authorization", "").removeprefix("Bearer "))
+        if name is None:
+            refused = "Invalid access token."
+            return httpx.Response(
+                403,
+                json={"error_code": 403, "message": refused},
+                headers={"X-Databricks-Reason-Phrase": refused},
+            )
+        return httpx.Response(200, json={"id": f"id-{name}", "userName": name, "active": True})
+
+    return router.get(f"{HOST}{SCIM_ME}").mock(side_effect=me)
 
 
 def transport(router: respx.MockRouter) -> httpx.MockTransport:

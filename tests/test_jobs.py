@@ -16,6 +16,7 @@ from tests.factories import (
     make_run,
     make_settings,
     make_task,
+    scim_me,
     timeline,
     transport,
     upstream_router,
@@ -111,6 +112,7 @@ async def test_as_user_without_token_is_an_error_result(jobs, upstream):
 
 
 async def test_as_user_acts_with_the_forwarded_token(jobs, upstream):
+    scim_me(upstream, {"u1": "u@x.com"})
     route = upstream.get("/runs/get").respond(json=make_run(5))
     await jobs("etl").as_user({"x-forwarded-access-token": "u1"}).get_run(5)
     assert route.calls.last.request.headers["authorization"] == "Bearer u1"

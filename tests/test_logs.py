@@ -19,6 +19,7 @@ from tests.factories import (
     make_client,
     make_run,
     make_settings,
+    scim_me,
     timeline,
     upstream_router,
 )
@@ -70,6 +71,7 @@ async def test_no_token_reaches_the_log(json_logs, upstream, tmp_path):
             "DATABRICKS_CLIENT_SECRET": "client-secret-value",
         },
     )
+    scim_me(upstream, {"user-token-value": "u@x.com"})
     upstream.get("/runs/get").respond(
         403, json={"error_code": "PERMISSION_DENIED", "message": "no access"}
     )

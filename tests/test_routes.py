@@ -8,7 +8,16 @@ import json
 import httpx
 import pytest
 
-from tests.factories import JOB_IDS, TOKEN, advance, make_client, make_run, make_settings, make_task
+from tests.factories import (
+    JOB_IDS,
+    TOKEN,
+    advance,
+    make_client,
+    make_run,
+    make_settings,
+    make_task,
+    scim_me,
+)
 
 
 async def test_run_returns_run_id_and_sends_job_id(client, upstream):
@@ -221,6 +230,10 @@ class TestRunAsUser:
     @pytest.fixture
     def settings(self, tmp_path):
         return make_settings('[jobs.etl]\njob_id = 101\nrun_as = "user"\n', tmp_path=tmp_path)
+
+    @pytest.fixture(autouse=True)
+    def users(self, upstream):
+        return scim_me(upstream, {"user-tok": "u@x.com", "alice": "alice@x.com", "bob": "b@x.com"})
 
     async def test_user_job_without_forwarded_token_is_401(self, client, upstream):
         response = await client.get("/api/jobs/etl/status")

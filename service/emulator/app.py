@@ -1,4 +1,4 @@
-"""The app factory: the emulated workspace behind the Jobs API, OAuth and the control API."""
+"""The app factory: the emulated workspace behind the Jobs API, OAuth, SCIM `Me` and control."""
 
 from __future__ import annotations
 
@@ -10,7 +10,13 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from service.emulator.api import JobsApi
-from service.emulator.auth import BearerAuthMiddleware, host_metadata, oidc_metadata, token_endpoint
+from service.emulator.auth import (
+    BearerAuthMiddleware,
+    bearer_token,
+    host_metadata,
+    oidc_metadata,
+    token_endpoint,
+)
 from service.emulator.clock import EmulatorClock, ScaledClock
 from service.emulator.control import control_routes
 from service.emulator.errors import (
@@ -23,6 +29,7 @@ from service.emulator.errors import (
 from service.emulator.faults import FaultMiddleware
 from service.emulator.inputs import origin
 from service.emulator.scenario import Scenario
+from service.emulator.scim import SCIM_ME_PATH, me
 from service.emulator.state import Emulator
 from service.emulator.stats import RecordingMiddleware
 
@@ -80,10 +87,16 @@ def _oauth_routes(emulator: Emulator) -> list[BaseRoute]:
     async def token(request: Request) -> Response:
         return await token_endpoint(request, emulator.credentials)
 
+    async def current_user(request: Request) -> Response:
+        # The bearer middleware has accepted the token already.
+        principal = emulator.credentials.principal(bearer_token(request.scope) or "")
+        return json_response(me(principal))
+
     return [
         Route("/.well-known/databricks-config", databricks_config, methods=["GET"]),
         Route(
             "/oidc/.well-known/oauth-authorization-server", authorization_server, methods=["GET"]
         ),
         Route("/oidc/v1/token", token, methods=["POST"]),
+        Route(SCIM_ME_PATH, current_user, methods=["GET"]),
     ]

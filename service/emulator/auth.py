@@ -1,4 +1,5 @@
-"""Workspace credentials: bearer checks on /api/, the OAuth M2M token endpoint and discovery."""
+"""Workspace credentials: bearer checks on /api/, whose a token is, the OAuth M2M token
+endpoint and discovery."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import base64
 import binascii
 import math
 import secrets
+from typing import TYPE_CHECKING
 from urllib.parse import parse_qs
 
 from starlette.requests import Request
@@ -15,32 +17,61 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.emulator.clock import EmulatorClock
 from service.emulator.errors import AuthError, json_response
 from service.emulator.scenario import Scenario
+from service.emulator.scim import Principal, derived_user
+
+if TYPE_CHECKING:  # stats imports this module's bearer_token
+    from service.emulator.stats import Stats
 
 _INVALID_CLIENT = {"error": "invalid_client", "error_description": "Client authentication failed"}
 
 
 class Credentials:
-    """Which bearer tokens the workspace accepts, and the OAuth tokens it has issued."""
+    """Which bearer tokens the workspace accepts, whose they are, and the OAuth tokens issued."""
 
-    def __init__(self, scenario: Scenario, clock: EmulatorClock) -> None:
+    def __init__(self, scenario: Scenario, clock: EmulatorClock, stats: Stats) -> None:
         self._scenario = scenario
         self._clock = clock
-        self._issued: dict[str, int] = {}  # access token -> expiry on the emulator clock (ms)
+        self._stats = stats
+        self._issued: dict[str, tuple[int, str]] = {}  # token -> (expiry ms, client id)
+        self._users = {user.token: user for user in scenario.users}
 
-    def check(self, token: str) -> None:
-        """Raise AuthError(403) unless `token` may call the API now."""
+    def check(self, token: str | None) -> None:
+        """Raise AuthError (401 without a token, else 403) unless `token` may call the API now;
+        refusals are counted in the stats."""
+        try:
+            self._check(token)
+        except AuthError:
+            self._stats.refused += 1
+            raise
+
+    def _check(self, token: str | None) -> None:
         scenario = self._scenario
+        if token is None:
+            raise AuthError(401)
         if token in scenario.refused_tokens:
             raise AuthError(403)
-        if token in scenario.tokens:
+        if token in scenario.tokens or token in self._users:
             return
-        expiry = self._issued.get(token)
-        if expiry is not None:
-            if self._clock.now_ms() >= expiry:
+        issued = self._issued.get(token)
+        if issued is not None:
+            if self._clock.now_ms() >= issued[0]:
                 raise AuthError(403)
             return
         if not scenario.accept_any_token:
             raise AuthError(403)
+
+    def principal(self, token: str) -> Principal:
+        """Whose an accepted token is: a listed user, a service principal, the PATs' owner, or
+        the user derived from the token."""
+        user = self._users.get(token)
+        if user is not None:
+            return Principal(kind="user", user_name=user.user_name, display_name=user.display_name)
+        issued = self._issued.get(token)
+        if issued is not None:
+            return Principal(kind="service_principal", user_name=issued[1])
+        if token in self._scenario.tokens:
+            return Principal(kind="user", user_name=self._scenario.creator_user_name)
+        return derived_user(token)
 
     def issue(self, client_id: str, client_secret: str, scope: str) -> dict[str, object] | None:
         """An access token for a known client (None: authentication failed).
@@ -57,7 +88,11 @@ class Credentials:
             return None
         ttl_s = self._scenario.token_ttl_s
         token = f"eyJ.emulator.{secrets.token_urlsafe(32)}"
-        self._issued[token] = self._clock.now_ms() + ttl_s * 1000
+        now_ms = self._clock.now_ms()
+        self._issued[token] = (now_ms + ttl_s * 1000, client_id)
+        self._stats.grants.append(
+            {"client_id": client_id, "issued_ms": now_ms, "expires_ms": now_ms + ttl_s * 1000}
+        )
         return {
             "access_token": token,
             "token_type": "Bearer",
@@ -91,8 +126,6 @@ class BearerAuthMiddleware:
         await self.app(scope, receive, send)
 
     def _refusal(self, token: str | None) -> AuthError | None:
-        if token is None:
-            return AuthError(401)
         try:
             self.credentials.check(token)
         except AuthError as refused:

@@ -24,7 +24,9 @@ Endpoint = Literal[
     "jobs/get",
     "jobs/list",
     "oidc/token",
+    "preview/scim/v2/Me",
 ]
+_NOT_JOBS_API = frozenset({"oidc/token", "preview/scim/v2/Me"})
 _ERROR_CODES = {
     400: "BAD_REQUEST",
     401: "UNAUTHENTICATED",
@@ -85,7 +87,7 @@ class FaultRule(
 
     def matches(self, endpoint: str) -> bool:
         if self.endpoint == "*":
-            return endpoint != "oidc/token"
+            return endpoint not in _NOT_JOBS_API
         return self.endpoint == endpoint
 
     def error(self, endpoint: str) -> ApiError:

@@ -40,6 +40,17 @@ class Client(_Spec, frozen=True, kw_only=True):
         return f"Client(id={self.id!r}, secret='***')"
 
 
+class User(_Spec, frozen=True, kw_only=True):
+    """A workspace user and one of their tokens; list a user twice to model a refreshed token."""
+
+    token: str
+    user_name: str
+    display_name: str | None = None
+
+    def __repr__(self) -> str:
+        return f"User(user_name={self.user_name!r}, token='***')"
+
+
 class Parameter(_Spec, frozen=True, kw_only=True):
     """A job-level parameter and its default."""
 
@@ -116,6 +127,9 @@ class Scenario(_Spec, frozen=True, kw_only=True):
     accept_any_token: bool = True
     token_ttl_s: Annotated[int, msgspec.Meta(gt=0)] = 3600
     clients: tuple[Client, ...] = (Client(id="local-client", secret="local-secret"),)  # noqa: S106
+    # Forwarded user tokens and whose they are (SCIM `Me`); any other accepted token belongs
+    # to `creator_user_name` if it is in `tokens`, else to a user derived from the token.
+    users: tuple[User, ...] = ()
     timings: Timings = msgspec.field(default_factory=Timings)
     list_limit_max: Annotated[int, msgspec.Meta(ge=1)] = 25
     # A failed task turns the job run into INTERNAL_ERROR/FAILED, as real workspaces do.
@@ -125,6 +139,7 @@ class Scenario(_Spec, frozen=True, kw_only=True):
 
     def __post_init__(self) -> None:
         _no_duplicates("client id", [client.id for client in self.clients])
+        _no_duplicates("user token", [user.token for user in self.users])
         _no_duplicates("job_id", [job.job_id for job in self.jobs.values()])
         named = {
             key: job if job.name else msgspec.structs.replace(job, name=key)

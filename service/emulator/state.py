@@ -41,9 +41,9 @@ class Emulator:
         self.base_url = base_url.rstrip("/") if base_url else None
         self.jobs: dict[int, JobSpec] = {job.job_id: job for job in scenario.jobs.values()}
         self.created_time = clock.now_ms()
-        self.credentials = Credentials(scenario, clock)
-        self.faults = FaultBook()
         self.stats = Stats()
+        self.credentials = Credentials(scenario, clock, self.stats)
+        self.faults = FaultBook()
         # Ids keep counting across resets, so a client never sees one id mean two runs.
         self._ids = itertools.count(FIRST_RUN_ID)
         self._clear_runs()

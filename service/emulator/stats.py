@@ -39,17 +39,23 @@ class Stats:
         self.calls: Counter[str] = Counter()
         self.run_now_bodies: list[Any] = []
         self.tokens: list[str] = []
+        self.refused = 0  # API calls turned away for their credentials (401/403)
+        self.grants: list[dict[str, Any]] = []  # OAuth tokens issued: client, issued, expires
 
     def reset(self) -> None:
         self.calls.clear()
         self.run_now_bodies.clear()
         self.tokens.clear()
+        self.refused = 0
+        self.grants.clear()
 
     def snapshot(self) -> dict[str, Any]:
         return {
             "calls": dict(self.calls),
             "run_now_bodies": list(self.run_now_bodies),
             "tokens": list(self.tokens),
+            "refused": self.refused,
+            "token_grants": list(self.grants),
         }
 
 

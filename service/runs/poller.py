@@ -213,10 +213,13 @@ class PollerHub:
             if initial is not None:
                 watch.observe(initial)
             self._tasks.start_soon(self._loop, watch, key)
-        elif initial is not None and watch.latest is None:
-            # A watch whose polls have not answered yet (throttled): what the caller read is
-            # news to its watchers too.
-            watch.observe(initial)
+        else:
+            # The same principal, perhaps with a newer token: the loop polls with the latest.
+            watch.identity = identity
+            if initial is not None and watch.latest is None:
+                # A watch whose polls have not answered yet (throttled): what the caller read
+                # is news to its watchers too.
+                watch.observe(initial)
         return watch
 
     def close_all(self) -> None:

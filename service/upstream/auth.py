@@ -6,17 +6,13 @@ import asyncio
 from collections.abc import AsyncGenerator, Generator
 
 import httpx
-import msgspec
 
 from service.clock import Clock
-from service.errors import UpstreamAuthFailed, UpstreamUnavailable
-from service.upstream.wire import TokenReply
+from service.upstream.tokens import TokenEndpoint
 
 # Refresh this long before the token's expiry: Azure rejects tokens with 30 s or less left,
 # and the official SDK treats a token as expired 40 s early.
 REFRESH_MARGIN_S = 40.0
-TOKEN_TIMEOUT_S = 30.0
-_token_decoder = msgspec.json.Decoder(TokenReply)
 
 
 class BearerAuth(httpx.Auth):
@@ -34,22 +30,24 @@ class BearerAuth(httpx.Auth):
 
 
 class OAuthM2MAuth(httpx.Auth):
-    """Client-credentials tokens from `{host}/oidc/v1/token`, shared by every concurrent caller.
+    """Client-credentials tokens from the token endpoint, shared by every concurrent caller.
 
-    One refresh at a time (under a lock), REFRESH_MARGIN_S ahead of expiry; a request whose
-    token is refused as invalid gets one fresh token and one retry, so a token revoked early
-    never surfaces to a client.
+    One refresh at a time (under a lock), ahead of expiry; a request whose token is refused as
+    invalid gets one fresh token and one retry, so a token revoked early never surfaces to a
+    client. The token is fetched by a request of its own, before the flow yields: a failure
+    is then our exception, raised inside the attempt, and the attempt's tier retries it.
+
+    Why the margin differs from the SDK's fixed 40 s: a token that lives less than twice the
+    margin is refreshed halfway through its life (the SDK's async refresh also goes stale at
+    half the TTL), instead of being thrown away on every request.
     """
 
-    requires_response_body = True
-
-    def __init__(self, host: str, client_id: str, client_secret: str, *, clock: Clock) -> None:
-        self._token_url = f"{host}/oidc/v1/token"
-        self._basic = httpx.BasicAuth(client_id, client_secret)
+    def __init__(self, endpoint: TokenEndpoint, *, clock: Clock) -> None:
+        self._endpoint = endpoint
         self._clock = clock
         self._lock = asyncio.Lock()
         self._token: str | None = None
-        self._expires_at = 0.0
+        self._refresh_at = 0.0
         self.refreshes = 0
 
     def __repr__(self) -> str:
@@ -63,57 +61,36 @@ class OAuthM2MAuth(httpx.Auth):
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        token = self._valid_token()
-        if token is None:
-            async with self._lock:
-                token = self._valid_token()
-                if token is None:
-                    response = yield self._token_request()
-                    token = self._accept(response)
+        token = self._valid_token() or await self._refresh(stale=None)
         request.headers["Authorization"] = f"Bearer {token}"
         response = yield request
         if _token_refused(response):
-            async with self._lock:
-                if self._token == token:
-                    response = yield self._token_request()
-                    self._accept(response)
-                token = self._token or token
+            await response.aread()  # its connection goes back to the pool before we wait
+            token = await self._refresh(stale=token)
             request.headers["Authorization"] = f"Bearer {token}"
             yield request
 
     def _valid_token(self) -> str | None:
-        if self._token is not None and self._clock.monotonic() < self._expires_at:
+        if self._token is not None and self._clock.monotonic() < self._refresh_at:
             return self._token
         return None
 
-    def _token_request(self) -> httpx.Request:
-        request = httpx.Request(
-            "POST",
-            self._token_url,
-            data={"grant_type": "client_credentials", "scope": "all-apis"},
-        )
-        # A request made inside an auth flow carries no timeout of its own: without one, a
-        # token endpoint that never answers would hold the lock, and every caller, forever.
-        request.extensions["timeout"] = httpx.Timeout(TOKEN_TIMEOUT_S).as_dict()
-        return next(self._basic.auth_flow(request))
+    async def _refresh(self, *, stale: str | None) -> str:
+        """A new token, unless another caller got one while we waited for the lock.
 
-    def _accept(self, response: httpx.Response) -> str:
-        if response.status_code != 200:
-            raise UpstreamAuthFailed(
-                "Databricks refused the service's credentials",
-                upstream_status=response.status_code,
-                detail="the token endpoint refused the client credentials",
-            )
-        try:
-            reply = _token_decoder.decode(response.content)
-        except msgspec.DecodeError as exc:
-            raise UpstreamUnavailable(
-                "Databricks sent an unreadable token response", upstream_status=200
-            ) from exc
-        self._token = reply.access_token
-        self._expires_at = self._clock.monotonic() + reply.expires_in - REFRESH_MARGIN_S
-        self.refreshes += 1
-        return reply.access_token
+        `stale` is the token just refused (None: there was no valid one).
+        """
+        async with self._lock:
+            current = self._valid_token() if stale is None else self._token
+            if current is not None and current != stale:
+                return current
+            asked_at = self._clock.monotonic()
+            reply = await self._endpoint.fetch()
+            margin = min(REFRESH_MARGIN_S, reply.expires_in / 2)
+            self._token = reply.access_token
+            self._refresh_at = asked_at + reply.expires_in - margin
+            self.refreshes += 1
+            return reply.access_token
 
 
 def _token_refused(response: httpx.Response) -> bool:

@@ -30,6 +30,7 @@ from service.upstream.reply import read_capped, read_head, type_problem
 from service.upstream.retry import POLL, READ, WRITE, RetryPolicy, Tier
 from service.upstream.wire import (
     ErrorReply,
+    Principal,
     RunPage,
     RunSnapshot,
     decode_job,
@@ -41,11 +42,13 @@ from service.upstream.wire import (
 )
 
 API = "/api/2.1/jobs"
+SCIM_ME = "/api/2.0/preview/scim/v2/Me"
 MAX_RETRY_AFTER_S = 3600.0
 MAX_ERROR_BYTES = 64 * 1024  # of an error reply we read only the message
 T = TypeVar("T")
 _log = structlog.get_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
+_principal_decoder = msgspec.json.Decoder(Principal)
 _encoder = msgspec.json.Encoder()
 
 
@@ -103,6 +106,12 @@ class JobsClient:
         params = {"job_id": job_id}
         return await self._call(identity, READ, "GET", "get", decode_job, params=params)
 
+    async def me(self, identity: Identity) -> Principal:
+        """SCIM `Me`: whom the identity's token belongs to (a read, retried in the read tier)."""
+        return await self._call(
+            identity, READ, "GET", "scim/me", _principal_decoder.decode, path=SCIM_ME
+        )
+
     async def _call(
         self,
         identity: Identity,
@@ -113,10 +122,17 @@ class JobsClient:
         *,
         params: Mapping[str, str | int] | None = None,
         content: bytes | None = None,
+        path: str | None = None,
     ) -> T:
         async def attempt(seconds: float) -> T:
             body = await self._send(
-                identity, method, verb, params=params, content=content, budget_s=seconds
+                identity,
+                method,
+                verb,
+                params=params,
+                content=content,
+                budget_s=seconds,
+                path=path or f"{API}/{verb}",
             )
             return _decoded(decode, body, verb)
 
@@ -131,11 +147,12 @@ class JobsClient:
         params: Mapping[str, str | int] | None,
         content: bytes | None,
         budget_s: float,
+        path: str,
     ) -> bytes:
         headers = {"Content-Type": "application/json"} if content is not None else None
         request = self._http.build_request(
             method,
-            f"{API}/{verb}",
+            path,
             params=params,
             content=content,
             headers=headers,

@@ -6,6 +6,8 @@ we rely on have the wrong type, fails to decode (msgspec.DecodeError or Validati
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 TERMINAL_STATES = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
@@ -146,3 +148,10 @@ def run_from_raw(raw: msgspec.Raw) -> RunSnapshot:
 
 def job_id_of(raw: msgspec.Raw | bytes) -> int | None:
     return _job_id_decoder.decode(raw).job_id
+
+
+class Principal(msgspec.Struct, frozen=True):
+    """SCIM `Me`: the user (or service principal) a token belongs to; `id` is stable."""
+
+    id: Annotated[str, msgspec.Meta(min_length=1)]
+    userName: str | None = None  # noqa: N815 - SCIM's wire name

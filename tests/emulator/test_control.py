@@ -49,6 +49,8 @@ async def test_stats_count_calls_and_keep_run_now_bodies_and_tokens(
         "calls": {"run-now": 1, "runs/get": 1, "runs/list": 1},
         "run_now_bodies": [{"job_id": NOTEBOOK, "job_parameters": {"env": "prod"}}],
         "tokens": ["dapi-local-dev", "dapi-local-dev", "user-token"],
+        "refused": 0,
+        "token_grants": [],
     }
 
 

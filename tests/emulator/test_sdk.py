@@ -184,3 +184,11 @@ def test_the_2_1_paths_answer_like_2_2(served: tuple[str, Emulator], emulator: E
         run = client.get("/api/2.1/jobs/runs/get", params={"run_id": run_id}).json()
     assert (run["run_id"], run["job_id"]) == (run_id, NOTEBOOK)
     assert run["run_page_url"].startswith(f"{served[0]}/?o=1234567890123456#job/{NOTEBOOK}/run/")
+
+
+def test_the_sdk_reads_the_current_user(w: WorkspaceClient) -> None:
+    user = w.current_user.me()
+    assert user.user_name == "emulator@example.com"
+    assert user.active is True
+    assert user.id is not None
+    assert user.id.isdigit()

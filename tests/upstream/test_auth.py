@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from contextlib import asynccontextmanager
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import respx
 from service.clock import LoopClock
 from service.errors import UpstreamAuthFailed
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
+from service.upstream.tokens import TokenEndpoint
 from tests.factories import advance
 
 HOST = "https://ws.test"
@@ -37,15 +39,18 @@ def workspace(expires_in=3600):
     return router, issued, api
 
 
-def client(router, auth):
-    return httpx.AsyncClient(
-        base_url=HOST, transport=httpx.MockTransport(router.async_handler), auth=auth
-    )
+@asynccontextmanager
+async def m2m(router, secret="sec"):  # noqa: S107 - a test client secret
+    """A client whose requests carry OAuth M2M tokens fetched through the client itself."""
+    transport = httpx.MockTransport(router.async_handler)
+    async with httpx.AsyncClient(base_url=HOST, transport=transport) as http:
+        http.auth = OAuthM2MAuth(TokenEndpoint(http, HOST, "cid", secret), clock=LoopClock())
+        yield http
 
 
 async def test_token_request_is_client_credentials_with_basic_auth():
     router, issued, _ = workspace()
-    async with client(router, OAuthM2MAuth(HOST, "cid", "sec", clock=LoopClock())) as http:
+    async with m2m(router) as http:
         await http.get("/api/2.1/jobs/runs/list")
     (request,) = issued
     assert request.headers["authorization"] == "Basic " + base64.b64encode(b"cid:sec").decode()
@@ -54,7 +59,7 @@ async def test_token_request_is_client_credentials_with_basic_auth():
 
 async def test_concurrent_callers_share_one_refresh():
     router, issued, api = workspace()
-    async with client(router, OAuthM2MAuth(HOST, "cid", "sec", clock=LoopClock())) as http:
+    async with m2m(router) as http:
         await asyncio.gather(*(http.get("/api/2.1/jobs/runs/list") for _ in range(50)))
     assert len(issued) == 1
     assert {c.request.headers["authorization"] for c in api.calls} == {"Bearer tok1"}
@@ -62,7 +67,7 @@ async def test_concurrent_callers_share_one_refresh():
 
 async def test_token_is_refreshed_forty_seconds_before_expiry():
     router, _issued, api = workspace(expires_in=3600)
-    async with client(router, OAuthM2MAuth(HOST, "cid", "sec", clock=LoopClock())) as http:
+    async with m2m(router) as http:
         await http.get("/api/2.1/jobs/runs/list")
         await advance(3600 - 41)
         await http.get("/api/2.1/jobs/runs/list")
@@ -90,7 +95,7 @@ async def test_a_refused_token_is_renewed_once_and_the_request_retried():
         return httpx.Response(200, json={"run_id": 1})
 
     router.get("/api/2.1/jobs/runs/get").mock(side_effect=refuse_first)
-    async with client(router, OAuthM2MAuth(HOST, "cid", "sec", clock=LoopClock())) as http:
+    async with m2m(router) as http:
         response = await http.get("/api/2.1/jobs/runs/get")
     assert response.status_code == 200
     assert seen == ["Bearer tok1", "Bearer tok2"]
@@ -101,7 +106,7 @@ async def test_permission_denied_is_not_a_token_problem():
     router.get("/api/2.1/jobs/runs/get").respond(
         403, json={"error_code": "PERMISSION_DENIED", "message": "no"}
     )
-    async with client(router, OAuthM2MAuth(HOST, "cid", "sec", clock=LoopClock())) as http:
+    async with m2m(router) as http:
         response = await http.get("/api/2.1/jobs/runs/get")
     assert response.status_code == 403
     assert len(issued) == 1
@@ -110,7 +115,7 @@ async def test_permission_denied_is_not_a_token_problem():
 async def test_refused_client_credentials_raise_our_error():
     router = respx.MockRouter(base_url=HOST)
     router.post("/oidc/v1/token").respond(401, json={"error": "invalid_client"})
-    async with client(router, OAuthM2MAuth(HOST, "cid", "bad", clock=LoopClock())) as http:
+    async with m2m(router, secret="bad") as http:
         with pytest.raises(UpstreamAuthFailed):
             await http.get("/api/2.1/jobs/runs/list")
 
