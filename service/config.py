@@ -80,6 +80,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     listen_host: str = "0.0.0.0"  # noqa: S104 - a container's port is published on all interfaces
     port: int = 8000
     shutdown_grace_ms: int = 10_000
+    # Idempotency keys: how long a key stays bound to its parameters, and how many are kept.
+    idempotency_ttl_ms: int = 86_400_000
+    idempotency_max_keys: int = 100_000
     warnings: tuple[str, ...] = ()
 
 
@@ -95,6 +98,8 @@ _TOP_KEYS = {
     "cache_ttl_ms",
     "cache_max_entries",
     "shutdown_grace_ms",
+    "idempotency_ttl_ms",
+    "idempotency_max_keys",
     "jobs",
 }
 _JOB_KEYS = {"job_id", "task_type", "wait_timeout_ms", "params", "run_as"}

@@ -8,6 +8,7 @@
     │   ├── UnknownJob                 404: no such job key
     │   ├── JobNotConfigured           404: a job key without a numeric job id
     │   ├── RunNotFound                404: no such run, or a run of another job
+    │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
     │   └── Unavailable                503: shutting down, or too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
@@ -15,7 +16,9 @@
         ├── UpstreamAuthFailed         502: Databricks refused our credentials (401/403)
         ├── UpstreamThrottled          503: 429 after retries; carries Retry-After
         ├── UpstreamUnavailable        502: 5xx or transport failure
-        └── UpstreamTimeout            504: no answer within the tier's time budget
+        ├── UpstreamTimeout            504: no answer within the tier's time budget
+        └── OutcomeUnknown             502/503/504: run-now was sent and its answer lost; the
+                                       run may exist: retry with the error's idempotency key
 
 Messages are ours: no upstream text, token or trace reaches a response. Details go to the log.
 """
@@ -34,6 +37,8 @@ class SidecarError(Exception):
     # Set when the failure came after a run was started (run_and_wait): the run exists, and
     # the caller can watch or cancel it rather than trigger another.
     run_id: int | None = None
+    # Set on an unknown outcome: retrying with this key returns the run, or starts exactly one.
+    idempotency_key: str | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -72,6 +77,11 @@ class JobNotConfigured(ClientError):
 class RunNotFound(ClientError):
     status = 404
     code = "RUN_NOT_FOUND"
+
+
+class IdempotencyKeyReused(ClientError):
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class Unavailable(ClientError):
@@ -130,15 +140,38 @@ class UpstreamTimeout(UpstreamError):
     code = "UPSTREAM_TIMEOUT"
 
 
+class OutcomeUnknown(UpstreamError):
+    """Whether run-now started a run is unknown; `status` says why (502 lost, 504 timed out,
+    503 shutting down). The same key and parameters again return that run or start one."""
+
+    code = "OUTCOME_UNKNOWN"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 502,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, detail=detail, retry_after=retry_after)
+        self.status = status
+
+
 def error_body(exc: SidecarError) -> dict[str, object]:
     """The JSON body for an error: our message and code, never upstream internals."""
-    return {"error": exc.message, "code": exc.code, "plugin": "jobs"}
+    body: dict[str, object] = {"error": exc.message, "code": exc.code, "plugin": "jobs"}
+    if exc.idempotency_key is not None:
+        body["idempotencyKey"] = exc.idempotency_key
+    return body
 
 
 def error_response(exc: SidecarError) -> Response:
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if exc.idempotency_key is not None:
+        headers["Idempotency-Key"] = exc.idempotency_key
     return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
 

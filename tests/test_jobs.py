@@ -49,12 +49,20 @@ async def test_run_now_failure_is_an_error_result(jobs, upstream):
 
 
 async def test_idempotency_key_is_scoped_and_stable(jobs, upstream):
-    route = upstream.post("/run-now").respond(json={"run_id": 11})
-    await jobs("etl").run_now({}, idempotency_key="k1")
-    await jobs("etl").run_now({}, idempotency_key="k1")
-    await jobs("report").run_now({}, idempotency_key="k1")
+    route = upstream.post("/run-now").mock(
+        side_effect=[
+            httpx.Response(200, json={"run_id": 11}),
+            httpx.Response(200, json={"run_id": 12}),
+        ]
+    )
+    first = await jobs("etl").run_now({}, idempotency_key="k1")
+    again = await jobs("etl").run_now({}, idempotency_key="k1")
+    other_job = await jobs("report").run_now({}, idempotency_key="k1")
     tokens = [json.loads(c.request.content)["idempotency_token"] for c in route.calls]
-    assert tokens[0] == tokens[1] != tokens[2]
+    assert first.data == again.data == {"run_id": 11}  # the repeat is answered from memory
+    assert other_job.data == {"run_id": 12}
+    assert len(tokens) == 2
+    assert tokens[0] != tokens[1]
     assert all(len(t) <= 64 for t in tokens)
 
 

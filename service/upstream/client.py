@@ -14,6 +14,7 @@ import msgspec
 import structlog
 
 from service.errors import (
+    OutcomeUnknown,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamNotFound,
@@ -40,6 +41,8 @@ _log = structlog.get_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
 _run_now_decoder = msgspec.json.Decoder(RunNowReply)
 _encoder = msgspec.json.Encoder()
+# Raised before a request leaves: whatever else fails may have reached Databricks.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class JobsClient:
@@ -54,10 +57,41 @@ class JobsClient:
         self.calls: Counter[tuple[str, str]] = Counter()  # (verb, status or error) for metrics
 
     async def run_now(self, identity: Identity, body: Mapping[str, Any], *, tier: Tier) -> int:
-        """Trigger a run; `tier` is SAFE_WRITE only when the body carries an idempotency token."""
+        """Trigger a run; `tier` is SAFE_WRITE only when the body carries an idempotency token.
+
+        Raises OutcomeUnknown when no attempt answered with the run but one may have started it
+        (sent, then the connection was lost, the answer timed out, a 5xx or an unreadable 2xx).
+        """
         content = _encoder.encode(body)
-        reply = await self._call(identity, tier, "POST", "run-now", content=content)
-        return _decoded(_run_now_decoder.decode, reply, "run-now").run_id
+        reached = False
+
+        async def attempt(time_left: float) -> int:
+            nonlocal reached
+            budget = min(self._attempt_timeout, time_left)
+            try:
+                reply = await self._send(
+                    identity, "POST", "run-now", params=None, content=content, budget_s=budget
+                )
+                return _decoded(_run_now_decoder.decode, reply, "run-now").run_id
+            except UpstreamError as exc:
+                reached = reached or may_have_run(exc)
+                raise
+            except BaseException:  # cut off mid-call (attempt deadline): it may have been sent
+                reached = True
+                raise
+
+        try:
+            return await self._policy.call(tier, attempt)
+        except UpstreamError as exc:
+            if not reached:
+                raise
+            raise OutcomeUnknown(
+                "Databricks may have started the run, but its answer was lost. Retry with this "
+                "Idempotency-Key to get that run (or start it once)",
+                status=504 if isinstance(exc, UpstreamTimeout) else 502,
+                detail=exc.detail,
+                retry_after=exc.retry_after,
+            ) from exc
 
     async def get_run(self, identity: Identity, run_id: int, *, tier: Tier = READ) -> RunSnapshot:
         body = await self._call(identity, tier, "GET", "runs/get", params={"run_id": run_id})
@@ -170,6 +204,17 @@ def _decoded(decode: Callable[[bytes], T], body: bytes, verb: str) -> T:
     except (msgspec.DecodeError, msgspec.ValidationError) as exc:
         _log.warning("upstream.unreadable_reply", verb=verb, error=type(exc).__name__)
         raise UpstreamUnavailable("Databricks sent an unreadable reply", detail=verb) from exc
+
+
+def may_have_run(exc: UpstreamError) -> bool:
+    """Could Databricks have started a run for a run-now that failed with `exc`?
+
+    A 5xx may come after the run was created; a 4xx (429 included) or 3xx is a refusal; a
+    transport failure is a loss unless the request never left (no connection was made).
+    """
+    if exc.upstream_status is not None:
+        return exc.upstream_status >= 500
+    return not isinstance(exc.__cause__, _NEVER_SENT)
 
 
 def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
