@@ -40,6 +40,9 @@ class Workspace:
             raise failure
         if failure == "hang":
             await asyncio.sleep(10_000)
+        if failure == "slow":
+            await asyncio.sleep(3)
+            failure = None
         if failure is not None:
             return failure  # type: ignore[no-any-return]
         return httpx.Response(200, json={"run_id": run_id})
@@ -122,6 +125,39 @@ async def test_a_fresh_service_derives_the_same_token_from_a_generated_key():
         retry = await client.post("/api/jobs/etl/run", json={}, headers={"Idempotency-Key": key})
     assert retry.json() == {"runId": next(iter(workspace.runs.values()))}
     assert len(workspace.runs) == 1
+
+
+@pytest.mark.parametrize("query", ["", "?stream=true"])
+async def test_triggers_in_flight_at_shutdown_each_get_an_answer_before_the_grace_ends(query):
+    workspace = Workspace("slow", "hang", "hang", "hang")
+    router = workspace_router(workspace)
+    settings = make_settings(shutdown_grace_ms=10_000)
+    draining = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    async with make_client(settings, router, draining=draining) as client:
+        triggers = [
+            asyncio.create_task(client.post("/api/jobs/etl/run", json={})) for _ in range(4)
+        ]
+        while len(workspace.calls) < 4:
+            await asyncio.sleep(0)
+        draining.set()
+        started = loop.time()
+        answers = await asyncio.gather(*triggers)
+        elapsed = loop.time() - started
+    assert sorted(a.status_code for a in answers) == [200, 503, 503, 503]
+    assert {a.headers["content-type"] for a in answers} == {"application/json"}
+    assert 3 < elapsed < settings.shutdown_grace_ms / 1000  # Hypercorn cuts connections then
+    unknown = [a.json() for a in answers if a.status_code == 503]
+    assert {u["code"] for u in unknown} == {"OUTCOME_UNKNOWN"}
+    async with make_client(make_settings(), router) as fresh:
+        retried = [
+            await fresh.post("/api/jobs/etl/run", json={}, headers={"Idempotency-Key": key})
+            for key in (u["idempotencyKey"] for u in unknown)
+        ]
+    answered = [a.json()["runId"] for a in answers if a.status_code == 200]
+    run_ids = answered + [r.json()["runId"] for r in retried]
+    assert sorted(run_ids) == sorted(workspace.runs.values())  # one run per trigger, no more
+    assert len(workspace.runs) == 4
 
 
 DEFINITE_FAILURES = {
