@@ -95,7 +95,7 @@ class Triggers:
         except OutcomeUnknown as exc:
             exc.idempotency_key = key
             _log.warning(
-                "trigger.outcome_unknown", job=job.key, status=exc.status, token=token[:20]
+                "trigger.outcome_unknown", job=job.key, status=exc.status, idempotency_token=token
             )
             raise
         await self._memory.remember(scope, digest, run_id)
