@@ -82,7 +82,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     shutdown_grace_ms: int = 10_000
     # Idempotency keys: how long a key stays bound to its parameters, and how many are kept.
     idempotency_ttl_ms: int = 86_400_000
-    idempotency_max_keys: int = 100_000
+    idempotency_max_keys: int = 20_000  # about 0.5 KB each
     warnings: tuple[str, ...] = ()
 
 

@@ -39,12 +39,12 @@ class KeyMemory(Protocol):
 class LocalKeyMemory:
     """In-process memory: at most `max_keys` scopes, each kept `ttl_s` from its first use.
 
-    Why bounded: every trigger reserves a key (generated ones too). When full, the oldest key is
-    forgotten early; a reuse of it with other parameters then starts a new run (its run-now token
-    covers the parameters) rather than being refused, and is never answered with the old run.
+    Why bounded: keys come from clients. When full, the oldest key is forgotten early; a reuse
+    of it with other parameters then starts a new run (its run-now token covers the
+    parameters) rather than being refused, and is never answered with the old run.
     """
 
-    def __init__(self, clock: Clock, *, max_keys: int = 100_000, ttl_s: float = DAY_S) -> None:
+    def __init__(self, clock: Clock, *, max_keys: int = 20_000, ttl_s: float = DAY_S) -> None:
         self._clock = clock
         self._max = max_keys
         self._ttl = ttl_s

@@ -76,23 +76,29 @@ class Triggers:
     async def run_now(
         self, job: JobSettings, identity: Identity, fields: dict[str, Any], key: str | None
     ) -> int:
+        generated = key is None
         key = new_key() if key is None else checked_key(key)
         if self._cut:
             raise Unavailable("The service is shutting down", retry_after=1)
         scope = key_scope(job.key, identity, key)
         digest = params_digest(job.key, identity, fields)
-        use = await self._memory.reserve(scope, digest)
-        if use.digest != digest:
-            raise IdempotencyKeyReused(
-                "This Idempotency-Key was already used with other parameters; use a new key"
-            )
-        if use.run_id is not None:
-            return use.run_id
+        # A generated key is nobody else's until it is handed out (on an unknown outcome):
+        # only then is it remembered, so plain triggers do not crowd clients' keys out.
+        if not generated:
+            use = await self._memory.reserve(scope, digest)
+            if use.digest != digest:
+                raise IdempotencyKeyReused(
+                    "This Idempotency-Key was already used with other parameters; use a new key"
+                )
+            if use.run_id is not None:
+                return use.run_id
         token = run_now_token(scope, digest)
         body = {"job_id": job.job_id, **fields, "idempotency_token": token}
         try:
             run_id = await self._before_cut(self._client.run_now(identity, body, tier=SAFE_WRITE))
         except OutcomeUnknown as exc:
+            if generated:
+                await self._memory.reserve(scope, digest)
             exc.idempotency_key = key
             _log.warning(
                 "trigger.outcome_unknown", job=job.key, status=exc.status, idempotency_token=token

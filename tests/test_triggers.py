@@ -262,6 +262,29 @@ async def test_after_an_unknown_outcome_the_key_keeps_its_parameters(tmp_path):
     assert len(workspace.runs) == 1
 
 
+async def test_a_generated_key_handed_out_keeps_its_parameters(tmp_path):
+    workspace = Workspace(*[httpx.ReadTimeout("slow")] * 3)
+    async with make_client(params_settings(tmp_path), workspace_router(workspace)) as client:
+        lost_answer = await client.post("/api/jobs/etl/run", json={"params": {"run_date": "a"}})
+        key = lost_answer.json()["idempotencyKey"]
+        other = await run(client, {"run_date": "b"}, key=key)
+        same = await run(client, {"run_date": "a"}, key=key)
+    assert other.status_code == 422
+    assert same.json() == {"runId": next(iter(workspace.runs.values()))}
+    assert len(workspace.runs) == 1
+
+
+async def test_triggers_without_a_key_do_not_crowd_out_clients_keys(tmp_path):
+    workspace = Workspace()
+    settings = params_settings(tmp_path, idempotency_max_keys=1)
+    async with make_client(settings, workspace_router(workspace)) as client:
+        await run(client, {"run_date": "2026-11-29"})
+        for day in range(5):
+            await client.post("/api/jobs/etl/run", json={"params": {"run_date": f"d{day}"}})
+        reused = await run(client, {"run_date": "2026-11-30"})
+    assert reused.status_code == 422
+
+
 async def test_a_key_is_scoped_by_job_and_by_user(tmp_path):
     workspace = Workspace()
     async with make_client(params_settings(tmp_path), workspace_router(workspace)) as client:
