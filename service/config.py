@@ -90,6 +90,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     body_timeout_ms: int = 30_000
     dead_peer_timeout_ms: int = 120_000
     drain_delay_ms: int = 0
+    # Idempotency keys: how long a key stays bound to its parameters, and how many are kept.
+    idempotency_ttl_ms: int = 86_400_000
+    idempotency_max_keys: int = 20_000  # about 0.5 KB each
     warnings: tuple[str, ...] = ()
 
 
@@ -112,6 +115,8 @@ _TOP_KEYS = {
     "body_timeout_ms",
     "dead_peer_timeout_ms",
     "drain_delay_ms",
+    "idempotency_ttl_ms",
+    "idempotency_max_keys",
     "jobs",
 }
 _MAY_BE_ZERO = {"drain_delay_ms"}

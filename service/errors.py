@@ -11,6 +11,7 @@
     │   ├── RunNotFound                404: no such run, or a run of another job
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
+    │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
     │   └── Unavailable                503: shutting down, or too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
@@ -20,7 +21,9 @@
         ├── UpstreamUnavailable        502: 5xx or transport failure
         ├── UpstreamInvalid            502: a 2xx reply that is not what it claims (HTML, bad JSON)
         ├── UpstreamTooLarge           502: a reply over `max_upstream_bytes`
-        └── UpstreamTimeout            504: no answer within the tier's time budget
+        ├── UpstreamTimeout            504: no answer within the tier's time budget
+        └── OutcomeUnknown             502/503/504: run-now was sent and its answer lost; the
+                                       run may exist: retry with the error's idempotency key
 
 Messages are ours: no upstream text, token or trace reaches a response. Details go to the log.
 """
@@ -39,6 +42,8 @@ class SidecarError(Exception):
     # Set when the failure came after a run was started (run_and_wait): the run exists, and
     # the caller can watch or cancel it rather than trigger another.
     run_id: int | None = None
+    # Set on an unknown outcome: retrying with this key returns the run, or starts exactly one.
+    idempotency_key: str | None = None
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
         super().__init__(message)
@@ -92,6 +97,11 @@ class RequestTimeout(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class IdempotencyKeyReused(ClientError):
+    status = 422
+    code = "IDEMPOTENCY_KEY_REUSED"
 
 
 class Unavailable(ClientError):
@@ -165,15 +175,38 @@ class UpstreamTimeout(UpstreamError):
     code = "UPSTREAM_TIMEOUT"
 
 
+class OutcomeUnknown(UpstreamError):
+    """Whether run-now started a run is unknown; `status` says why (502 lost, 504 timed out,
+    503 shutting down). The same key and parameters again return that run or start one."""
+
+    code = "OUTCOME_UNKNOWN"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 502,
+        detail: str | None = None,
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message, detail=detail, retry_after=retry_after)
+        self.status = status
+
+
 def error_body(exc: SidecarError) -> dict[str, object]:
     """The JSON body for an error: our message and code, never upstream internals."""
-    return {"error": exc.message, "code": exc.code, "plugin": "jobs"}
+    body: dict[str, object] = {"error": exc.message, "code": exc.code, "plugin": "jobs"}
+    if exc.idempotency_key is not None:
+        body["idempotencyKey"] = exc.idempotency_key
+    return body
 
 
 def error_response(exc: SidecarError) -> Response:
     headers = {}
     if exc.retry_after is not None:
         headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
+    if exc.idempotency_key is not None:
+        headers["Idempotency-Key"] = exc.idempotency_key
     return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
 
 

@@ -28,9 +28,13 @@ T = TypeVar("T")
 
 
 class ExecutionError(msgspec.Struct, frozen=True):
+    """`idempotency_key` is set when the outcome is unknown (OUTCOME_UNKNOWN): run again
+    with it to get the run that may have started, or start it once."""
+
     status: int
     message: str
     code: str
+    idempotency_key: str | None = None
 
 
 class ExecutionResult(msgspec.Struct, Generic[T], frozen=True):
@@ -50,9 +54,10 @@ class RunStatus(msgspec.Struct, frozen=True):
 
 
 def _fail(exc: SidecarError) -> ExecutionResult[Any]:
-    return ExecutionResult(
-        ok=False, error=ExecutionError(status=exc.status, message=exc.message, code=exc.code)
+    error = ExecutionError(
+        status=exc.status, message=exc.message, code=exc.code, idempotency_key=exc.idempotency_key
     )
+    return ExecutionResult(ok=False, error=error)
 
 
 def _decode(raw: msgspec.Raw) -> Any:
@@ -134,7 +139,8 @@ class JobHandle:
     ) -> AsyncIterator[RunStatus]:
         """Trigger a run and yield each change until it ends; raises a SidecarError on failure
         (bad parameters, upstream errors, or the job's `wait_timeout_ms` running out). Once the
-        run has started, the error's `run_id` names it."""
+        run has started, the error's `run_id` names it; if whether it started is unknown
+        (OutcomeUnknown), the error's `idempotency_key` gets it (or starts it once)."""
         job, identity = await self._context()
         fields = self._svc.ops.prepare_run(job, params)
         run_id = await self._svc.ops.run_now(job, identity, fields, idempotency_key=idempotency_key)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
-import uuid
 from typing import Any
 
 import msgspec
@@ -13,7 +11,6 @@ import msgspec
 from service.cache import CacheKey, ReadCache
 from service.config import JobSettings, Settings
 from service.errors import (
-    InvalidRequest,
     JobNotConfigured,
     RunNotFound,
     UnknownJob,
@@ -21,6 +18,7 @@ from service.errors import (
 )
 from service.identity import Identity
 from service.params import run_now_fields, validate_params
+from service.triggers import Triggers
 from service.upstream.client import JobsClient
 from service.upstream.retry import SAFE_WRITE
 from service.upstream.wire import TERMINAL_STATES, RunSnapshot, job_id_of, run_from_raw
@@ -29,7 +27,6 @@ MAX_LIST_LIMIT = 100
 UPSTREAM_PAGE = 25  # runs/list refuses more per page
 _WRITE_INVALIDATES = frozenset({"list_runs", "last_run"})
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-_IDEMPOTENCY_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 
 
 class _OutputState(msgspec.Struct, frozen=True):
@@ -66,23 +63,16 @@ def run_not_found(run_id: int) -> RunNotFound:
     return RunNotFound(f"Run {run_id} not found")
 
 
-def idempotency_token(job_key: str, identity: Identity, client_key: str | None) -> str:
-    """The run-now token: the client's key scoped by job and identity, else a fresh one."""
-    if client_key is None:
-        return f"sidecar-{uuid.uuid4().hex}"
-    if not _IDEMPOTENCY_KEY.match(client_key):
-        raise InvalidRequest("Idempotency-Key must be 1-255 printable ASCII characters")
-    digest = hashlib.sha256(f"{job_key}\x1f{identity.key}\x1f{client_key}".encode()).hexdigest()
-    return f"sidecar-{digest[:56]}"  # 64 characters, the Jobs API's limit
-
-
 class JobOperations:
     """Validates, maps, scopes and caches; raises the exception tree, never returns None."""
 
-    def __init__(self, settings: Settings, client: JobsClient, cache: ReadCache) -> None:
+    def __init__(
+        self, settings: Settings, client: JobsClient, cache: ReadCache, triggers: Triggers
+    ) -> None:
         self._settings = settings
         self._client = client
         self._cache = cache
+        self._triggers = triggers
         self._ttl = settings.cache_ttl_ms / 1000
         self._short_ttl = min(settings.poll_interval_ms, settings.cache_ttl_ms) / 1000
 
@@ -108,12 +98,9 @@ class JobOperations:
         *,
         idempotency_key: str | None = None,
     ) -> int:
-        token = idempotency_token(job.key, identity, idempotency_key)
-        body = {"job_id": job.job_id, **fields, "idempotency_token": token}
-        # The token makes a repeat harmless: the Jobs API returns the first run, so retrying a
-        # lost response never starts a second run.
+        """Start a run once per key and parameters (see service/triggers.py)."""
         try:
-            return await self._client.run_now(identity, body, tier=SAFE_WRITE)
+            return await self._triggers.run_now(job, identity, fields, idempotency_key)
         finally:
             await self._cache.invalidate(job.key, _WRITE_INVALIDATES)
 

@@ -15,10 +15,12 @@ from service.cache import ReadCache
 from service.clock import Clock, LoopClock
 from service.config import Settings, Workspace
 from service.directory import UserDirectory
+from service.idempotency import LocalKeyMemory
 from service.identity import Identity, service_principal
 from service.operations import JobOperations
 from service.runs.poller import PollerHub
 from service.runs.streams import StreamGauge
+from service.triggers import Triggers
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy
@@ -91,7 +93,13 @@ async def open_services(
         policy = RetryPolicy(clock, budget, attempt_timeout_s=settings.timeout_ms / 1000)
         client = JobsClient(http, policy, max_reply_bytes=settings.max_upstream_bytes)
         cache = ReadCache(clock, max_entries=settings.cache_max_entries)
-        ops = JobOperations(settings, client, cache)
+        keys = LocalKeyMemory(
+            clock,
+            max_keys=settings.idempotency_max_keys,
+            ttl_s=settings.idempotency_ttl_ms / 1000,
+        )
+        triggers = Triggers(client, keys, clock, grace_s=settings.shutdown_grace_ms / 1000)
+        ops = JobOperations(settings, client, cache, triggers)
         hub = PollerHub(ops, settings, clock, tasks)
         services = Services(
             settings=settings,
@@ -113,6 +121,7 @@ async def open_services(
             tasks=tasks,
         )
         tasks.start_soon(_close_streams_on_drain, services)
+        tasks.start_soon(triggers.cut_on_drain, draining)
         try:
             yield services
         finally:

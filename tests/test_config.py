@@ -169,3 +169,10 @@ def test_poll_floor_below_one_second_is_refused(tmp_path):
     path.write_text("poll_floor_ms = 5000\n")  # raising it is fine
     environ = {"DATABRICKS_HOST": "https://x", "DATABRICKS_TOKEN": "t"}
     assert load_settings(environ, path).poll_floor_ms == 5000
+
+
+def test_idempotency_keys_are_kept_a_day_by_default_and_can_be_tuned(tmp_path):
+    default = load(tmp_path)
+    tuned = load(tmp_path, "idempotency_ttl_ms = 3600000\nidempotency_max_keys = 500\n")
+    assert (default.idempotency_ttl_ms, default.idempotency_max_keys) == (86_400_000, 20_000)
+    assert (tuned.idempotency_ttl_ms, tuned.idempotency_max_keys) == (3_600_000, 500)

@@ -7,7 +7,7 @@ import json
 import httpx
 import pytest
 
-from service.errors import Unavailable, UnknownJob
+from service.errors import OutcomeUnknown, Unavailable, UnknownJob
 from service.jobs import ExecutionResult, Jobs, RunStatus
 from service.runtime import open_services
 from tests.factories import (
@@ -50,13 +50,51 @@ async def test_run_now_failure_is_an_error_result(jobs, upstream):
 
 
 async def test_idempotency_key_is_scoped_and_stable(jobs, upstream):
-    route = upstream.post("/run-now").respond(json={"run_id": 11})
-    await jobs("etl").run_now({}, idempotency_key="k1")
-    await jobs("etl").run_now({}, idempotency_key="k1")
-    await jobs("report").run_now({}, idempotency_key="k1")
+    route = upstream.post("/run-now").mock(
+        side_effect=[
+            httpx.Response(200, json={"run_id": 11}),
+            httpx.Response(200, json={"run_id": 12}),
+        ]
+    )
+    first = await jobs("etl").run_now({}, idempotency_key="k1")
+    again = await jobs("etl").run_now({}, idempotency_key="k1")
+    other_job = await jobs("report").run_now({}, idempotency_key="k1")
     tokens = [json.loads(c.request.content)["idempotency_token"] for c in route.calls]
-    assert tokens[0] == tokens[1] != tokens[2]
+    assert first.data == again.data == {"run_id": 11}  # the repeat is answered from memory
+    assert other_job.data == {"run_id": 12}
+    assert len(tokens) == 2
+    assert tokens[0] != tokens[1]
     assert all(len(t) <= 64 for t in tokens)
+
+
+async def test_run_now_with_a_lost_answer_returns_the_key_to_retry_with(jobs, upstream):
+    route = upstream.post("/run-now").mock(
+        side_effect=[*[httpx.ReadTimeout("slow")] * 3, httpx.Response(200, json={"run_id": 11})]
+    )
+    lost = await jobs("etl").run_now({})
+    again = await jobs("etl").run_now({}, idempotency_key=lost.error.idempotency_key)
+    assert (lost.ok, lost.error.status, lost.error.code) == (False, 504, "OUTCOME_UNKNOWN")
+    assert again == ExecutionResult(ok=True, data={"run_id": 11})
+    tokens = {json.loads(c.request.content)["idempotency_token"] for c in route.calls}
+    assert len(tokens) == 1  # what reached Databricks the first time is what the retry sent
+
+
+async def test_run_and_wait_with_a_lost_answer_raises_with_the_key(jobs, upstream):
+    upstream.post("/run-now").mock(
+        side_effect=[
+            *[httpx.RemoteProtocolError("peer closed")] * 3,
+            httpx.Response(200, json={"run_id": 11}),
+        ]
+    )
+    upstream.get("/runs/get").respond(json=make_run(11, state="TERMINATED", result="SUCCESS"))
+    with pytest.raises(OutcomeUnknown) as lost:
+        async for _ in jobs("etl").run_and_wait({}):
+            pass
+    key = lost.value.idempotency_key
+    seen = [s.run["run_id"] async for s in jobs("etl").run_and_wait({}, idempotency_key=key)]
+    assert key
+    assert lost.value.code == "OUTCOME_UNKNOWN"
+    assert seen == [11]
 
 
 async def test_get_run_data_is_a_fresh_copy(jobs, upstream):

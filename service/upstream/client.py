@@ -14,6 +14,7 @@ import msgspec
 import structlog
 
 from service.errors import (
+    OutcomeUnknown,
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamInvalid,
@@ -50,6 +51,8 @@ _log = structlog.get_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
 _principal_decoder = msgspec.json.Decoder(Principal)
 _encoder = msgspec.json.Encoder()
+# Raised before a request leaves: whatever else fails may have reached Databricks.
+_NEVER_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
 
 
 class JobsClient:
@@ -73,9 +76,46 @@ class JobsClient:
         self.calls: Counter[tuple[str, str]] = Counter()  # (verb, status or error) for metrics
 
     async def run_now(self, identity: Identity, body: Mapping[str, Any], *, tier: Tier) -> int:
-        """Trigger a run; `tier` is SAFE_WRITE only when the body carries an idempotency token."""
+        """Trigger a run; `tier` is SAFE_WRITE only when the body carries an idempotency token.
+
+        Raises OutcomeUnknown when no attempt answered with the run but one may have started it
+        (sent, then the connection was lost, the answer timed out, a 5xx or an unreadable 2xx).
+        """
         content = _encoder.encode(body)
-        return await self._call(identity, tier, "POST", "run-now", decode_run_now, content=content)
+        reached = False
+
+        async def attempt(seconds: float) -> int:
+            nonlocal reached
+            try:
+                reply = await self._send(
+                    identity,
+                    "POST",
+                    "run-now",
+                    params=None,
+                    content=content,
+                    budget_s=seconds,
+                    path=f"{API}/run-now",
+                )
+                return _decoded(decode_run_now, reply, "run-now")
+            except UpstreamError as exc:
+                reached = reached or may_have_run(exc)
+                raise
+            except BaseException:  # cut off mid-call (attempt deadline): it may have been sent
+                reached = True
+                raise
+
+        try:
+            return await self._policy.call(tier, attempt, verb="run-now")
+        except UpstreamError as exc:
+            if not reached:
+                raise
+            raise OutcomeUnknown(
+                "Databricks may have started the run, but its answer was lost. Retry with this "
+                "Idempotency-Key to get that run (or start it once)",
+                status=504 if isinstance(exc, UpstreamTimeout) else 502,
+                detail=exc.detail,
+                retry_after=exc.retry_after,
+            ) from exc
 
     async def get_run(self, identity: Identity, run_id: int, *, tier: Tier = READ) -> RunSnapshot:
         params = {"run_id": run_id}
@@ -233,6 +273,17 @@ def _decoded(decode: Callable[[bytes], T], body: bytes, verb: str) -> T:
         reason = upstream_text(str(exc))
         _log.warning("upstream.invalid_reply", verb=verb, reason=reason)
         raise UpstreamInvalid("Databricks sent an invalid reply", detail=reason) from exc
+
+
+def may_have_run(exc: UpstreamError) -> bool:
+    """Could Databricks have started a run for a run-now that failed with `exc`?
+
+    A 5xx may come after the run was created; a 4xx (429 included) or 3xx is a refusal; a
+    transport failure is a loss unless the request never left (no connection was made).
+    """
+    if exc.upstream_status is not None:
+        return exc.upstream_status >= 500
+    return not isinstance(exc.__cause__, _NEVER_SENT)
 
 
 def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
