@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import advance, make_client, make_settings, upstream_router
+from tests.factories import advance, make_client, make_settings, scim_me, upstream_router
 
 KEYED = "order-17"
 
@@ -55,6 +55,7 @@ class Workspace:
 def workspace_router(workspace: Workspace):
     router = upstream_router()
     router.post("/run-now").mock(side_effect=workspace)
+    scim_me(router, {"alice-token": "alice@example.com", "bob-token": "bob@example.com"})
     return router
 
 
@@ -68,7 +69,8 @@ LOST_ANSWERS = {
     "read error": ([httpx.ReadError("reset")] * 3, 502),
     "5xx after retries": ([lost(503), lost(500), lost(502)], 502),
     "unreadable 2xx": ([httpx.Response(200, text="<html>")] * 3, 502),
-    "attempt deadline": (["hang"], 504),  # a hang is cut when the 120 s tier budget is spent
+    # Each hang is cut at the attempt deadline (timeout_ms) and retried; the last one is a 504.
+    "attempt deadline": (["hang"] * 3, 504),
     "sent, then unreachable": (
         [httpx.ReadTimeout("slow"), httpx.ConnectError("refused"), httpx.ConnectError("no")],
         502,

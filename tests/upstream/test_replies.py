@@ -76,8 +76,6 @@ async def test_invalid_json_output_is_502_not_500(client, upstream):
         ("GET", "runs/list", "/api/jobs/etl/status", {"runs": [{"run_id": 5}]}),
         ("GET", "get", "/api/jobs/etl", {"settings": {"name": "etl"}}),
         ("GET", "get", "/api/jobs/etl", "job"),
-        ("POST", "run-now", "/api/jobs/etl/run", {"run_id": "7"}),
-        ("POST", "run-now", "/api/jobs/etl/run", {}),
     ],
 )
 async def test_a_reply_without_the_fields_we_rely_on_is_502(
@@ -87,6 +85,16 @@ async def test_a_reply_without_the_fields_we_rely_on_is_502(
     response = await client.request(method, path, json={} if method == "POST" else None)
     assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
     assert route.call_count == 3  # a garbled reply may be a passing fault: retried like a 5xx
+
+
+@pytest.mark.parametrize("body", [{"run_id": "7"}, {}])
+async def test_an_invalid_run_now_reply_is_an_unknown_outcome(client, upstream, body):
+    """The run may exist though its answer cannot be read: the client gets the key to retry."""
+    route = upstream.post("/run-now").respond(json=body)
+    response = await client.post("/api/jobs/etl/run", json={})
+    assert (response.status_code, response.json()["code"]) == (502, "OUTCOME_UNKNOWN")
+    assert response.json()["idempotencyKey"] == response.headers["idempotency-key"]
+    assert route.call_count == 3
 
 
 async def test_a_cancel_answered_with_a_non_object_is_502(client, upstream):
