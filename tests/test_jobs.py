@@ -79,6 +79,16 @@ async def test_list_runs_and_last_run(jobs, upstream):
     assert (await jobs("etl").last_run()).data["run_id"] == 2
 
 
+@pytest.mark.parametrize("limit", [0, -1, 101])
+async def test_list_runs_with_a_limit_outside_one_to_a_hundred_is_a_400_result(
+    jobs, upstream, limit
+):
+    result = await jobs("etl").list_runs(limit=limit)
+    assert (result.ok, result.error.status, result.error.code) == (False, 400, "BAD_REQUEST")
+    assert result.error.message == "limit must be an integer from 1 to 100"
+    assert not upstream.calls
+
+
 async def test_get_job(jobs, upstream):
     upstream.get("/get").respond(json={"job_id": JOB_IDS["etl"]})
     assert (await jobs("etl").get_job()).data == {"job_id": JOB_IDS["etl"]}
