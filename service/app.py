@@ -18,6 +18,7 @@ from service.clock import Clock
 from service.config import Settings
 from service.errors import SidecarError, handle_sidecar_error
 from service.middleware import AccessLog
+from service.origin import CrossSiteGuard
 from service.routes import routes
 from service.runtime import open_services
 
@@ -46,7 +47,10 @@ def create_app(
 
     return Starlette(
         routes=routes(),
-        middleware=[Middleware(AccessLog)],
+        middleware=[
+            Middleware(AccessLog),
+            Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
+        ],
         exception_handlers={
             SidecarError: handle_sidecar_error,
             HTTPException: _http_error,

@@ -8,6 +8,7 @@
     │   ├── UnknownJob                 404: no such job key
     │   ├── JobNotConfigured           404: a job key without a numeric job id
     │   ├── RunNotFound                404: no such run, or a run of another job
+    │   ├── CrossOrigin                403: a POST or DELETE a browser sent from another site
     │   └── Unavailable                503: shutting down, or too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
@@ -72,6 +73,11 @@ class JobNotConfigured(ClientError):
 class RunNotFound(ClientError):
     status = 404
     code = "RUN_NOT_FOUND"
+
+
+class CrossOrigin(ClientError):
+    status = 403
+    code = "CROSS_ORIGIN"
 
 
 class Unavailable(ClientError):
