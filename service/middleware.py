@@ -10,6 +10,7 @@ import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import logs
+from service.echo import echo
 
 _log = structlog.get_logger("service.access")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
@@ -69,7 +70,7 @@ class AccessLog:
                     "http.request",
                     method=scope["method"],
                     route=template,
-                    job_key=scope.get("path_params", {}).get("job_key"),
+                    job_key=_job_key(scope),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
@@ -85,3 +86,8 @@ def _request_id(scope: Scope) -> str:
     # 96 random bits, as unique as a uuid4 for correlating lines; no secret depends on it, so
     # the process's PRNG serves (os.urandom is a system call per request).
     return f"{random.getrandbits(96):024x}"
+
+
+def _job_key(scope: Scope) -> str | None:
+    key = scope.get("path_params", {}).get("job_key")
+    return echo(key) if isinstance(key, str) else None  # as the client sent it: bounded

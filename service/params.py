@@ -10,6 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from service.echo import echo
 from service.errors import ConfigError, InvalidRequest
 from service.patterns import Pattern
 
@@ -201,7 +202,8 @@ def validate_params(
         for name, pattern in patterns.items():
             _check_pattern(name, pattern, getattr(validated, name))
     except (msgspec.ValidationError, InvalidRequest) as exc:
-        raise InvalidRequest(f'Parameter validation failed for job "{job_key}": {exc}') from None
+        detail = echo(str(exc))  # msgspec quotes the client's values and unknown keys
+        raise InvalidRequest(f'Parameter validation failed for job "{job_key}": {detail}') from None
     result: dict[str, Any] = msgspec.to_builtins(validated, builtin_types=_KEEP)
     return result
 
@@ -218,7 +220,9 @@ def run_now_fields(
         unknown = [key for key in params if key not in RUN_NOW_PARAM_FIELDS]
         if unknown:
             allowed = ", ".join(sorted(RUN_NOW_PARAM_FIELDS))
-            raise InvalidRequest(f'"{unknown[0]}" is not a run parameter (allowed: {allowed})')
+            raise InvalidRequest(
+                f'"{echo(unknown[0])}" is not a run parameter (allowed: {allowed})'
+            )
         return {key: value for key, value in params.items() if value is not None}
     if task_type in _MAP_FIELDS:
         rendered = {k: _as_string(k, v) for k, v in params.items() if v is not None}
@@ -226,7 +230,7 @@ def run_now_fields(
     if task_type in _LIST_FIELDS:
         extra = [key for key in params if key != "args"]
         if extra:
-            raise InvalidRequest(f'{task_type} tasks take only "args", not "{extra[0]}"')
+            raise InvalidRequest(f'{task_type} tasks take only "args", not "{echo(extra[0])}"')
         args = params.get("args")
         if args is None:
             return {}
@@ -259,7 +263,7 @@ def _as_string(name: str, value: object) -> str:
             return msgspec.json.encode(value).decode()
         except (TypeError, ValueError):
             pass
-    raise InvalidRequest(f'param "{name}": cannot send a {type(value).__name__} value')
+    raise InvalidRequest(f'param "{echo(name)}": cannot send a {type(value).__name__} value')
 
 
 def params_json_schema(schema: type[msgspec.Struct] | None) -> dict[str, Any] | None:

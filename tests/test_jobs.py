@@ -35,6 +35,12 @@ async def test_unknown_key_raises_with_the_known_keys(jobs):
         jobs("nope")
 
 
+async def test_unknown_key_is_quoted_in_at_most_200_characters(jobs):
+    with pytest.raises(UnknownJob) as excinfo:
+        jobs("k" * 10_000)
+    assert "k" * 201 not in excinfo.value.message
+
+
 async def test_run_now_returns_the_run_id(jobs, upstream):
     upstream.post("/run-now").respond(json={"run_id": 11})
     result = await jobs("etl").run_now({})
