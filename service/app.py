@@ -19,6 +19,7 @@ from service.clock import Clock
 from service.config import Settings
 from service.errors import SidecarError, handle_sidecar_error
 from service.middleware import AccessLog
+from service.origin import CrossSiteGuard
 from service.routes import routes
 from service.runtime import open_services
 
@@ -54,6 +55,7 @@ def create_app(
         routes=routes(),
         middleware=[
             Middleware(AccessLog),
+            Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
             Middleware(
                 BodyLimits,
                 max_bytes=settings.max_body_bytes,

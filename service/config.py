@@ -93,6 +93,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True):
     # Idempotency keys: how long a key stays bound to its parameters, and how many are kept.
     idempotency_ttl_ms: int = 86_400_000
     idempotency_max_keys: int = 20_000  # about 0.5 KB each
+    # Origins (`https://host[:port]`) whose pages may POST and DELETE cross-site (service.origin).
+    allowed_origins: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
 
@@ -129,7 +131,7 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     unknown = sorted(set(document) - _TOP_KEYS)
     if unknown:
         raise ConfigError(f"unknown setting {unknown[0]!r} in {path}")
-    top = {k: _positive_int(k, v) for k, v in document.items() if k != "jobs"}
+    top: dict[str, Any] = {k: _positive_int(k, v) for k, v in document.items() if k != "jobs"}
     if top.get("poll_floor_ms", MIN_POLL_FLOOR_MS) < MIN_POLL_FLOOR_MS:
         raise ConfigError(
             f"setting 'poll_floor_ms' must be at least {MIN_POLL_FLOOR_MS} (a run is never "

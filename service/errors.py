@@ -9,6 +9,7 @@
     │   ├── UnknownJob                 404: no such job key
     │   ├── JobNotConfigured           404: a job key without a numeric job id
     │   ├── RunNotFound                404: no such run, or a run of another job
+    │   ├── CrossOrigin                403: a POST or DELETE a browser sent from another site
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
     │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
@@ -87,6 +88,11 @@ class JobNotConfigured(ClientError):
 class RunNotFound(ClientError):
     status = 404
     code = "RUN_NOT_FOUND"
+
+
+class CrossOrigin(ClientError):
+    status = 403
+    code = "CROSS_ORIGIN"
 
 
 class RequestTimeout(ClientError):

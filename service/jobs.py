@@ -12,6 +12,7 @@ import msgspec
 
 from service.clock import Clock
 from service.config import JobSettings, Settings
+from service.echo import echo
 from service.errors import (
     SidecarError,
     Unavailable,
@@ -90,7 +91,7 @@ class Jobs:
         job = self._services.settings.jobs.get(key)
         if job is None:
             known = ", ".join(self.keys()) or "none"
-            raise UnknownJob(f'Unknown job "{key}". Available jobs: {known}')
+            raise UnknownJob(f'Unknown job "{echo(key)}". Available jobs: {known}')
         return JobHandle(self._services, job, self._services.service_principal)
 
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import random
+import re
 import time
 
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import logs
+from service.echo import echo
 
 _log = structlog.get_logger("service.access")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _INTERNAL_ERROR = b'{"error":"Internal error","code":"INTERNAL","plugin":"jobs"}'
 _QUIET = frozenset({"/livez", "/readyz", "/health"})
+# No control characters, spaces or quotes: the id goes into a response header and every log line.
+_CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")
 
 
 class AccessLog:
@@ -66,7 +70,7 @@ class AccessLog:
                     "http.request",
                     method=scope["method"],
                     route=template,
-                    job_key=scope.get("path_params", {}).get("job_key"),
+                    job_key=_job_key(scope),
                     status=status,
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
@@ -74,9 +78,16 @@ class AccessLog:
 
 
 def _request_id(scope: Scope) -> str:
+    """The client's id when it is a plain token (it is echoed and logged), else a fresh one."""
+    value: bytes
     for name, value in scope["headers"]:
-        if name == b"x-request-id" and 0 < len(value) <= 128 and value.isascii():
-            return str(value.decode())
+        if name == b"x-request-id" and _CLIENT_REQUEST_ID.fullmatch(value):
+            return value.decode()
     # 96 random bits, as unique as a uuid4 for correlating lines; no secret depends on it, so
     # the process's PRNG serves (os.urandom is a system call per request).
     return f"{random.getrandbits(96):024x}"
+
+
+def _job_key(scope: Scope) -> str | None:
+    key = scope.get("path_params", {}).get("job_key")
+    return echo(key) if isinstance(key, str) else None  # as the client sent it: bounded

@@ -11,6 +11,7 @@ import msgspec
 from service.cache import CacheKey, ReadCache
 from service.config import JobSettings, Settings
 from service.errors import (
+    InvalidRequest,
     JobNotConfigured,
     RunNotFound,
     UnknownJob,
@@ -24,6 +25,7 @@ from service.upstream.retry import SAFE_WRITE
 from service.upstream.wire import TERMINAL_STATES, RunSnapshot, job_id_of, run_from_raw
 
 MAX_LIST_LIMIT = 100
+LIMIT_RULE = f"limit must be an integer from 1 to {MAX_LIST_LIMIT}"
 UPSTREAM_PAGE = 25  # runs/list refuses more per page
 _WRITE_INVALIDATES = frozenset({"list_runs", "last_run"})
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
@@ -121,8 +123,9 @@ class JobOperations:
     async def list_runs(
         self, job: JobSettings, identity: Identity, limit: int
     ) -> tuple[msgspec.Raw, ...]:
-        """Newest first, up to `limit` (1-100), paging upstream 25 at a time."""
-        limit = max(1, min(MAX_LIST_LIMIT, limit))
+        """Newest first, up to `limit` (1-100, else a 400: not silently 1 or 100), paging by 25."""
+        if isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
+            raise InvalidRequest(LIMIT_RULE)
         return await self._cache.get_or_load(
             CacheKey(identity.key, job.key, "list_runs", str(limit)),
             lambda: self._collect_runs(job, identity, limit),

@@ -10,7 +10,9 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
+from service.echo import echo
 from service.errors import ConfigError, InvalidRequest
+from service.patterns import Pattern
 
 TASK_TYPES = frozenset(
     {"notebook", "python_wheel", "python_script", "spark_jar", "sql", "dbt", "job"}
@@ -60,6 +62,8 @@ _MAP_FIELDS = {
 _LIST_FIELDS = {"python_script": "python_params", "spark_jar": "jar_params"}
 # Validated values keep these types; everything else msgspec knows becomes JSON-shaped.
 _KEEP = (datetime, date)
+# The schema class attribute holding its fields' patterns (field names cannot start with __).
+_PATTERNS = "__param_patterns__"
 
 
 def schema_from_toml(job_key: str, table: Mapping[str, object]) -> type[msgspec.Struct]:
@@ -67,13 +71,19 @@ def schema_from_toml(job_key: str, table: Mapping[str, object]) -> type[msgspec.
     if not isinstance(table, Mapping):
         raise ConfigError(f'job "{job_key}": params must be a table of field = type')
     fields = [_field(job_key, name, spec) for name, spec in table.items()]
+    patterns = {name: pattern for name, _, _, pattern in fields if pattern is not None}
     struct_name = "".join(p.capitalize() for p in re.split(r"[^0-9A-Za-z]+", job_key)) + "Params"
     return msgspec.defstruct(
-        struct_name, fields, forbid_unknown_fields=True, kw_only=True, frozen=True
+        struct_name,
+        [field[:3] for field in fields],
+        namespace={_PATTERNS: patterns},
+        forbid_unknown_fields=True,
+        kw_only=True,
+        frozen=True,
     )
 
 
-def _field(job_key: str, name: object, spec: object) -> tuple[str, Any, Any]:
+def _field(job_key: str, name: object, spec: object) -> tuple[str, Any, Any, Pattern | None]:
     where = f'job "{job_key}": param "{name}"'
     # Dunder names would shadow the Struct's own attributes.
     if not isinstance(name, str) or not name.isidentifier() or name.startswith("__"):
@@ -100,24 +110,32 @@ def _field(job_key: str, name: object, spec: object) -> tuple[str, Any, Any]:
     if not isinstance(optional, bool):
         raise ConfigError(f'{where}: "optional" must be true or false')
     optional = optional or raw_type.endswith("?")
-    tp = _constrained(where, type_name, options)
+    tp, pattern = _constrained(where, type_name, options)
     if "default" in options:
         try:
             default = msgspec.convert(options["default"], tp)
-        except msgspec.ValidationError as exc:
+            _check_pattern(name, pattern, default)
+        except (msgspec.ValidationError, InvalidRequest) as exc:
             raise ConfigError(
                 f"{where}: default {options['default']!r} does not fit: {exc}"
             ) from None
         if isinstance(default, list):  # msgspec refuses shared mutable defaults
-            return name, tp, msgspec.field(default_factory=functools.partial(list, default))
-        return name, tp, default
+            field: Any = msgspec.field(default_factory=functools.partial(list, default))
+            return name, tp, field, pattern
+        return name, tp, default, pattern
     if optional:
-        return name, tp | msgspec.UnsetType, msgspec.UNSET
-    return name, tp, msgspec.NODEFAULT
+        return name, tp | msgspec.UnsetType, msgspec.UNSET, pattern
+    return name, tp, msgspec.NODEFAULT, pattern
 
 
-def _constrained(where: str, type_name: str, options: Mapping[str, object]) -> Any:
-    """The field's type: an `enum` becomes a Literal, the rest a `Meta` annotation."""
+def _constrained(
+    where: str, type_name: str, options: Mapping[str, object]
+) -> tuple[Any, Pattern | None]:
+    """The field's type and pattern: an `enum` becomes a Literal, the rest a `Meta` annotation.
+
+    A pattern is enforced by `_check_pattern` with ECMAScript's meaning (service.patterns), and
+    only published through `Meta`: msgspec's own check would read it as Python's `re` does.
+    """
     given: dict[str, Any] = {
         k: v for k, v in options.items() if k not in ("type", "default", "optional")
     }
@@ -139,12 +157,29 @@ def _constrained(where: str, type_name: str, options: Mapping[str, object]) -> A
         lo, hi = given.get(low), given.get(high)
         if isinstance(lo, int | float) and isinstance(hi, int | float) and lo > hi:
             raise ConfigError(f"{where}: {low} ({lo}) is greater than {high} ({hi})")
+    pattern = None
+    if "pattern" in given:
+        source = given.pop("pattern")
+        if not isinstance(source, str):
+            kind = type(source).__name__
+            raise ConfigError(f"{where}: bad constraint: `pattern` must be a str, got {kind}")
+        given["extra_json_schema"] = {"pattern": source}
+        try:
+            pattern = Pattern(source)
+        except re.error as exc:
+            raise ConfigError(f"{where}: bad constraint: {exc}") from None
     if not given:
-        return tp
+        return tp, pattern
     try:
-        return Annotated[tp, msgspec.Meta(**given)]
-    except (TypeError, ValueError, re.error) as exc:
+        return Annotated[tp, msgspec.Meta(**given)], pattern
+    except (TypeError, ValueError) as exc:
         raise ConfigError(f"{where}: bad constraint: {exc}") from None
+
+
+def _check_pattern(name: str, pattern: Pattern | None, value: object) -> None:
+    if pattern is None or not isinstance(value, str) or pattern.accepts(value):
+        return
+    raise InvalidRequest(f"Expected `str` matching regex {pattern.source!r} - at `$.{name}`")
 
 
 def validate_params(
@@ -163,8 +198,12 @@ def validate_params(
     try:
         # strict=True still parses ISO strings into date/datetime, but never "5" into an int.
         validated = msgspec.convert(params, schema, strict=True)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest(f'Parameter validation failed for job "{job_key}": {exc}') from None
+        patterns: dict[str, Pattern] = getattr(schema, _PATTERNS, {})
+        for name, pattern in patterns.items():
+            _check_pattern(name, pattern, getattr(validated, name))
+    except (msgspec.ValidationError, InvalidRequest) as exc:
+        detail = echo(str(exc))  # msgspec quotes the client's values and unknown keys
+        raise InvalidRequest(f'Parameter validation failed for job "{job_key}": {detail}') from None
     result: dict[str, Any] = msgspec.to_builtins(validated, builtin_types=_KEEP)
     return result
 
@@ -181,7 +220,9 @@ def run_now_fields(
         unknown = [key for key in params if key not in RUN_NOW_PARAM_FIELDS]
         if unknown:
             allowed = ", ".join(sorted(RUN_NOW_PARAM_FIELDS))
-            raise InvalidRequest(f'"{unknown[0]}" is not a run parameter (allowed: {allowed})')
+            raise InvalidRequest(
+                f'"{echo(unknown[0])}" is not a run parameter (allowed: {allowed})'
+            )
         return {key: value for key, value in params.items() if value is not None}
     if task_type in _MAP_FIELDS:
         rendered = {k: _as_string(k, v) for k, v in params.items() if v is not None}
@@ -189,7 +230,7 @@ def run_now_fields(
     if task_type in _LIST_FIELDS:
         extra = [key for key in params if key != "args"]
         if extra:
-            raise InvalidRequest(f'{task_type} tasks take only "args", not "{extra[0]}"')
+            raise InvalidRequest(f'{task_type} tasks take only "args", not "{echo(extra[0])}"')
         args = params.get("args")
         if args is None:
             return {}
@@ -222,7 +263,7 @@ def _as_string(name: str, value: object) -> str:
             return msgspec.json.encode(value).decode()
         except (TypeError, ValueError):
             pass
-    raise InvalidRequest(f'param "{name}": cannot send a {type(value).__name__} value')
+    raise InvalidRequest(f'param "{echo(name)}": cannot send a {type(value).__name__} value')
 
 
 def params_json_schema(schema: type[msgspec.Struct] | None) -> dict[str, Any] | None:

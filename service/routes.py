@@ -14,7 +14,7 @@ from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
 from service.identity import Identity, forwarded_token
 from service.metrics import CONTENT_TYPE, registry_for, render
-from service.operations import MAX_LIST_LIMIT
+from service.operations import LIMIT_RULE
 from service.params import params_json_schema
 from service.runs.events import json_frame
 from service.runs.poller import RunWatch
@@ -25,6 +25,7 @@ from service.upstream.wire import RunSnapshot
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
 _INT64_MAX = 2**63 - 1
+_FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
 class RunStarted(msgspec.Struct, frozen=True):
@@ -66,6 +67,25 @@ def parse_run_id(raw: str) -> int:
     if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= _INT64_MAX:
         raise InvalidRequest("Invalid runId: expected a positive integer")
     return int(raw)
+
+
+def parse_limit(raw: str | None) -> int:
+    """Digits only (the range is checked by `list_runs`); absent means 20."""
+    if raw is None:
+        return DEFAULT_LIST_LIMIT
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 3:  # no 4,300-digit int() for us
+        raise InvalidRequest(LIMIT_RULE)
+    return int(raw)
+
+
+def parse_flag(name: str, raw: str | None) -> bool:
+    """`true`/`1` or `false`/`0`; absent is false, anything else a 400."""
+    if raw is None:
+        return False
+    flag = _FLAGS.get(raw)
+    if flag is None:
+        raise InvalidRequest(f"{name} must be true or false (or 1 or 0)")
+    return flag
 
 
 def watch_url(job: JobSettings, run_id: int) -> str:
@@ -119,9 +139,10 @@ async def get_job(request: Request) -> Response:
 async def run_job(request: Request) -> Response | ASGIApp:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
+    stream = parse_flag("stream", request.query_params.get("stream"))
     identity = await identity_for(svc, job, request)
     refuse_when_draining(svc)
-    if request.query_params.get("stream") != "true":
+    if not stream:
         return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
     with svc.gauge.admit():
         run_id = await _trigger(svc, job, identity, request)
@@ -167,11 +188,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
 async def list_runs(request: Request) -> Response:
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
-    raw = request.query_params.get("limit", "")
-    if raw.isascii() and raw.isdigit():
-        limit = int(raw) if len(raw) <= 6 else MAX_LIST_LIMIT  # no 4,300-digit int() for us
-    else:
-        limit = DEFAULT_LIST_LIMIT
+    limit = parse_limit(request.query_params.get("limit"))
     runs = await svc.ops.list_runs(job, await identity_for(svc, job, request), limit)
     return json_response(RunsReply(runs=runs))
 

@@ -36,6 +36,12 @@ async def test_unknown_key_raises_with_the_known_keys(jobs):
         jobs("nope")
 
 
+async def test_unknown_key_is_quoted_in_at_most_200_characters(jobs):
+    with pytest.raises(UnknownJob) as excinfo:
+        jobs("k" * 10_000)
+    assert "k" * 201 not in excinfo.value.message
+
+
 async def test_run_now_returns_the_run_id(jobs, upstream):
     upstream.post("/run-now").respond(json={"run_id": 11})
     result = await jobs("etl").run_now({})
@@ -116,6 +122,16 @@ async def test_list_runs_and_last_run(jobs, upstream):
     upstream.get("/runs/list").respond(json={"runs": [make_run(2), make_run(1)]})
     assert [r["run_id"] for r in (await jobs("etl").list_runs(limit=2)).data] == [2, 1]
     assert (await jobs("etl").last_run()).data["run_id"] == 2
+
+
+@pytest.mark.parametrize("limit", [0, -1, 101])
+async def test_list_runs_with_a_limit_outside_one_to_a_hundred_is_a_400_result(
+    jobs, upstream, limit
+):
+    result = await jobs("etl").list_runs(limit=limit)
+    assert (result.ok, result.error.status, result.error.code) == (False, 400, "BAD_REQUEST")
+    assert result.error.message == "limit must be an integer from 1 to 100"
+    assert not upstream.calls
 
 
 async def test_get_job(jobs, upstream):

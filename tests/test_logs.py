@@ -50,6 +50,14 @@ async def test_one_access_line_per_request_with_context(json_logs, upstream, set
     assert access["duration_ms"] >= 0
 
 
+async def test_a_long_job_key_is_logged_as_at_most_200_characters(json_logs, upstream, settings):
+    async with make_client(settings, upstream) as client:
+        await client.get("/api/jobs/" + "k" * 10_000 + "/status")
+    (access,) = [line for line in lines(json_logs) if line["event"] == "http.request"]
+    assert access["status"] == 404
+    assert len(access["job_key"]) == 200
+
+
 async def test_upstream_calls_are_logged_at_debug_with_duration(json_logs, upstream, settings):
     upstream.get("/runs/get").respond(json=make_run(5))
     async with make_client(settings, upstream) as client:

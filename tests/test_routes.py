@@ -78,12 +78,53 @@ async def test_runs_list_passes_limit_and_returns_runs(client, upstream):
     assert route.calls.last.request.url.params["job_id"] == str(JOB_IDS["etl"])
 
 
-@pytest.mark.parametrize(("raw", "sent"), [("abc", "20"), ("", "20"), ("0", "1"), ("7", "7")])
-async def test_runs_list_limit_defaults_and_clamps(client, upstream, raw, sent):
+@pytest.mark.parametrize(("query", "sent"), [("", "20"), ("?limit=1", "1"), ("?limit=100", "25")])
+async def test_runs_list_limit_defaults_to_twenty_and_pages_by_twenty_five(
+    client, upstream, query, sent
+):
     route = upstream.get("/runs/list").respond(json={"has_more": False})
-    response = await client.get(f"/api/jobs/etl/runs?limit={raw}")
+    response = await client.get(f"/api/jobs/etl/runs{query}")
     assert response.json() == {"runs": []}
     assert route.calls.last.request.url.params["limit"] == sent
+
+
+@pytest.mark.parametrize("raw", ["abc", "-1", "0", "101", "", "1.5", "+5", " 5", "١٢", "9" * 5000])
+async def test_runs_list_with_a_limit_outside_one_to_a_hundred_is_400_naming_it(
+    client, upstream, raw
+):
+    response = await client.get("/api/jobs/etl/runs", params={"limit": raw})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": "limit must be an integer from 1 to 100",
+        "code": "BAD_REQUEST",
+        "plugin": "jobs",
+    }
+    assert not upstream.calls
+
+
+@pytest.mark.parametrize("flag", ["false", "0"])
+async def test_run_with_stream_off_returns_the_run_id(client, upstream, flag):
+    upstream.post("/run-now").respond(json={"run_id": 7})
+    response = await client.post(f"/api/jobs/etl/run?stream={flag}", json={})
+    assert response.json() == {"runId": 7}
+
+
+@pytest.mark.parametrize("flag", ["true", "1"])
+async def test_run_with_stream_on_streams_the_run(client, upstream, flag):
+    upstream.post("/run-now").respond(json={"run_id": 555})
+    upstream.get("/runs/get").respond(json=make_run(555, state="TERMINATED", result="SUCCESS"))
+    response = await client.post(f"/api/jobs/etl/run?stream={flag}", json={})
+    assert response.headers["content-type"].startswith("text/event-stream")
+    assert '"status":"TERMINATED"' in response.text
+
+
+@pytest.mark.parametrize("flag", ["yes", "", "TRUE", "2", "true "])
+async def test_run_with_another_stream_value_is_400_and_starts_nothing(client, upstream, flag):
+    run_now = upstream.post("/run-now").respond(json={"run_id": 7})
+    response = await client.post("/api/jobs/etl/run", params={"stream": flag}, json={})
+    assert response.status_code == 400
+    assert response.json()["error"] == "stream must be true or false (or 1 or 0)"
+    assert not run_now.called
 
 
 async def test_get_run_returns_every_upstream_field(client, upstream):
