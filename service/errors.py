@@ -2,6 +2,7 @@
 
     SidecarError                       every error this service raises on purpose
     ├── ConfigError                    broken configuration; stops start-up
+    ├── RunFailed                      run_and_wait: the run ended without success; carries it
     ├── ClientError                    the caller's request is wrong (4xx)
     │   ├── InvalidRequest             400: malformed body, bad run id, bad parameters
     │   ├── MissingUserToken           401: run_as = "user" without X-Forwarded-Access-Token
@@ -43,6 +44,23 @@ class SidecarError(Exception):
 
 class ConfigError(SidecarError):
     code = "CONFIG"
+
+
+class RunFailed(SidecarError):
+    """A run ended without success (failed, cancelled, timed out, skipped); the Python API only.
+
+    `run` is the final run as Databricks sent it; `result_state` its outcome (None when the
+    life-cycle state alone tells it, e.g. INTERNAL_ERROR or SKIPPED).
+    """
+
+    code = "RUN_FAILED"
+
+    def __init__(self, message: str, *, run_id: int, run: dict[str, object]) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.run = run
+        state = run.get("state")
+        self.result_state = state.get("result_state") if isinstance(state, dict) else None
 
 
 class ClientError(SidecarError):
