@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import httpx
 import msgspec
-import structlog
 
 from service.errors import (
     UpstreamAuthFailed,
@@ -23,6 +22,7 @@ from service.errors import (
     UpstreamUnavailable,
 )
 from service.identity import Identity
+from service.logs import library_logger
 from service.upstream.retry import POLL, READ, WRITE, RetryPolicy, Tier
 from service.upstream.wire import (
     ErrorReply,
@@ -36,7 +36,7 @@ from service.upstream.wire import (
 API = "/api/2.1/jobs"
 MAX_RETRY_AFTER_S = 3600.0
 T = TypeVar("T")
-_log = structlog.get_logger("service.upstream")
+_log = library_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
 _run_now_decoder = msgspec.json.Decoder(RunNowReply)
 _encoder = msgspec.json.Encoder()
