@@ -5,6 +5,7 @@
     ├── RunFailed                      run_and_wait: the run ended without success; carries it
     ├── ClientError                    the caller's request is wrong (4xx)
     │   ├── InvalidRequest             400: malformed body, bad run id, bad parameters
+    │   │   └── InvalidParams          400: parameters misfit the schema; each one in `fields`
     │   ├── MissingUserToken           401: run_as = "user" without X-Forwarded-Access-Token
     │   ├── UnknownJob                 404: no such job key
     │   ├── JobNotConfigured           404: a job key without a numeric job id
@@ -70,6 +71,14 @@ class ClientError(SidecarError):
 
 class InvalidRequest(ClientError):
     pass
+
+
+class InvalidParams(InvalidRequest):
+    """Parameters that do not fit the job's schema: `fields` holds `{"field", "message"}` each."""
+
+    def __init__(self, message: str, *, fields: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class MissingUserToken(ClientError):
@@ -150,7 +159,10 @@ class UpstreamTimeout(UpstreamError):
 
 def error_body(exc: SidecarError) -> dict[str, object]:
     """The JSON body for an error: our message and code, never upstream internals."""
-    return {"error": exc.message, "code": exc.code, "plugin": "jobs"}
+    body: dict[str, object] = {"error": exc.message, "code": exc.code, "plugin": "jobs"}
+    if isinstance(exc, InvalidParams):
+        body["fields"] = exc.fields
+    return body
 
 
 def error_response(exc: SidecarError) -> Response:

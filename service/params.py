@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from service.errors import ConfigError, InvalidRequest
+from service.errors import ConfigError, InvalidParams, InvalidRequest
 
 TASK_TYPES = frozenset(
     {"notebook", "python_wheel", "python_script", "spark_jar", "sql", "dbt", "job"}
@@ -29,6 +29,7 @@ RUN_NOW_PARAM_FIELDS = frozenset(
     }
 )
 MAX_UNSCHEMATISED_KEYS = 50
+MAX_FIELD_ERRORS = 50  # a body of 10,000 unknown keys gets 50 of them named, not 10,000
 
 _TYPES: dict[str, Any] = {
     "str": str,
@@ -160,13 +161,49 @@ def validate_params(
         if len(params) > MAX_UNSCHEMATISED_KEYS:
             raise InvalidRequest("Too many parameters")
         return params
-    try:
-        # strict=True still parses ISO strings into date/datetime, but never "5" into an int.
-        validated = msgspec.convert(params, schema, strict=True)
-    except msgspec.ValidationError as exc:
-        raise InvalidRequest(f'Parameter validation failed for job "{job_key}": {exc}') from None
+    problems = field_errors(schema, params)
+    if problems:
+        summary = "; ".join(line for _, _, line in problems)
+        raise InvalidParams(
+            f'Parameter validation failed for job "{job_key}": {summary}',
+            fields=[{"field": field, "message": message} for field, message, _ in problems],
+        )
+    # strict=True still parses ISO strings into date/datetime, but never "5" into an int.
+    validated = msgspec.convert(params, schema, strict=True)
     result: dict[str, Any] = msgspec.to_builtins(validated, builtin_types=_KEEP)
     return result
+
+
+def field_errors(
+    schema: type[msgspec.Struct], params: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
+    """(field, message, line) for each misfit parameter, in schema order, then unknown ones.
+
+    Why field by field: msgspec stops at the first error, and a form wants them all at once.
+    `message` is for display beside the field; `line` is msgspec's wording with its JSON path.
+    """
+    problems: list[tuple[str, str, str]] = []
+    for info in msgspec.structs.fields(schema):
+        name = info.name
+        if name not in params:
+            if info.required:
+                line = f"Object missing required field `{name}`"
+                problems.append((name, "missing required parameter", line))
+            continue
+        try:
+            msgspec.convert(params[name], info.type, strict=True)
+        except msgspec.ValidationError as exc:
+            message, _, inner = str(exc).partition(" - at `$")
+            line = f"{message} - at `$.{name}{inner}" if inner else f"{message} - at `$.{name}`"
+            shown = f"{message} - at `{name}{inner}" if inner else message
+            problems.append((name, shown, line))
+    known = set(schema.__struct_fields__)
+    for key in params:
+        if key not in known:
+            problems.append(
+                (str(key), "unknown parameter", f"Object contains unknown field `{key}`")
+            )
+    return problems[:MAX_FIELD_ERRORS]
 
 
 def run_now_fields(
