@@ -262,8 +262,21 @@ def _as_string(name: str, value: object) -> str:
     raise InvalidRequest(f'param "{name}": cannot send a {type(value).__name__} value')
 
 
-def params_json_schema(schema: type[msgspec.Struct] | None) -> dict[str, Any] | None:
-    """A self-contained JSON Schema (2020-12) for a form builder; `None` without a schema."""
+def params_json_schema(
+    schema: type[msgspec.Struct] | None, *, task_type: str | None = None
+) -> dict[str, Any] | None:
+    """A self-contained JSON Schema (2020-12) for a form builder.
+
+    A dbt job takes no parameters: a schema that admits only `{}`. `None` means no schema:
+    anything is accepted (and checked only by the task type's mapping and by Databricks).
+    """
+    if task_type == "dbt":
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {},
+            "additionalProperties": False,
+        }
     if schema is None:
         return None
     document = msgspec.json.schema(schema)

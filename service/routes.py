@@ -102,7 +102,7 @@ async def list_jobs(request: Request) -> Response:
                     "taskType": job.task_type,
                     "configured": job.job_id is not None,
                     "runAs": job.run_as,
-                    "params": params_json_schema(job.params),
+                    "params": params_json_schema(job.params, task_type=job.task_type),
                 }
                 for job in jobs.values()
             ]

@@ -32,3 +32,18 @@ async def test_every_invalid_parameter_is_named_at_once():
         {"field": "env", "message": "Invalid enum value 'staging'"},
     ]
     assert "run-now" not in calls
+
+
+async def test_the_catalog_tells_no_parameters_from_no_schema():
+    async with stack() as s:
+        jobs = {j["key"]: j for j in (await s.api.get("/api/jobs")).json()["jobs"]}
+        refused = await s.api.post("/api/jobs/dbt/run", json={"params": {"models": "x"}})
+    # dbt: a schema that admits only {}; flaky (task_type "job", no schema): null, anything goes.
+    assert jobs["dbt"]["params"] == {
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "type": "object",
+        "properties": {},
+        "additionalProperties": False,
+    }
+    assert jobs["flaky"]["params"] is None
+    assert refused.status_code == 400
