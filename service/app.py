@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from service import preflight
 from service.clock import Clock
 from service.config import Settings
 from service.errors import SidecarError, handle_sidecar_error
@@ -30,8 +31,12 @@ def create_app(
     upstream: httpx.AsyncBaseTransport | None = None,
     clock: Clock | None = None,
     draining: asyncio.Event | None = None,
+    check_credentials: bool = False,
 ) -> Starlette:
-    """Build the ASGI app; `upstream` replaces the network (tests), `draining` is the CLI's."""
+    """Build the ASGI app; `upstream` replaces the network (tests), `draining` is the CLI's.
+
+    `check_credentials`: one authenticated call beside start-up, a warning if it fails (serve).
+    """
 
     @asynccontextmanager
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, object]]:
@@ -41,6 +46,8 @@ def create_app(
             settings, transport=upstream, clock=clock, draining=draining
         ) as services:
             _log.info("app.started", jobs=sorted(settings.jobs), host=settings.workspace.host)
+            if check_credentials:
+                services.tasks.start_soon(preflight.check_credentials, services)
             yield {"services": services}
         _log.info("app.stopped")
 

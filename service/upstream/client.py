@@ -87,6 +87,10 @@ class JobsClient:
         body = await self._call(identity, READ, "GET", "get", params={"job_id": job_id})
         return msgspec.Raw(body)
 
+    async def list_jobs(self, identity: Identity, *, limit: int, tier: Tier = READ) -> None:
+        """`jobs/list`, read only for its answer: the cheapest authenticated call there is."""
+        await self._call(identity, tier, "GET", "list", params={"limit": limit})
+
     async def _call(
         self,
         identity: Identity,
