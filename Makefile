@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: run test test-container lint fmt bench clean
+.PHONY: run check-config test test-container lint fmt bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,6 +15,10 @@ $(STAMP): pyproject.toml
 ## run: the service; with no DATABRICKS_HOST, also the local workspace emulator and demo jobs
 run: $(STAMP)
 	$(BIN)/python -m service dev
+
+## check-config: the settings `run` would use (secrets masked), their warnings, or the error
+check-config: $(STAMP)
+	$(BIN)/jobs-sidecar check-config
 
 ## test: the whole suite (unit, emulator fidelity, end to end over loopback, and the container
 ##       tests when a Docker engine answers or can be started; without one they skip, saying why)

@@ -14,6 +14,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
+from service import preflight
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
@@ -33,11 +34,13 @@ def create_app(
     clock: Clock | None = None,
     draining: asyncio.Event | None = None,
     stopping: asyncio.Event | None = None,
+    check_credentials: bool = False,
 ) -> Starlette:
     """Build the ASGI app; `upstream` replaces the network (tests), `draining`/`stopping` the CLI's.
 
     `stopping` fails readiness only (the CLI sets it at SIGTERM); `draining` also refuses new
     work, ends streams and stops Hypercorn (set `drain_delay_ms` after `stopping`).
+    `check_credentials`: one authenticated call beside start-up, a warning if it fails (serve).
     """
 
     @asynccontextmanager
@@ -48,6 +51,8 @@ def create_app(
             settings, transport=upstream, clock=clock, draining=draining, stopping=stopping
         ) as services:
             _log.info("app.started", jobs=sorted(settings.jobs), host=settings.workspace.host)
+            if check_credentials:
+                services.tasks.start_soon(preflight.check_credentials, services)
             yield {"services": services}
         _log.info("app.stopped")
 

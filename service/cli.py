@@ -1,4 +1,12 @@
-"""The command line: serve | emulator | dev | check-config. The only reader of os.environ."""
+"""Trigger, watch and cancel Databricks Jobs over HTTP: the jobs-sidecar service.
+
+Settings come from a TOML file (--config, else $JOBS_CONFIG, else config/jobs.toml) and the
+environment: DATABRICKS_HOST, DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and
+DATABRICKS_CLIENT_SECRET), DATABRICKS_JOB_<NAME>=<job id>, HOST, PORT, LOG_LEVEL.
+Without DATABRICKS_HOST, `dev` (make run) serves demo jobs on a local workspace emulator.
+"""
+
+# The command line is the only reader of os.environ; the module docstring is its --help text.
 
 from __future__ import annotations
 
@@ -39,9 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     try:
         if args.command == "check-config":
-            settings = load_settings(environ, config_path(args.config, environ))
-            print(json.dumps(describe(settings), indent=2))
-            return 0
+            return _check_config(args.config, environ)
         if args.command == "emulator":
             asyncio.run(_run_emulator(args.host, args.port, Path(args.scenario)))
             return 0
@@ -52,14 +58,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(_serve_forever(lambda stopping: [_serve(settings, stopping)]))
+    asyncio.run(
+        _serve_forever(lambda stopping: [_serve(settings, stopping, check_credentials=True)])
+    )
     return 0
 
 
-async def _serve(settings: Settings, stopping: asyncio.Event) -> None:
+def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
+    """Print the settings `serve` would use; without a workspace, those of the demo set-up."""
+    if environ.get("DATABRICKS_HOST", "").strip():
+        settings = load_settings(environ, config_path(cli_path, environ))
+        shown = {"mode": "workspace", **describe(settings)}
+    else:
+        settings = _dev_settings(environ)
+        shown = {"mode": "demo", **describe(settings)}
+        print(
+            "note: no DATABRICKS_HOST, so this is the demo set-up that `make run` starts: the "
+            f"local workspace emulator on 127.0.0.1:{EMULATOR_PORT} ({EMULATOR_SCENARIO}) with "
+            f"the jobs of {DEMO_CONFIG}. To serve a workspace, set DATABRICKS_HOST and "
+            "DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET).",
+            file=sys.stderr,
+        )
+    print(json.dumps(shown, indent=2))
+    for warning in settings.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return 0
+
+
+async def _serve(
+    settings: Settings, stopping: asyncio.Event, *, check_credentials: bool = False
+) -> None:
     max_fds = raise_fd_limit()  # every connection is an fd
     draining = asyncio.Event()
-    app = create_app(settings, draining=draining, stopping=stopping)
+    app = create_app(
+        settings, draining=draining, stopping=stopping, check_credentials=check_credentials
+    )
     host, port = settings.listen_host, settings.port
     sock = listening_socket(host, port, dead_peer_timeout_s=settings.dead_peer_timeout_ms / 1000)
     _log.info("serve.listening", address=f"{host}:{port}", max_fds=max_fds)
@@ -114,14 +147,7 @@ async def _run_dev(environ: Mapping[str, str]) -> None:
     """No workspace configured: the emulator and the service, wired together, on loopback."""
     from service.emulator import create_emulator_app, load_scenario  # noqa: PLC0415 - dev only
 
-    local = {
-        **environ,
-        "DATABRICKS_HOST": f"http://127.0.0.1:{EMULATOR_PORT}",
-        "DATABRICKS_TOKEN": LOCAL_TOKEN,
-        "DATABRICKS_AUTH_TYPE": "pat",
-    }
-    settings = load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
-    settings = msgspec.structs.replace(settings, listen_host="127.0.0.1")
+    settings = _dev_settings(environ)
     emulator = create_emulator_app(load_scenario(EMULATOR_SCENARIO))
 
     async def serve_emulator(stopping: asyncio.Event) -> None:
@@ -129,6 +155,18 @@ async def _run_dev(environ: Mapping[str, str]) -> None:
 
     print(_try_this(settings.port), file=sys.stderr)
     await _serve_forever(lambda d: [serve_emulator(d), _serve(settings, d)])
+
+
+def _dev_settings(environ: Mapping[str, str]) -> Settings:
+    """The demo set-up: config/demo.toml against the local emulator, on loopback only."""
+    local = {
+        **environ,
+        "DATABRICKS_HOST": f"http://127.0.0.1:{EMULATOR_PORT}",
+        "DATABRICKS_TOKEN": LOCAL_TOKEN,
+        "DATABRICKS_AUTH_TYPE": "pat",
+    }
+    settings = load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
+    return msgspec.structs.replace(settings, listen_host="127.0.0.1")
 
 
 def _try_this(port: int) -> str:
@@ -142,7 +180,7 @@ Try:
        -d '{{"params": {{"run_date": "2026-11-29", "dry_run": false}}}}'   # trigger: {{"runId": N}}
   curl -sN -X POST '{base}/etl/run?stream=true' -d '{{"params": {{"run_date": "2026-11-29"}}}}'
   curl -sN {base}/etl/runs/<runId>/events                       # watch an existing run
-  curl -s {base}/etl/runs?limit=5                                # recent runs
+  curl -s '{base}/etl/runs?limit=5'                              # recent runs
   curl -s {base}/etl/status                                      # latest run's state
   curl -s -X DELETE {base}/etl/runs/<runId>                      # cancel
   curl -s {base}/pipeline/runs/<runId>/output                    # every task's output
@@ -151,7 +189,9 @@ Ctrl-C stops both.
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jobs-sidecar", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="jobs-sidecar", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("serve", "serve the configured workspace"),

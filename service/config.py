@@ -141,6 +141,11 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     if not isinstance(file_jobs, dict):
         raise ConfigError("[jobs] must be a table of job keys")
     jobs, warnings = _merge_jobs(file_jobs, environ)
+    if not jobs:
+        warnings.append(
+            "no jobs are configured: every job route will answer 404; add [jobs.<key>] "
+            "tables to the config file or set DATABRICKS_JOB_<NAME>=<job id>"
+        )
     return Settings(
         workspace=_workspace(environ),
         jobs=jobs,
@@ -292,7 +297,10 @@ def _job_id(key: str, raw: object) -> int | None:
 def _workspace(environ: Mapping[str, str]) -> Workspace:
     raw_host = environ.get("DATABRICKS_HOST", "").strip()
     if not raw_host:
-        raise ConfigError("DATABRICKS_HOST is not set (the workspace URL)")
+        raise ConfigError(
+            "DATABRICKS_HOST is not set (the workspace URL); to try the service without a "
+            "workspace, `make run` serves demo jobs on the local emulator"
+        )
     token = environ.get("DATABRICKS_TOKEN", "").strip()
     client_id = environ.get("DATABRICKS_CLIENT_ID", "").strip()
     client_secret = environ.get("DATABRICKS_CLIENT_SECRET", "").strip()

@@ -2,8 +2,10 @@
 
     SidecarError                       every error this service raises on purpose
     ├── ConfigError                    broken configuration; stops start-up
+    ├── RunFailed                      run_and_wait: the run ended without success; carries it
     ├── ClientError                    the caller's request is wrong (4xx)
     │   ├── InvalidRequest             400: malformed body, bad run id, bad parameters
+    │   │   └── InvalidParams          400: parameters misfit the schema; each one in `fields`
     │   ├── MissingUserToken           401: run_as = "user" without X-Forwarded-Access-Token
     │   ├── UserTokenRefused           401: Databricks refused the forwarded user token
     │   ├── UnknownJob                 404: no such job key
@@ -56,6 +58,23 @@ class ConfigError(SidecarError):
     code = "CONFIG"
 
 
+class RunFailed(SidecarError):
+    """A run ended without success (failed, cancelled, timed out, skipped); the Python API only.
+
+    `run` is the final run as Databricks sent it; `result_state` its outcome (None when the
+    life-cycle state alone tells it, e.g. INTERNAL_ERROR or SKIPPED).
+    """
+
+    code = "RUN_FAILED"
+
+    def __init__(self, message: str, *, run_id: int, run: dict[str, object]) -> None:
+        super().__init__(message)
+        self.run_id = run_id
+        self.run = run
+        state = run.get("state")
+        self.result_state = state.get("result_state") if isinstance(state, dict) else None
+
+
 class ClientError(SidecarError):
     status = 400
     code = "BAD_REQUEST"
@@ -63,6 +82,14 @@ class ClientError(SidecarError):
 
 class InvalidRequest(ClientError):
     pass
+
+
+class InvalidParams(InvalidRequest):
+    """Parameters that do not fit the job's schema: `fields` holds `{"field", "message"}` each."""
+
+    def __init__(self, message: str, *, fields: list[dict[str, str]]) -> None:
+        super().__init__(message)
+        self.fields = fields
 
 
 class MissingUserToken(ClientError):
@@ -204,6 +231,8 @@ def error_body(exc: SidecarError) -> dict[str, object]:
     body: dict[str, object] = {"error": exc.message, "code": exc.code, "plugin": "jobs"}
     if exc.idempotency_key is not None:
         body["idempotencyKey"] = exc.idempotency_key
+    if isinstance(exc, InvalidParams):
+        body["fields"] = exc.fields
     return body
 
 

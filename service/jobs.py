@@ -14,6 +14,7 @@ from service.clock import Clock
 from service.config import JobSettings, Settings
 from service.echo import echo
 from service.errors import (
+    RunFailed,
     SidecarError,
     Unavailable,
     UnknownJob,
@@ -138,10 +139,14 @@ class JobHandle:
     async def run_and_wait(
         self, params: object = None, *, idempotency_key: str | None = None
     ) -> AsyncIterator[RunStatus]:
-        """Trigger a run and yield each change until it ends; raises a SidecarError on failure
-        (bad parameters, upstream errors, or the job's `wait_timeout_ms` running out). Once the
-        run has started, the error's `run_id` names it; if whether it started is unknown
-        (OutcomeUnknown), the error's `idempotency_key` gets it (or starts it once)."""
+        """Trigger a run and yield each change until it ends, the final one included.
+
+        Raises `RunFailed` (carrying the final run) once a run has ended without success, and
+        another SidecarError for bad parameters, upstream errors or the job's `wait_timeout_ms`
+        running out. Once the run has started, the error's `run_id` names it; if whether it
+        started is unknown (OutcomeUnknown), the error's `idempotency_key` gets it (or starts it
+        once).
+        """
         job, identity = await self._context()
         fields = self._svc.ops.prepare_run(job, params)
         run_id = await self._svc.ops.run_now(job, identity, fields, idempotency_key=idempotency_key)
@@ -173,7 +178,13 @@ class JobHandle:
                     if item.reason == "done":
                         return
                     raise _end_error(item)
-                yield RunStatus(status=item.status, timestamp=item.timestamp, run=_decode(item.run))
+                status = RunStatus(
+                    status=item.status, timestamp=item.timestamp, run=_decode(item.run)
+                )
+                yield status
+                if item.terminal and not _succeeded(status.run):
+                    outcome = _outcome(status.run)
+                    raise RunFailed(f"Run {run_id} ended {outcome}", run_id=run_id, run=status.run)
         finally:
             watch.unsubscribe(sub)
 
@@ -226,6 +237,20 @@ class JobHandle:
         except SidecarError as exc:
             return _fail(exc)
         return ExecutionResult(ok=True)
+
+
+# SUCCESS_WITH_FAILURES: the job run succeeded (its leaf tasks did) though some task failed.
+_SUCCESSES = frozenset({"SUCCESS", "SUCCESS_WITH_FAILURES"})
+
+
+def _succeeded(run: dict[str, Any]) -> bool:
+    state = run.get("state") or {}
+    return state.get("life_cycle_state") == "TERMINATED" and state.get("result_state") in _SUCCESSES
+
+
+def _outcome(run: dict[str, Any]) -> str:
+    state = run.get("state") or {}
+    return str(state.get("result_state") or state.get("life_cycle_state"))
 
 
 def _end_error(end: End) -> SidecarError:

@@ -123,3 +123,42 @@ def configure_logging(
     stamina.instrumentation.set_on_retry_hooks(())
     # Hypercorn's own access log would duplicate ours; keep its errors.
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(message)s")
+
+
+def library_logger(name: str) -> Any:
+    """A logger for code the Python API runs, which must not impose logging on its host.
+
+    Once structlog is configured (by `configure_logging`, or by a host that uses structlog),
+    lines go through that configuration. Until then they go to the stdlib logger `name` as
+    logfmt text, so a host that configures nothing sees at most warnings on stderr (the stdlib's
+    last resort), and never structlog's default: every level, printed to stdout.
+    """
+    return _LibraryLogger(name)
+
+
+def _mask(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in _SECRET_KEYS.intersection(event):
+        event[key] = "***"
+    return event
+
+
+class _LibraryLogger:
+    """structlog's configured logger when there is a configuration, else a stdlib-backed one."""
+
+    __slots__ = ("_configured", "_stdlib")
+
+    def __init__(self, name: str) -> None:
+        self._configured = structlog.get_logger(name)
+        self._stdlib = structlog.wrap_logger(
+            logging.getLogger(name),
+            processors=[
+                structlog.stdlib.filter_by_level,
+                _mask,
+                structlog.processors.LogfmtRenderer(key_order=["event"]),
+            ],
+            wrapper_class=structlog.stdlib.BoundLogger,
+        )
+
+    def __getattr__(self, method: str) -> Any:
+        target = self._configured if structlog.is_configured() else self._stdlib
+        return getattr(target, method)

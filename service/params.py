@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from service.echo import echo
-from service.errors import ConfigError, InvalidRequest
+from service.errors import ConfigError, InvalidParams, InvalidRequest
 from service.patterns import Pattern
 
 TASK_TYPES = frozenset(
@@ -31,6 +31,7 @@ RUN_NOW_PARAM_FIELDS = frozenset(
     }
 )
 MAX_UNSCHEMATISED_KEYS = 50
+MAX_FIELD_ERRORS = 50  # a body of 10,000 unknown keys gets 50 of them named, not 10,000
 
 _TYPES: dict[str, Any] = {
     "str": str,
@@ -179,7 +180,7 @@ def _constrained(
 def _check_pattern(name: str, pattern: Pattern | None, value: object) -> None:
     if pattern is None or not isinstance(value, str) or pattern.accepts(value):
         return
-    raise InvalidRequest(f"Expected `str` matching regex {pattern.source!r} - at `$.{name}`")
+    raise InvalidRequest(f"Expected `str` matching regex {pattern.source!r}")
 
 
 def validate_params(
@@ -195,17 +196,53 @@ def validate_params(
         if len(params) > MAX_UNSCHEMATISED_KEYS:
             raise InvalidRequest("Too many parameters")
         return params
-    try:
-        # strict=True still parses ISO strings into date/datetime, but never "5" into an int.
-        validated = msgspec.convert(params, schema, strict=True)
-        patterns: dict[str, Pattern] = getattr(schema, _PATTERNS, {})
-        for name, pattern in patterns.items():
-            _check_pattern(name, pattern, getattr(validated, name))
-    except (msgspec.ValidationError, InvalidRequest) as exc:
-        detail = echo(str(exc))  # msgspec quotes the client's values and unknown keys
-        raise InvalidRequest(f'Parameter validation failed for job "{job_key}": {detail}') from None
+    problems = field_errors(schema, params)
+    if problems:
+        summary = "; ".join(line for _, _, line in problems)
+        raise InvalidParams(
+            f'Parameter validation failed for job "{job_key}": {summary}',
+            fields=[{"field": field, "message": message} for field, message, _ in problems],
+        )
+    # strict=True still parses ISO strings into date/datetime, but never "5" into an int.
+    validated = msgspec.convert(params, schema, strict=True)
     result: dict[str, Any] = msgspec.to_builtins(validated, builtin_types=_KEEP)
     return result
+
+
+def field_errors(
+    schema: type[msgspec.Struct], params: Mapping[str, Any]
+) -> list[tuple[str, str, str]]:
+    """(field, message, line) for each misfit parameter, in schema order, then unknown ones.
+
+    Why field by field: msgspec stops at the first error, and a form wants them all at once.
+    `message` is for display beside the field; `line` is msgspec's wording with its JSON path.
+    """
+    problems: list[tuple[str, str, str]] = []
+    patterns: dict[str, Pattern] = getattr(schema, _PATTERNS, {})
+    for info in msgspec.structs.fields(schema):
+        name = info.name
+        if name not in params:
+            if info.required:
+                line = f"Object missing required field `{name}`"
+                problems.append((name, "missing required parameter", line))
+            continue
+        try:
+            value = msgspec.convert(params[name], info.type, strict=True)
+            _check_pattern(name, patterns.get(name), value)
+        except (msgspec.ValidationError, InvalidRequest) as exc:
+            # msgspec quotes the client's values: at most ~200 characters of them.
+            message, _, inner = echo(str(exc)).partition(" - at `$")
+            line = f"{message} - at `$.{name}{inner}" if inner else f"{message} - at `$.{name}`"
+            shown = f"{message} - at `{name}{inner}" if inner else message
+            problems.append((name, shown, line))
+    known = set(schema.__struct_fields__)
+    for key in params:
+        if key not in known:
+            shown = echo(str(key))
+            problems.append(
+                (shown, "unknown parameter", f"Object contains unknown field `{shown}`")
+            )
+    return problems[:MAX_FIELD_ERRORS]
 
 
 def run_now_fields(
@@ -266,8 +303,21 @@ def _as_string(name: str, value: object) -> str:
     raise InvalidRequest(f'param "{echo(name)}": cannot send a {type(value).__name__} value')
 
 
-def params_json_schema(schema: type[msgspec.Struct] | None) -> dict[str, Any] | None:
-    """A self-contained JSON Schema (2020-12) for a form builder; `None` without a schema."""
+def params_json_schema(
+    schema: type[msgspec.Struct] | None, *, task_type: str | None = None
+) -> dict[str, Any] | None:
+    """A self-contained JSON Schema (2020-12) for a form builder.
+
+    A dbt job takes no parameters: a schema that admits only `{}`. `None` means no schema:
+    anything is accepted (and checked only by the task type's mapping and by Databricks).
+    """
+    if task_type == "dbt":
+        return {
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "type": "object",
+            "properties": {},
+            "additionalProperties": False,
+        }
     if schema is None:
         return None
     document = msgspec.json.schema(schema)

@@ -122,7 +122,7 @@ async def list_jobs(request: Request) -> Response:
                     "taskType": job.task_type,
                     "configured": job.job_id is not None,
                     "runAs": job.run_as,
-                    "params": params_json_schema(job.params),
+                    "params": params_json_schema(job.params, task_type=job.task_type),
                 }
                 for job in jobs.values()
             ]
@@ -256,7 +256,16 @@ async def _params(request: Request) -> Any:
         raise InvalidRequest("Request body must be a JSON object")
     if "params" in payload and not isinstance(payload["params"], dict):
         raise InvalidRequest("params must be a plain object")
+    if payload and "params" not in payload:
+        raise InvalidRequest(_unwrapped_hint(payload))
     return payload.get("params")
+
+
+def _unwrapped_hint(payload: dict[str, Any]) -> str:
+    """Parameters sent at the top level: say where they go (a few names, and only plain ones)."""
+    names = [k for k in payload if k.isidentifier() and len(k) <= 64][:3]
+    shown = ", ".join(f'"{name}": ...' for name in names) or "..."
+    return f'Parameters go under "params": send {{"params": {{{shown}}}}}, not {{{shown}}}'
 
 
 def routes() -> list[BaseRoute]:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
-from service.cli import main
+from service.cli import _try_this, main
 from service.logs import configure_logging
 from service.serving import hypercorn_config
 
@@ -53,3 +57,80 @@ def test_hypercorn_config_comes_from_settings():
     assert config.bind == ["127.0.0.1:8123"]
     assert config.graceful_timeout == 7.0
     assert config.accesslog is None
+
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_help_describes_the_commands_for_a_user_not_the_code(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "os.environ" not in out
+    assert "Trigger, watch and cancel Databricks Jobs over HTTP" in out
+    assert "DATABRICKS_HOST" in out
+
+
+def test_check_config_without_a_workspace_describes_the_demo_set_up(env, capsys):
+    env.delenv("DATABRICKS_HOST")
+    env.delenv("DATABRICKS_TOKEN")
+    env.chdir(ROOT)  # config/demo.toml, as `make run` finds it
+    assert main(["check-config"]) == 0
+    captured = capsys.readouterr()
+    shown = json.loads(captured.out)
+    assert shown["mode"] == "demo"
+    assert shown["workspace"]["host"] == "http://127.0.0.1:8001"
+    assert shown["jobs"]["etl"]["job_id"] == 1001
+    assert "no DATABRICKS_HOST" in captured.err
+    assert "make run" in captured.err
+
+
+def test_check_config_warns_when_no_job_is_configured(env, capsys):
+    env.delenv("DATABRICKS_JOB_ETL")
+    assert main(["check-config"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["mode"] == "workspace"
+    assert "warning: no jobs are configured" in captured.err
+
+
+def test_serve_without_a_workspace_points_at_the_demo(env, capsys):
+    env.delenv("DATABRICKS_HOST")
+    assert main(["serve"]) == 2
+    assert "make run" in capsys.readouterr().err
+
+
+def test_the_banner_quotes_every_url_with_a_query():
+    urls = [word for word in _try_this(8000).split() if "://" in word]
+    assert any("?" in url for url in urls)
+    for url in urls:
+        if "?" in url:
+            assert url.startswith("'"), url  # unquoted, zsh globs the ? and fails
+
+
+def test_the_console_script_checks_the_config_from_a_clean_environment():
+    script = Path(sys.executable).parent / "jobs-sidecar"
+    done = subprocess.run(  # noqa: S603 - the console script this project installs
+        [str(script), "check-config"],
+        check=False,
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["mode"] == "demo"
+
+
+def test_make_has_a_check_config_target_that_uses_the_console_script():
+    done = subprocess.run(
+        ["make", "-n", "check-config"],  # noqa: S607 - make from PATH, as a user runs it
+        check=False,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert ".venv/bin/jobs-sidecar check-config" in done.stdout

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import httpx
 import pytest
 
-from service.errors import OutcomeUnknown, Unavailable, UnknownJob
+from service.errors import OutcomeUnknown, RunFailed, Unavailable, UnknownJob
 from service.jobs import ExecutionResult, Jobs, RunStatus
 from service.runtime import open_services
 from tests.factories import (
@@ -217,3 +218,36 @@ async def test_run_and_wait_meeting_shutdown_after_the_trigger_names_the_run():
             async for _ in Jobs(services)("etl").run_and_wait({}):
                 pass
     assert caught.value.run_id == 555
+
+
+@pytest.mark.looptime
+@pytest.mark.parametrize(
+    ("state", "result"),
+    [("TERMINATED", "FAILED"), ("TERMINATED", "CANCELED"), ("INTERNAL_ERROR", None)],
+)
+async def test_run_and_wait_raises_run_failed_after_yielding_the_final_change(state, result):
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    ends = make_run(555, state=state, result=result)
+    router.get("/runs/get").mock(
+        side_effect=lambda _request: httpx.Response(
+            200,
+            json=ends
+            if asyncio.get_running_loop().time() >= 10
+            else make_run(555, state="RUNNING"),
+        )
+    )
+    seen = []
+    async with Jobs.open(make_settings(), transport=transport(router)) as jobs:
+        with pytest.raises(RunFailed, match="Run 555 ended") as caught:
+            await collect(jobs("etl").run_and_wait({}), into=seen)
+    assert seen == ["RUNNING", state]  # every change, the final one too, then the error
+    assert caught.value.run_id == 555
+    assert caught.value.run == ends  # the whole final run, as Databricks sent it
+    assert caught.value.code == "RUN_FAILED"
+
+
+async def collect(statuses, *, into):
+    """Drain a run_and_wait, keeping each status, until it returns or raises."""
+    async for status in statuses:
+        into.append(status.status)

@@ -76,8 +76,8 @@ class Credentials:
     def issue(self, client_id: str, client_secret: str, scope: str) -> dict[str, object] | None:
         """An access token for a known client (None: authentication failed).
 
-        Why `expires_in` is divided by the clock's speed: the token lives `token_ttl_s` on the
-        emulator clock, and clients count real seconds, so they refresh in time at any speed.
+        Why the lifetime is divided by the clock's speed: `token_ttl_s` is scenario time, which
+        passes `speed` times faster than the wall clock that clients (and the emulator) count.
         """
         known = any(
             secrets.compare_digest(client.id, client_id)
@@ -86,17 +86,18 @@ class Credentials:
         )
         if not known:
             return None
-        ttl_s = self._scenario.token_ttl_s
+        expires_in = max(1, math.floor(self._scenario.token_ttl_s / self._clock.speed))
         token = f"eyJ.emulator.{secrets.token_urlsafe(32)}"
         now_ms = self._clock.now_ms()
-        self._issued[token] = (now_ms + ttl_s * 1000, client_id)
+        expires_ms = now_ms + expires_in * 1000
+        self._issued[token] = (expires_ms, client_id)
         self._stats.grants.append(
-            {"client_id": client_id, "issued_ms": now_ms, "expires_ms": now_ms + ttl_s * 1000}
+            {"client_id": client_id, "issued_ms": now_ms, "expires_ms": expires_ms}
         )
         return {
             "access_token": token,
             "token_type": "Bearer",
-            "expires_in": max(1, math.floor(ttl_s / self._clock.speed)),
+            "expires_in": expires_in,
             "scope": scope,
         }
 

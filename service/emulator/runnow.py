@@ -8,6 +8,7 @@ from typing import Any, get_args
 
 import msgspec
 
+from service.emulator.clock import lasting
 from service.emulator.errors import InvalidParameter
 from service.emulator.inputs import decode_body
 from service.emulator.lifecycle import Outcome, TaskPlan
@@ -155,8 +156,12 @@ def plan_tasks(
     outcome: Outcome | None = None,
     duration_ms: int | None = None,
     selected: set[str] | None = None,
+    speed: float = 1.0,
 ) -> tuple[TaskPlan, ...]:
-    """One plan per task, dependencies first. A requested failure falls on the last task."""
+    """One plan per task, dependencies first. A requested failure falls on the last task.
+
+    Durations are the scenario's, shortened `speed` times (see `service.emulator.clock`).
+    """
     ordered = job.task_order()
     runnable = [task.task_key for task in ordered if selected is None or task.task_key in selected]
     last = runnable[-1] if runnable else None
@@ -180,9 +185,9 @@ def plan_tasks(
                 run_id=next(ids),
                 depends_on=task.depends_on,
                 outcome=task_outcome,
-                setup_ms=timings.pending_ms,
-                exec_ms=running_ms,
-                cleanup_ms=timings.terminating_ms,
+                setup_ms=lasting(timings.pending_ms, speed),
+                exec_ms=lasting(running_ms, speed),
+                cleanup_ms=lasting(timings.terminating_ms, speed),
                 excluded=selected is not None and task.task_key not in selected,
             )
         )

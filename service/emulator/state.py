@@ -6,7 +6,7 @@ import itertools
 from typing import Literal
 
 from service.emulator.auth import Credentials
-from service.emulator.clock import EmulatorClock, ManualClock
+from service.emulator.clock import EmulatorClock, ManualClock, lasting
 from service.emulator.errors import ApiError, InvalidParameter, job_not_found, run_not_found
 from service.emulator.faults import FaultBook, FaultRule
 from service.emulator.lifecycle import Outcome, TaskPlan
@@ -53,7 +53,9 @@ class Emulator:
         self._task_runs: dict[int, RunRecord] = {}
         self._idempotency: dict[str, int] = {}
         self._queues = {
-            job.job_id: JobQueue(job.max_concurrent_runs, self.scenario.timings.queued_ms)
+            job.job_id: JobQueue(
+                job.max_concurrent_runs, lasting(self.scenario.timings.queued_ms, self.clock.speed)
+            )
             for job in self.jobs.values()
         }
 
@@ -102,6 +104,7 @@ class Emulator:
                 outcome=outcome,
                 duration_ms=duration_ms,
                 selected=selected,
+                speed=self.clock.speed,
             ),
             job_parameters=resolved_job_parameters(job, request.job_parameters),
             overriding_parameters=request.legacy(),

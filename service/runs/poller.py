@@ -14,7 +14,6 @@ import secrets
 from collections import deque
 from typing import Literal
 
-import structlog
 from anyio.abc import TaskGroup
 
 from service import logs
@@ -31,7 +30,7 @@ FIRST_POLL_S = 1.0
 IDLE_GRACE_S = 5.0
 RETAIN_FINISHED_S = 300.0
 EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect"]
-_log = structlog.get_logger("service.poller")
+_log = logs.library_logger("service.poller")
 
 
 class End:

@@ -11,7 +11,6 @@ from typing import Any, TypeVar
 
 import httpx
 import msgspec
-import structlog
 
 from service.errors import (
     OutcomeUnknown,
@@ -26,7 +25,7 @@ from service.errors import (
     UpstreamUnavailable,
 )
 from service.identity import Identity
-from service.logs import upstream_text
+from service.logs import library_logger, upstream_text
 from service.upstream.reply import read_capped, read_head, type_problem
 from service.upstream.retry import POLL, READ, WRITE, RetryPolicy, Tier
 from service.upstream.wire import (
@@ -47,7 +46,7 @@ SCIM_ME = "/api/2.0/preview/scim/v2/Me"
 MAX_RETRY_AFTER_S = 3600.0
 MAX_ERROR_BYTES = 64 * 1024  # of an error reply we read only the message
 T = TypeVar("T")
-_log = structlog.get_logger("service.upstream")
+_log = library_logger("service.upstream")
 _error_decoder = msgspec.json.Decoder(ErrorReply)
 _principal_decoder = msgspec.json.Decoder(Principal)
 _encoder = msgspec.json.Encoder()
@@ -151,6 +150,10 @@ class JobsClient:
         return await self._call(
             identity, READ, "GET", "scim/me", _principal_decoder.decode, path=SCIM_ME
         )
+
+    async def list_jobs(self, identity: Identity, *, limit: int, tier: Tier = READ) -> None:
+        """`jobs/list`, read only for its answer: the cheapest authenticated call there is."""
+        await self._call(identity, tier, "GET", "list", decode_object, params={"limit": limit})
 
     async def _call(
         self,

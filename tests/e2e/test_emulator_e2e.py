@@ -1,7 +1,7 @@
 """End to end over loopback: the service and the emulator, both on real Hypercorn, httpx as client.
 
-The emulator's clock runs 40x real time and the service polls every 50 ms, so a whole run
-(pending, running, terminating) takes about a third of a second.
+The emulator plays its scenario 40x faster than written and the service polls every 50 ms, so a
+whole run (pending, running, terminating) takes about a third of a second.
 """
 
 from __future__ import annotations

@@ -1,0 +1,42 @@
+"""Trigger a run over HTTP and follow its event stream, as a web frontend would (httpx here).
+
+    JOBS_SIDECAR_URL=http://127.0.0.1:8000 .venv/bin/python examples/http_client.py [job]
+
+The Idempotency-Key header makes a retried POST return the first run instead of a second one.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+
+import httpx
+
+
+def main(base_url: str, job: str) -> int:
+    body = {"params": {"run_date": "2026-11-29"}} if job == "etl" else {}
+    headers = {"Idempotency-Key": "order-17"}
+    with httpx.Client(base_url=base_url, timeout=30) as client:
+        started = client.post(f"/api/jobs/{job}/run", json=body, headers=headers)
+        if started.status_code != 200:
+            print(started.status_code, started.json())  # {"error", "code", "plugin": "jobs"}
+            return 1
+        run_id = started.json()["runId"]
+        retried = client.post(f"/api/jobs/{job}/run", json=body, headers=headers)
+        print("run", run_id, "retried as", retried.json()["runId"])
+        # An EventSource in a browser does the same, resuming by itself with Last-Event-ID.
+        with client.stream("GET", f"/api/jobs/{job}/runs/{run_id}/events") as events:
+            for line in events.iter_lines():
+                if line.startswith("data: "):
+                    event = json.loads(line.removeprefix("data: "))
+                    if "status" not in event:  # event: error, or event: shutdown
+                        print(event)
+                        return 1
+                    print(event["status"], event["run"]["state"].get("result_state", ""))
+    return 0
+
+
+if __name__ == "__main__":
+    url = os.environ.get("JOBS_SIDECAR_URL", "http://127.0.0.1:8000")
+    raise SystemExit(main(url, sys.argv[1] if len(sys.argv) > 1 else "etl"))

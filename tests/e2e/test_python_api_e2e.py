@@ -1,0 +1,37 @@
+"""Over real sockets: the Python API against the emulator on Hypercorn."""
+
+from __future__ import annotations
+
+import msgspec
+import pytest
+
+from service.emulator import ScaledClock, Scenario, create_emulator_app
+from service.errors import RunFailed
+from service.jobs import Jobs
+from tests.e2e.servers import running
+from tests.e2e.test_emulator_e2e import SPEED, fast_settings
+
+pytestmark = pytest.mark.looptime(False)
+
+
+async def test_run_and_wait_raises_run_failed_for_a_failing_run():
+    scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
+    emulator = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
+    seen = []
+    async with running(emulator) as url, Jobs.open(fast_settings(url)) as jobs:
+        with pytest.raises(RunFailed) as caught:
+            await collect(jobs("flaky").run_and_wait(), into=seen)
+    assert seen[-1] == "INTERNAL_ERROR"  # a multi-task run whose task failed, as Databricks says
+    assert caught.value.result_state == "FAILED"
+    assert caught.value.run["run_id"] == caught.value.run_id
+    assert [t["state"]["result_state"] for t in caught.value.run["tasks"]] == [
+        "SUCCESS",
+        "FAILED",
+        "UPSTREAM_FAILED",
+    ]
+
+
+async def collect(statuses, *, into):
+    """Drain a run_and_wait, keeping each status, until it returns or raises."""
+    async for status in statuses:
+        into.append(status.status)
