@@ -3,10 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from service.serving import hypercorn_config, listening_socket, serve
+
+
+def free_port() -> int:
+    """A port nothing listens on now (for a child process to bind, or for a refused call)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 async def wait_listening(port: int, within_s: float = 10.0) -> None:

@@ -7,7 +7,6 @@ import json
 import os
 import resource
 import signal
-import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager, suppress
@@ -16,6 +15,8 @@ from pathlib import Path
 import httpx
 import msgspec
 import pytest
+
+from tests.e2e.servers import free_port
 
 pytestmark = pytest.mark.looptime(False)
 ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +38,6 @@ class Child(msgspec.Struct):
                     return index
             assert loop.time() < deadline, f"no {event} in {self.text[-20:]}"
             await asyncio.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @asynccontextmanager
