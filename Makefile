@@ -34,14 +34,14 @@ test-container: $(STAMP)
 
 ## lint: ruff, mypy (strict) and hadolint on the Dockerfile
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench
-	$(BIN)/ruff format --check service tests bench
+	$(BIN)/ruff check service tests bench examples
+	$(BIN)/ruff format --check service tests bench examples
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile
 
 fmt: $(STAMP)
-	$(BIN)/ruff check --fix service tests bench
-	$(BIN)/ruff format service tests bench
+	$(BIN)/ruff check --fix service tests bench examples
+	$(BIN)/ruff format service tests bench examples
 
 ## bench: the stream and throughput benchmarks (prints JSON; see README)
 bench: $(STAMP)
