@@ -137,8 +137,11 @@ def library_logger(name: str) -> Any:
 
 
 def _mask(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
-    for key in _SECRET_KEYS.intersection(event):
-        event[key] = "***"
+    for key, value in event.items():
+        if key in _SECRET_KEYS:
+            event[key] = "***"
+        elif isinstance(value, str):
+            event[key] = redact(value)
     return event
 
 

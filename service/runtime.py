@@ -23,7 +23,7 @@ from service.runs.streams import StreamGauge
 from service.triggers import Triggers
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
 from service.upstream.client import JobsClient
-from service.upstream.retry import RetryBudget, RetryPolicy
+from service.upstream.retry import RetryBudget, RetryPolicy, drop_stamina_log_hooks
 from service.upstream.tokens import TOKEN_TIMEOUT_S, TokenEndpoint
 
 
@@ -89,6 +89,7 @@ async def open_services(
         ) as http,
         anyio.create_task_group() as tasks,
     ):
+        drop_stamina_log_hooks()  # our policy writes its own retry line
         budget = RetryBudget(clock)
         policy = RetryPolicy(clock, budget, attempt_timeout_s=settings.timeout_ms / 1000)
         client = JobsClient(http, policy, max_reply_bytes=settings.max_upstream_bytes)

@@ -18,19 +18,19 @@ from collections.abc import Awaitable
 from typing import Any
 
 import msgspec
-import structlog
 
 from service.clock import Clock
 from service.config import JobSettings
 from service.errors import IdempotencyKeyReused, InvalidRequest, OutcomeUnknown, Unavailable
 from service.idempotency import KeyMemory
 from service.identity import Identity
+from service.logs import library_logger
 from service.upstream.client import JobsClient
 from service.upstream.retry import SAFE_WRITE
 
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
 _canonical = msgspec.json.Encoder(order="sorted")
-_log = structlog.get_logger("service.triggers")
+_log = library_logger("service.triggers")
 
 
 def new_key() -> str:

@@ -21,6 +21,7 @@ from service.jobs import Jobs
 
 async def main():
     upstream = httpx.ASGITransport(create_emulator_app(Scenario.demo(), clock=ManualClock()))
+    {wrap}
     environ = {{"DATABRICKS_HOST": "http://emulator.test", "DATABRICKS_TOKEN": "dapi-local-dev",
                "DATABRICKS_JOB_ETL": "1001"}}
     async with Jobs.open(load_settings(environ), transport=upstream) as jobs:
@@ -31,8 +32,25 @@ asyncio.run(main())
 """
 
 
-def host(setup: str = "") -> subprocess.CompletedProcess[str]:
-    program = textwrap.dedent(HOST_PROGRAM).format(setup=setup)
+# The first call answers 503, so the retry policy schedules (and logs) a retry.
+FLAKY = """
+import httpx
+class Flaky(httpx.AsyncBaseTransport):
+    def __init__(self, inner):
+        self.inner, self.calls = inner, 0
+    async def handle_async_request(self, request):
+        self.calls += 1
+        if self.calls == 1:
+            return httpx.Response(503, json={"error_code": "TEMPORARILY_UNAVAILABLE"})
+        return await self.inner.handle_async_request(request)
+"""
+
+
+def host(setup: str = "", *, flaky: bool = False) -> subprocess.CompletedProcess[str]:
+    wrap = "upstream = Flaky(upstream)" if flaky else ""
+    program = textwrap.dedent(HOST_PROGRAM).format(setup=setup, wrap=wrap)
+    if flaky:
+        program = FLAKY + program
     return subprocess.run(  # noqa: S603 - our own interpreter, our own program text
         [sys.executable, "-c", program],
         check=False,
@@ -56,3 +74,13 @@ def test_a_host_that_configures_stdlib_logging_gets_our_lines_there():
     assert done.stdout == "job 1001\n"
     assert "service.upstream event=upstream.request" in done.stderr
     assert "verb=get" in done.stderr
+
+
+def test_a_retried_call_writes_nothing_to_a_host_that_configures_nothing():
+    done = host(flaky=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "job 1001\n"  # no retry line, no request line
+    # The failed attempt is a warning, which the stdlib's last resort writes to stderr; stamina's
+    # own retry line ("<context block>") is not written anywhere.
+    assert "stamina" not in done.stderr
+    assert "event=upstream.request_failed" in done.stderr

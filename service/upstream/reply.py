@@ -5,13 +5,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import httpx
-import structlog
 
 from service.errors import UpstreamTooLarge
+from service.logs import library_logger
 
 # A 2xx of these types is a login page or a proxy's, whatever its body: never the JSON promised.
 _NOT_JSON = frozenset({"text/html", "application/xhtml+xml", "text/xml", "application/xml"})
-_log = structlog.get_logger("service.upstream")
+_log = library_logger("service.upstream")
 
 
 def type_problem(headers: Mapping[str, str]) -> str | None:

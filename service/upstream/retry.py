@@ -19,7 +19,7 @@ from typing import TypeVar
 
 import msgspec
 import stamina
-import structlog
+import stamina.instrumentation
 
 from service.clock import Clock
 from service.errors import (
@@ -29,6 +29,7 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from service.logs import library_logger
 
 T = TypeVar("T")
 
@@ -52,7 +53,24 @@ SAFE_WRITE = Tier("safe_write", timeout_s=120.0, attempts=3)
 # One poll of a stream: the poller tolerates failed polls itself, so it never retries inline.
 POLL = Tier("poll", timeout_s=30.0, attempts=1)
 MIN_ATTEMPT_S = 0.05  # do not start an attempt with less time than this left
-_log = structlog.get_logger("service.upstream")
+_log = library_logger("service.upstream")
+
+
+_STAMINA_LOG_HOOKS = ("stamina.instrumentation._structlog", "stamina.instrumentation._logging")
+
+
+def drop_stamina_log_hooks() -> None:
+    """Leave out stamina's own retry log lines, keeping any other retry hooks (a host's).
+
+    Our policy logs each retry it schedules (`upstream.retry_scheduled`: verb, attempt, wait,
+    reason); stamina's line names only "<context block>", and in a host program that never
+    configured structlog it goes to stdout. stamina has no public way to tell its default hooks
+    from a host's, so they are told by the module that made them.
+    """
+    hooks = stamina.instrumentation.get_on_retry_hooks()
+    kept = tuple(h for h in hooks if getattr(h, "__module__", "") not in _STAMINA_LOG_HOOKS)
+    if kept != hooks:
+        stamina.instrumentation.set_on_retry_hooks(kept)
 
 
 def is_retryable(exc: Exception) -> bool:

@@ -20,7 +20,6 @@ from typing import Any
 
 import httpx
 import msgspec
-import structlog
 
 from service.errors import (
     UpstreamAuthFailed,
@@ -29,6 +28,7 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
+from service.logs import library_logger
 from service.upstream.client import parse_retry_after
 from service.upstream.wire import TokenReply
 
@@ -36,7 +36,7 @@ TOKEN_PATH = "/oidc/v1/token"  # noqa: S105 - a path, not a secret
 # A token request never waits longer than this (nor than the service's `timeout_ms`): a third
 # of the read tier's budget, so a token endpoint that hangs once leaves time to ask again.
 TOKEN_TIMEOUT_S = 10.0
-_log = structlog.get_logger("service.upstream")
+_log = library_logger("service.upstream")
 _token_decoder = msgspec.json.Decoder(TokenReply)
 
 
