@@ -1,55 +1,26 @@
-"""run-now: the request body, its validation, and the task plans a new run follows."""
+"""run-now: the body's checks, the run's directives, and the task plans a new run follows."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import Any, get_args
-
-import msgspec
+from typing import get_args
 
 from service.emulator.clock import lasting
 from service.emulator.errors import InvalidParameter
 from service.emulator.inputs import decode_body
 from service.emulator.lifecycle import Outcome, TaskPlan
+from service.emulator.run_now_body import (
+    LEGACY_PARAMS,
+    MAX_PARAM_BYTES,
+    MAX_TOKEN_CHARS,
+    RunNowRequest,
+)
 from service.emulator.scenario import JobSpec, Timings
-from service.params import RUN_NOW_PARAM_FIELDS
 
 OUTCOME_KEY = "emulator_outcome"
 DURATION_KEY = "emulator_duration_ms"
-# The Jobs API's parameter fields other than job_parameters, echoed as overriding_parameters.
-LEGACY_PARAMS = tuple(sorted(RUN_NOW_PARAM_FIELDS - {"job_parameters"}))
 _DIRECTIVE_SOURCES = ("job_parameters", "notebook_params", "python_named_params", "sql_params")
-_MAX_TOKEN_CHARS = 64
-_MAX_PARAM_BYTES = 10_000
-
-
-class QueueSetting(msgspec.Struct):
-    enabled: bool
-
-
-class RunNowRequest(msgspec.Struct, kw_only=True):
-    """The run-now body; fields this emulator does not know are ignored, as the API does."""
-
-    job_id: int | None = None
-    job_parameters: dict[str, str] | None = None
-    notebook_params: dict[str, str] | None = None
-    python_params: list[str] | None = None
-    python_named_params: dict[str, str] | None = None
-    jar_params: list[str] | None = None
-    sql_params: dict[str, str] | None = None
-    spark_submit_params: list[str] | None = None
-    dbt_commands: list[str] | None = None
-    pipeline_params: dict[str, Any] | None = None
-    idempotency_token: str | None = None
-    queue: QueueSetting | None = None
-    only: list[str] | None = None
-
-    def legacy(self) -> dict[str, Any] | None:
-        """The legacy parameters that were sent, as runs/get echoes them."""
-        given = {name: getattr(self, name) for name in LEGACY_PARAMS}
-        sent = {name: value for name, value in given.items() if value is not None}
-        return sent or None
 
 
 def decode_run_now(body: bytes) -> RunNowRequest:
@@ -58,9 +29,9 @@ def decode_run_now(body: bytes) -> RunNowRequest:
     if request.job_id is None:
         raise InvalidParameter("Missing required field: job_id")
     token = request.idempotency_token
-    if token is not None and len(token) > _MAX_TOKEN_CHARS:
+    if token is not None and len(token) > MAX_TOKEN_CHARS:
         raise InvalidParameter(
-            f"The idempotency token must be at most {_MAX_TOKEN_CHARS} characters long."
+            f"The idempotency token must be at most {MAX_TOKEN_CHARS} characters long."
         )
     if request.jar_params is not None and request.notebook_params is not None:
         raise InvalidParameter("jar_params and notebook_params cannot both be specified.")
@@ -70,8 +41,8 @@ def decode_run_now(body: bytes) -> RunNowRequest:
             raise InvalidParameter(f"{name} must contain only ASCII characters.")
     for name in LEGACY_PARAMS:
         value = getattr(request, name)
-        if value is not None and len(json.dumps(value).encode()) > _MAX_PARAM_BYTES:
-            raise InvalidParameter(f"{name} exceeds the limit of {_MAX_PARAM_BYTES} bytes.")
+        if value is not None and len(json.dumps(value).encode()) > MAX_PARAM_BYTES:
+            raise InvalidParameter(f"{name} exceeds the limit of {MAX_PARAM_BYTES} bytes.")
     return request
 
 

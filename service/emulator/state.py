@@ -11,8 +11,8 @@ from service.emulator.errors import ApiError, InvalidParameter, job_not_found, r
 from service.emulator.faults import FaultBook, FaultRule
 from service.emulator.lifecycle import Outcome, TaskPlan
 from service.emulator.render import Workspace
+from service.emulator.run_now_body import RunNowRequest
 from service.emulator.runnow import (
-    RunNowRequest,
     directives,
     plan_tasks,
     resolved_job_parameters,
