@@ -3,25 +3,22 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Any, Literal
 
 import msgspec
-from msgspec import Meta
 
+from service import settings_file
 from service.errors import ConfigError
-from service.params import TASK_TYPES, schema_from_toml
+from service.params import schema_from_toml
+from service.settings_file import JobTable, JobTunables, Tunables
 
 DEFAULT_CONFIG_PATH = Path("config/jobs.toml")
-MIN_POLL_FLOOR_MS = 1_000  # the Jobs API is not polled faster than once a second per run
 _JOB_ENV = re.compile(r"^DATABRICKS_JOB_(?P<suffix>.+)$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 AuthType = Literal["pat", "oauth-m2m"]
-RunAs = Literal["service_principal", "user"]
-T = TypeVar("T")
 
 
 class Secret(str):
@@ -50,45 +47,6 @@ class Workspace(msgspec.Struct, frozen=True, kw_only=True):
     client_secret: Secret | None = None
 
 
-# A TOML file's value is decoded, not hand-checked: each setting is declared once below, with
-# its default, its constraint and the sentence `check-config` shows beside it.
-Ms = Annotated[int, Meta(ge=1)]
-Count = Annotated[int, Meta(ge=1)]
-
-
-class JobTunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The settings of one `[jobs.<key>]` table that reach the service as written."""
-
-    task_type: Annotated[
-        str | None,
-        Meta(description="notebook, python_wheel, python_script, spark_jar, sql, dbt or job"),
-    ] = None
-    wait_timeout_ms: Annotated[
-        Ms, Meta(description="how long run-and-wait waits for the run to end (watches: no limit)")
-    ] = 600_000
-    run_as: Annotated[
-        RunAs, Meta(description="service_principal, or user: act with X-Forwarded-Access-Token")
-    ] = "service_principal"
-
-    def __post_init__(self) -> None:
-        if self.task_type is not None and self.task_type not in TASK_TYPES:
-            raise ValueError(
-                f"unknown task_type {self.task_type!r} "
-                f"(expected one of: {', '.join(sorted(TASK_TYPES))})"
-            )
-
-
-class JobTable(JobTunables, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """One `[jobs.<key>]` table as the file holds it, before the environment is merged in."""
-
-    job_id: Annotated[
-        int | str | None, Meta(description="the Databricks job id (or DATABRICKS_JOB_<KEY>)")
-    ] = None
-    params: Annotated[
-        dict[str, Any] | None, Meta(description="the parameter schema; a misfit is a 400")
-    ] = None
-
-
 class JobSettings(JobTunables, frozen=True, kw_only=True):
     """One named job: its id, task type, parameter schema and whose identity runs it."""
 
@@ -97,80 +55,10 @@ class JobSettings(JobTunables, frozen=True, kw_only=True):
     params: type[msgspec.Struct] | None
 
 
-class Tunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The top-level settings of the TOML file, each with its default, bound and meaning."""
-
-    # Why 10 s: shorter than the read tier's 30 s budget, so a stalled attempt is retried.
-    timeout_ms: Annotated[
-        Ms, Meta(description="one attempt of a Jobs API call, body included; then it is retried")
-    ] = 10_000
-    max_upstream_bytes: Annotated[
-        Count, Meta(description="the longest reply read from Databricks; longer is a 502")
-    ] = 16 * 1024 * 1024
-    poll_interval_ms: Annotated[
-        Ms, Meta(description="how often a watched run is polled (backs off while unchanged)")
-    ] = 5_000
-    poll_floor_ms: Annotated[
-        int,
-        Meta(ge=MIN_POLL_FLOOR_MS, description="never poll a run faster than this (1000 at least)"),
-    ] = MIN_POLL_FLOOR_MS
-    poll_max_ms: Annotated[Ms, Meta(description="the poll back-off cap")] = 30_000
-    poll_retry_after_max_ms: Annotated[
-        Ms, Meta(description="the longest Retry-After a poll obeys (or 10 intervals if longer)")
-    ] = 60_000
-    heartbeat_ms: Annotated[
-        Ms, Meta(description="a comment on quiet event streams, so proxies keep them open")
-    ] = 15_000
-    max_streams: Annotated[
-        Count, Meta(description="open event streams; beyond this, 503 with Retry-After")
-    ] = 10_000
-    stream_buffer: Annotated[
-        Count, Meta(description="events kept per run for clients resuming with Last-Event-ID")
-    ] = 64
-    stream_queue: Annotated[
-        Count, Meta(description="events a slow client may fall behind before it is dropped")
-    ] = 32
-    cache_ttl_ms: Annotated[
-        Ms, Meta(description="read cache TTL for finished runs and jobs (active: poll interval)")
-    ] = 60_000
-    cache_max_entries: Annotated[Count, Meta(description="the read cache bound")] = 10_000
-    shutdown_grace_ms: Annotated[
-        Ms, Meta(description="how long SIGTERM waits for requests to finish")
-    ] = 10_000
-    # One client cannot take the process down (see service/serving.py, service/body_limits.py).
-    max_body_bytes: Annotated[
-        Count, Meta(description="a larger request body is a 413, refused without reading it")
-    ] = 64 * 1024
-    header_timeout_ms: Annotated[
-        Ms, Meta(description="a request's headers must arrive within this (else 408, closed)")
-    ] = 10_000
-    body_timeout_ms: Annotated[
-        Ms, Meta(description="a request body must arrive within this (else 408)")
-    ] = 30_000
-    dead_peer_timeout_ms: Annotated[
-        Ms, Meta(description="TCP keepalive/TCP_USER_TIMEOUT: a vanished client is dropped")
-    ] = 120_000
-    drain_delay_ms: Annotated[
-        int, Meta(ge=0, description="after SIGTERM, /readyz is 503 but serving goes on this long")
-    ] = 0
-    idempotency_ttl_ms: Annotated[
-        Ms, Meta(description="an Idempotency-Key stays bound to its parameters this long")
-    ] = 86_400_000
-    idempotency_max_keys: Annotated[
-        Count, Meta(description="client keys remembered (oldest forgotten first; ~0.5 KB each)")
-    ] = 20_000
-
-
-class SettingsFile(Tunables, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """The whole TOML file: the top-level settings and one table per job key."""
-
-    # Tables, decoded one by one (see `_decode`), so an error names the job key.
-    jobs: dict[str, dict[str, Any]] = msgspec.field(default_factory=dict)
-
-
 class Settings(Tunables, frozen=True, kw_only=True):
     """Everything the service reads at start-up; built once, never mutated."""
 
+    # The file's settings are the fields of `Tunables`; these come from the environment.
     workspace: Workspace
     jobs: dict[str, JobSettings]
     listen_host: str = "0.0.0.0"  # noqa: S104 - a container's port is published on all interfaces
@@ -182,9 +70,7 @@ class Settings(Tunables, frozen=True, kw_only=True):
 
 def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Settings:
     """Build settings from a TOML file (or none) and the environment; raise ConfigError."""
-    document = _read_toml(path) if path is not None else {}
-    file = _decode(document, SettingsFile, path, "$")
-    tables = {key: _decode(t, JobTable, path, f"$.jobs.{key}") for key, t in file.jobs.items()}
+    file, tables = settings_file.read(path)
     jobs, warnings = _merge_jobs(tables, environ)
     if not jobs:
         warnings.append(
@@ -199,25 +85,6 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
         warnings=tuple(warnings),
         **{name: getattr(file, name) for name in Tunables.__struct_fields__},
     )
-
-
-def _decode(raw: object, into: type[T], path: Path | None, where: str) -> T:
-    """`raw` as `into`, strictly; a misfit is a ConfigError naming the file and the setting."""
-    try:
-        return msgspec.convert(raw, into, strict=True)
-    except msgspec.ValidationError as exc:
-        problem, _, at = str(exc).partition(" - at `$")
-        name = at.strip(".`").split(".")[-1]
-        meaning = _meanings(into).get(name)
-        hint = f" ({name}: {meaning})" if meaning else ""
-        raise ConfigError(f"{path}: {problem} - at `{where}{at or '`'}{hint}") from None
-
-
-def _meanings(struct: type[Any]) -> dict[str, str]:
-    """Field → its `Meta(description=...)`, read from the JSON schema msgspec derives."""
-    schema = msgspec.json.schema(struct)
-    fields = schema["$defs"][struct.__name__]["properties"]
-    return {name: field["description"] for name, field in fields.items() if "description" in field}
 
 
 def config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -259,27 +126,9 @@ def describe(settings: Settings) -> dict[str, Any]:
             }
             for key, job in settings.jobs.items()
         },
-        "descriptions": _descriptions(),
+        "descriptions": settings_file.descriptions(),
         "warnings": list(settings.warnings),
     }
-
-
-def _descriptions() -> dict[str, str]:
-    """Setting → its `Meta(description=...)`, read from the schema msgspec derives."""
-    return {
-        **_meanings(Tunables),
-        **{f"jobs.<key>.{name}": text for name, text in _meanings(JobTable).items()},
-    }
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
 
 
 def _discovered(environ: Mapping[str, str]) -> dict[str, str]:

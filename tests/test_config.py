@@ -206,6 +206,7 @@ def test_check_config_shows_every_setting_of_the_file_with_its_value_and_meaning
         ("[jobs.etl]\nwait_timeout_ms = 0", "`int` >= 1 - at `$.jobs.etl.wait_timeout_ms`"),
         ("[jobs.etl]\nwait_timeout_ms = 1.5", "`int`, got `float` - at `$.jobs.etl."),
         ("jobs = 3", "`object`, got `int` - at `$.jobs`"),
+        ("[jobs]\netl = 3", "`object`, got `int` - at `$.jobs.etl`"),
         ('[jobs.etl]\nparams = "x"', "`object | null`, got `str` - at `$.jobs.etl.params`"),
     ],
 )
