@@ -3,23 +3,22 @@
 from __future__ import annotations
 
 import re
-import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
 import msgspec
 
+from service import settings_file
 from service.errors import ConfigError
-from service.params import TASK_TYPES, schema_from_toml
+from service.params import schema_from_toml
+from service.settings_file import JobTable, JobTunables, Tunables
 
 DEFAULT_CONFIG_PATH = Path("config/jobs.toml")
-MIN_POLL_FLOOR_MS = 1_000  # the Jobs API is not polled faster than once a second per run
 _JOB_ENV = re.compile(r"^DATABRICKS_JOB_(?P<suffix>.+)$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 AuthType = Literal["pat", "oauth-m2m"]
-RunAs = Literal["service_principal", "user"]
 
 
 class Secret(str):
@@ -48,99 +47,31 @@ class Workspace(msgspec.Struct, frozen=True, kw_only=True):
     client_secret: Secret | None = None
 
 
-class JobSettings(msgspec.Struct, frozen=True, kw_only=True):
+class JobSettings(JobTunables, frozen=True, kw_only=True):
     """One named job: its id, task type, parameter schema and whose identity runs it."""
 
     key: str
-    job_id: int | None = None
-    task_type: str | None = None
-    wait_timeout_ms: int = 600_000
-    params: type[msgspec.Struct] | None = None
-    run_as: RunAs = "service_principal"
+    job_id: int | None
+    params: type[msgspec.Struct] | None
 
 
-class Settings(msgspec.Struct, frozen=True, kw_only=True):
+class Settings(Tunables, frozen=True, kw_only=True):
     """Everything the service reads at start-up; built once, never mutated."""
 
+    # The file's settings are the fields of `Tunables`; these come from the environment.
     workspace: Workspace
     jobs: dict[str, JobSettings]
-    # One attempt of a Jobs API call, whole: connect, send, headers and every byte of the body.
-    # Why 10 s: shorter than the read tier's 30 s budget, so a stalled attempt is retried.
-    timeout_ms: int = 10_000
-    max_upstream_bytes: int = 16 * 1024 * 1024  # a longer reply is a 502, read no further
-    poll_interval_ms: int = 5_000
-    # Streams and pollers.
-    poll_floor_ms: int = MIN_POLL_FLOOR_MS
-    poll_max_ms: int = 30_000
-    poll_retry_after_max_ms: int = 60_000  # the longest Retry-After a poll obeys (or 10 intervals)
-    heartbeat_ms: int = 15_000
-    max_streams: int = 10_000
-    stream_buffer: int = 64
-    stream_queue: int = 32
-    # The read tier.
-    cache_ttl_ms: int = 60_000
-    cache_max_entries: int = 10_000
-    # Serving.
     listen_host: str = "0.0.0.0"  # noqa: S104 - a container's port is published on all interfaces
     port: int = 8000
-    shutdown_grace_ms: int = 10_000
-    # One client cannot take the process down (see service/serving.py, service/body_limits.py).
-    max_body_bytes: int = 64 * 1024
-    header_timeout_ms: int = 10_000
-    body_timeout_ms: int = 30_000
-    dead_peer_timeout_ms: int = 120_000
-    drain_delay_ms: int = 0
-    # Idempotency keys: how long a key stays bound to its parameters, and how many are kept.
-    idempotency_ttl_ms: int = 86_400_000
-    idempotency_max_keys: int = 20_000  # about 0.5 KB each
     # Origins (`https://host[:port]`) whose pages may POST and DELETE cross-site (service.origin).
     allowed_origins: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
 
 
-_TOP_KEYS = {
-    "timeout_ms",
-    "max_upstream_bytes",
-    "poll_interval_ms",
-    "poll_floor_ms",
-    "poll_max_ms",
-    "poll_retry_after_max_ms",
-    "heartbeat_ms",
-    "max_streams",
-    "stream_buffer",
-    "stream_queue",
-    "cache_ttl_ms",
-    "cache_max_entries",
-    "shutdown_grace_ms",
-    "max_body_bytes",
-    "header_timeout_ms",
-    "body_timeout_ms",
-    "dead_peer_timeout_ms",
-    "drain_delay_ms",
-    "idempotency_ttl_ms",
-    "idempotency_max_keys",
-    "jobs",
-}
-_MAY_BE_ZERO = {"drain_delay_ms"}
-_JOB_KEYS = {"job_id", "task_type", "wait_timeout_ms", "params", "run_as"}
-
-
 def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Settings:
     """Build settings from a TOML file (or none) and the environment; raise ConfigError."""
-    document = _read_toml(path) if path is not None else {}
-    unknown = sorted(set(document) - _TOP_KEYS)
-    if unknown:
-        raise ConfigError(f"unknown setting {unknown[0]!r} in {path}")
-    top: dict[str, Any] = {k: _positive_int(k, v) for k, v in document.items() if k != "jobs"}
-    if top.get("poll_floor_ms", MIN_POLL_FLOOR_MS) < MIN_POLL_FLOOR_MS:
-        raise ConfigError(
-            f"setting 'poll_floor_ms' must be at least {MIN_POLL_FLOOR_MS} (a run is never "
-            f"polled faster than once a second), got {top['poll_floor_ms']}"
-        )
-    file_jobs = document.get("jobs", {})
-    if not isinstance(file_jobs, dict):
-        raise ConfigError("[jobs] must be a table of job keys")
-    jobs, warnings = _merge_jobs(file_jobs, environ)
+    file, tables = settings_file.read(path)
+    jobs, warnings = _merge_jobs(tables, environ)
     if not jobs:
         warnings.append(
             "no jobs are configured: every job route will answer 404; add [jobs.<key>] "
@@ -152,7 +83,7 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
         listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
         port=_port(environ),
         warnings=tuple(warnings),
-        **top,
+        **{name: getattr(file, name) for name in Tunables.__struct_fields__},
     )
 
 
@@ -177,49 +108,27 @@ def normalize_host(raw: str) -> str:
 
 
 def describe(settings: Settings) -> dict[str, Any]:
-    """The effective configuration, secrets masked, for `check-config`."""
+    """The effective configuration, secrets masked, each file setting with its meaning."""
     ws = settings.workspace
     return {
         "workspace": {
-            "host": ws.host,
-            "auth_type": ws.auth_type,
-            "token": "***" if ws.token else None,
-            "client_id": ws.client_id,
-            "client_secret": "***" if ws.client_secret else None,
+            name: "***" if isinstance(value := getattr(ws, name), Secret) else value
+            for name in ws.__struct_fields__
         },
         "listen": f"{settings.listen_host}:{settings.port}",
-        "timeout_ms": settings.timeout_ms,
-        "poll_interval_ms": settings.poll_interval_ms,
+        **{name: getattr(settings, name) for name in Tunables.__struct_fields__},
+        "allowed_origins": list(settings.allowed_origins),
         "jobs": {
             key: {
                 "job_id": job.job_id,
-                "task_type": job.task_type,
-                "wait_timeout_ms": job.wait_timeout_ms,
-                "run_as": job.run_as,
+                **{name: getattr(job, name) for name in JobTable.__struct_fields__},
                 "params": sorted(job.params.__struct_fields__) if job.params else None,
             }
             for key, job in settings.jobs.items()
         },
+        "descriptions": settings_file.descriptions(),
         "warnings": list(settings.warnings),
     }
-
-
-def _read_toml(path: Path) -> dict[str, Any]:
-    try:
-        with path.open("rb") as fh:
-            return tomllib.load(fh)
-    except FileNotFoundError:
-        raise ConfigError(f"config file not found: {path}") from None
-    except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(f"{path} is not valid TOML: {exc}") from None
-
-
-def _positive_int(name: str, value: object) -> int:
-    if name in _MAY_BE_ZERO and value == 0 and not isinstance(value, bool):
-        return 0
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ConfigError(f"setting {name!r} must be a positive integer, got {value!r}")
-    return value
 
 
 def _discovered(environ: Mapping[str, str]) -> dict[str, str]:
@@ -233,7 +142,7 @@ def _discovered(environ: Mapping[str, str]) -> dict[str, str]:
 
 
 def _merge_jobs(
-    file_jobs: Mapping[str, Any], environ: Mapping[str, str]
+    file_jobs: Mapping[str, JobTable], environ: Mapping[str, str]
 ) -> tuple[dict[str, JobSettings], list[str]]:
     env_ids = _discovered(environ)
     default_id = environ.get("DATABRICKS_JOB_ID", "").strip()
@@ -246,42 +155,17 @@ def _merge_jobs(
     for key in [*file_jobs, *(k for k in env_ids if k not in file_jobs)]:
         if not _KEY.match(key):
             raise ConfigError(f"job key {key!r} may hold only letters, digits, '_' and '-'")
-        table = file_jobs.get(key, {})
-        if not isinstance(table, dict):
-            raise ConfigError(f"job {key!r} must be a table")
-        job = _job(key, table, env_ids.get(key))
+        table = file_jobs.get(key, JobTable())
+        job = JobSettings(
+            **{name: getattr(table, name) for name in JobTunables.__struct_fields__},
+            key=key,
+            job_id=_job_id(key, table.job_id if table.job_id is not None else env_ids.get(key)),
+            params=schema_from_toml(key, table.params) if table.params is not None else None,
+        )
         if job.job_id is None:
             warnings.append(f'job "{key}" has no configured job ID; its routes will answer 404')
         jobs[key] = job
     return jobs, warnings
-
-
-def _job(key: str, table: Mapping[str, Any], env_id: str | None) -> JobSettings:
-    unknown = sorted(set(table) - _JOB_KEYS)
-    if unknown:
-        raise ConfigError(f"job {key!r}: unknown setting {unknown[0]!r}")
-    task_type = table.get("task_type")
-    if task_type is not None and task_type not in TASK_TYPES:
-        raise ConfigError(
-            f"job {key!r}: unknown task_type {task_type!r} "
-            f"(expected one of: {', '.join(sorted(TASK_TYPES))})"
-        )
-    run_as = table.get("run_as", "service_principal")
-    if run_as not in ("service_principal", "user"):
-        raise ConfigError(f"job {key!r}: run_as must be 'service_principal' or 'user'")
-    params = table.get("params")
-    if params is not None and not isinstance(params, dict):
-        raise ConfigError(f"job {key!r}: params must be a table of field = type")
-    return JobSettings(
-        key=key,
-        job_id=_job_id(key, table.get("job_id", env_id)),
-        task_type=task_type,
-        wait_timeout_ms=_positive_int(
-            f"jobs.{key}.wait_timeout_ms", table.get("wait_timeout_ms", 600_000)
-        ),
-        params=schema_from_toml(key, params) if params is not None else None,
-        run_as=run_as,
-    )
 
 
 def _job_id(key: str, raw: object) -> int | None:

@@ -41,8 +41,8 @@ def test_broken_configuration_is_one_line_and_exit_2(env, capsys, tmp_path):
     assert main(["check-config", "--config", str(tmp_path / "bad.toml")]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err == [
-        "configuration error: job 'etl': unknown task_type 'spark' (expected one of: dbt, job, "
-        "notebook, python_script, python_wheel, spark_jar, sql)"
+        f"configuration error: {tmp_path / 'bad.toml'}: unknown task_type 'spark' (expected one "
+        "of: dbt, job, notebook, python_script, python_wheel, spark_jar, sql) - at `$.jobs.etl`"
     ]
 
 

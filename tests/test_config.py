@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 
 from service.config import config_path, describe, load_settings, normalize_host
@@ -80,20 +83,20 @@ def test_job_without_id_is_kept_with_a_warning(tmp_path):
     ("toml", "env", "message"),
     [
         ("timeout_ms = [", {}, "is not valid TOML"),
-        ("colour = 1", {}, "unknown setting 'colour'"),
-        ("[jobs.etl]\nfoo = 1", {}, "job 'etl': unknown setting 'foo'"),
+        ("colour = 1", {}, "unknown field `colour` - at `$`"),
+        ("[jobs.etl]\nfoo = 1", {}, "unknown field `foo` - at `$.jobs.etl`"),
         ('[jobs.etl]\ntask_type = "spark"', {}, "unknown task_type 'spark'"),
         ('[jobs.etl]\njob_id = "12abc"', {}, "job_id must be a positive integer"),
         ("", {"DATABRICKS_JOB_ETL": "12abc"}, "job_id must be a positive integer"),
-        ("timeout_ms = -1", {}, "'timeout_ms' must be a positive integer"),
-        ('[jobs.etl]\nrun_as = "root"', {}, "run_as must be"),
-        ("header_timeout_ms = 0", {}, "'header_timeout_ms' must be a positive integer"),
-        ("drain_delay_ms = -1", {}, "'drain_delay_ms' must be a positive integer"),
-        ("drain_delay_ms = true", {}, "'drain_delay_ms' must be a positive integer"),
+        ("timeout_ms = -1", {}, "Expected `int` >= 1 - at `$.timeout_ms` (timeout_ms: one"),
+        ('[jobs.etl]\nrun_as = "root"', {}, "'root' - at `$.jobs.etl.run_as` (run_as: service_"),
+        ("header_timeout_ms = 0", {}, "Expected `int` >= 1 - at `$.header_timeout_ms`"),
+        ("drain_delay_ms = -1", {}, "Expected `int` >= 0 - at `$.drain_delay_ms`"),
+        ("drain_delay_ms = true", {}, "Expected `int`, got `bool` - at `$.drain_delay_ms`"),
     ],
 )
 def test_broken_configuration_names_the_problem(tmp_path, toml, env, message):
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=re.escape(message)):
         load(tmp_path, toml, **env)
 
 
@@ -164,7 +167,8 @@ def test_config_path_precedence(tmp_path):
 def test_poll_floor_below_one_second_is_refused(tmp_path):
     path = tmp_path / "jobs.toml"
     path.write_text("poll_floor_ms = 50\n")
-    with pytest.raises(ConfigError, match="'poll_floor_ms' must be at least 1000"):
+    refused = re.escape("Expected `int` >= 1000 - at `$.poll_floor_ms` (poll_floor_ms: never")
+    with pytest.raises(ConfigError, match=refused):
         load_settings({"DATABRICKS_HOST": "https://x", "DATABRICKS_TOKEN": "t"}, path)
     path.write_text("poll_floor_ms = 5000\n")  # raising it is fine
     environ = {"DATABRICKS_HOST": "https://x", "DATABRICKS_TOKEN": "t"}
@@ -176,3 +180,37 @@ def test_idempotency_keys_are_kept_a_day_by_default_and_can_be_tuned(tmp_path):
     tuned = load(tmp_path, "idempotency_ttl_ms = 3600000\nidempotency_max_keys = 500\n")
     assert (default.idempotency_ttl_ms, default.idempotency_max_keys) == (86_400_000, 20_000)
     assert (tuned.idempotency_ttl_ms, tuned.idempotency_max_keys) == (3_600_000, 500)
+
+
+def test_check_config_shows_every_setting_of_the_file_with_its_value_and_meaning(tmp_path):
+    """Every setting config/jobs.toml documents is shown, with a description, and nothing else."""
+    text = Path("config/jobs.toml").read_text().split("# [jobs.etl.params]")[0]
+    documented = set(re.findall(r"^# ([a-z_]+) = ", text, re.M))
+    shown = describe(load(tmp_path, "idempotency_max_keys = 500\n", DATABRICKS_JOB_ETL="7"))
+    top = {name for name in documented if name not in shown["jobs"]["etl"]}
+    assert {name: shown[name] for name in ("idempotency_max_keys", "drain_delay_ms")} == {
+        "idempotency_max_keys": 500,
+        "drain_delay_ms": 0,
+    }
+    assert top <= set(shown)
+    assert shown["jobs"]["etl"]["wait_timeout_ms"] == 600_000
+    described = shown["descriptions"]
+    in_jobs = {f"jobs.<key>.{name}" for name in documented - top | {"params"}}
+    assert top | in_jobs == set(described)
+    assert all(len(text) > 10 for text in described.values())
+
+
+@pytest.mark.parametrize(
+    ("toml", "message"),
+    [
+        ("[jobs.etl]\nwait_timeout_ms = 0", "`int` >= 1 - at `$.jobs.etl.wait_timeout_ms`"),
+        ("[jobs.etl]\nwait_timeout_ms = 1.5", "`int`, got `float` - at `$.jobs.etl."),
+        ("jobs = 3", "`object`, got `int` - at `$.jobs`"),
+        ("[jobs]\netl = 3", "`object`, got `int` - at `$.jobs.etl`"),
+        ('[jobs.etl]\nparams = "x"', "`object | null`, got `str` - at `$.jobs.etl.params`"),
+    ],
+)
+def test_a_bad_value_is_named_by_file_and_path(tmp_path, toml, message):
+    with pytest.raises(ConfigError) as raised:
+        load(tmp_path, toml)
+    assert str(raised.value).startswith(f"{tmp_path / 'jobs.toml'}: Expected {message}")
