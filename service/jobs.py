@@ -23,7 +23,7 @@ from service.errors import (
 )
 from service.identity import Identity, forwarded_token
 from service.operations import MultiTaskOutput
-from service.runs.poller import End
+from service.runs.subscription import End
 from service.runtime import Services, open_services
 
 T = TypeVar("T")

@@ -17,8 +17,8 @@ from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
 from service.runs.events import json_frame
-from service.runs.poller import RunWatch
 from service.runs.streams import EventStream
+from service.runs.watch import RunWatch
 from service.runtime import Services
 from service.upstream.wire import RunSnapshot
 

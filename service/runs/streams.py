@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from service.clock import Clock
 from service.errors import Unavailable
 from service.runs.events import json_frame
-from service.runs.poller import End, Subscription
+from service.runs.subscription import End, Subscription
 
 # Why these headers: `no-transform` and `X-Accel-Buffering: no` stop proxies (nginx, the
 # Databricks Apps front door) from buffering or compressing the stream.

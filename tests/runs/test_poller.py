@@ -7,7 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from service.runs.poller import End, next_delay
+from service.runs.hub import next_delay
+from service.runs.subscription import End
 from service.runtime import open_services
 from tests.factories import advance, make_run, make_settings, timeline, transport, upstream_router
 

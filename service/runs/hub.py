@@ -1,18 +1,15 @@
-"""Shared pollers: one poll loop per (run, identity), fanned out to every watcher of that run.
+"""The hub: every run being watched, one shared poll loop each, behind an interface.
 
-A watch keeps a bounded buffer of numbered events so a reconnecting client gets only what it
-missed. Its loop polls fast at first, then every `poll_interval_ms`, backing off while nothing
-changes; it ends when the run ends, or shortly after its last watcher leaves, and a finished
-watch is kept a while for late resumes.
+`Hub` is what routes and the Python API need of it; `PollerHub` implements it in one process
+(a scale-out hub can implement it again over shared storage). A loop polls fast at first, then
+every `poll_interval_ms`, backing off while nothing changes; it ends when the run ends, or
+shortly after its last watcher leaves, and a finished watch is kept a while for late resumes.
 """
 
 from __future__ import annotations
 
-import asyncio
 import random
-import secrets
-from collections import deque
-from typing import Literal
+from typing import Protocol
 
 from anyio.abc import TaskGroup
 
@@ -22,160 +19,33 @@ from service.config import JobSettings, Settings
 from service.errors import SidecarError, Unavailable, UpstreamThrottled
 from service.identity import Identity
 from service.operations import JobOperations
-from service.runs.events import RunEvent, json_frame, make_event, parse_event_id, signature
+from service.runs.events import json_frame
+from service.runs.subscription import End
+from service.runs.watch import RunWatch
 from service.upstream.wire import RunSnapshot
 
 MAX_FAILED_POLLS = 3
 FIRST_POLL_S = 1.0
 IDLE_GRACE_S = 5.0
 RETAIN_FINISHED_S = 300.0
-EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect"]
 _log = logs.library_logger("service.poller")
 
 
-class End:
-    """The last item of a subscription: why it ended, and the frame to send for it, if any."""
+class Hub(Protocol):
+    """Every watch of this service: find one, start or join one, end them all at shutdown."""
 
-    __slots__ = ("frame", "reason")
+    closed: bool
+    polls: int
 
-    def __init__(self, reason: EndReason, frame: bytes | None = None) -> None:
-        self.reason = reason
-        self.frame = frame
+    def __len__(self) -> int: ...
 
+    def find(self, run_id: int, identity: Identity) -> RunWatch | None: ...
 
-class Subscription:
-    """One watcher's bounded queue of events; a watcher that stops reading is dropped.
+    def watch(
+        self, job: JobSettings, identity: Identity, run_id: int, initial: RunSnapshot | None = None
+    ) -> RunWatch: ...
 
-    Why not asyncio.Queue: with 10,000 open streams its three deques and event cost several KB
-    per watcher; a list and one future, made only while the watcher waits, cost a few hundred
-    bytes.
-    """
-
-    __slots__ = ("_items", "_preloaded", "_size", "_waiter", "ended", "watch")
-
-    def __init__(self, watch: RunWatch, size: int) -> None:
-        self.watch = watch
-        self._size = size
-        self._items: list[RunEvent | End] = []
-        self._preloaded = 0
-        self._waiter: asyncio.Future[None] | None = None
-        self.ended = False
-
-    def offer(self, item: RunEvent | End) -> None:
-        if self.ended:
-            return
-        if isinstance(item, End):
-            self.ended = True
-            self._items.append(item)  # an ending always fits
-        elif len(self._items) < self._size + self._preloaded:
-            self._items.append(item)
-        else:
-            # Too slow to keep up: end this watcher rather than hold back the others. Its
-            # client can reconnect with Last-Event-ID and resume from the buffer.
-            self.ended = True
-            self._items = [End("dropped")]
-        if self._waiter is not None and not self._waiter.done():
-            self._waiter.set_result(None)
-
-    def preload(self, events: list[RunEvent]) -> None:
-        self._items.extend(events)
-        self._preloaded = len(events)
-
-    async def next(self) -> RunEvent | End:
-        while not self._items:
-            self._waiter = asyncio.get_running_loop().create_future()
-            try:
-                await self._waiter
-            finally:
-                self._waiter = None
-        return self._items.pop(0)
-
-
-class RunWatch:
-    """The state of one run's poll loop: its buffer, latest event and watchers."""
-
-    def __init__(
-        self, job: JobSettings, identity: Identity, run_id: int, settings: Settings, clock: Clock
-    ) -> None:
-        self.job = job
-        self.identity = identity
-        self.run_id = run_id
-        self.epoch = secrets.token_hex(4)
-        self.seq = 0
-        self.buffer: deque[RunEvent] = deque(maxlen=settings.stream_buffer)
-        self.subscribers: set[Subscription] = set()
-        self.end: End | None = None
-        self.idle_since: float | None = clock.monotonic()
-        self._queue_size = settings.stream_queue
-        self._clock = clock
-        self._signature: tuple[object, ...] | None = None
-
-    @property
-    def latest(self) -> RunEvent | None:
-        return self.buffer[-1] if self.buffer else None
-
-    @property
-    def done(self) -> bool:
-        return self.end is not None
-
-    def saw_everything(self, last_event_id: str | None) -> bool:
-        """True when the run has ended and the client already has its final event."""
-        latest = self.latest
-        finished = self.end is not None and self.end.reason == "done"
-        return (
-            finished
-            and latest is not None
-            and parse_event_id(last_event_id) == (self.epoch, latest.seq)
-        )
-
-    def subscribe(self, last_event_id: str | None = None) -> Subscription:
-        sub = Subscription(self, self._queue_size)
-        # What a client missed is replayed in full (at most the buffer), not counted against
-        # its queue: else a client that missed more than a queue's worth could never resume.
-        sub.preload(self._replay(last_event_id))
-        if self.end is not None:
-            sub.offer(self.end)
-        else:
-            self.subscribers.add(sub)
-            self.idle_since = None
-        return sub
-
-    def unsubscribe(self, sub: Subscription) -> None:
-        self.subscribers.discard(sub)
-        if not self.subscribers and self.idle_since is None:
-            self.idle_since = self._clock.monotonic()
-
-    def observe(self, snapshot: RunSnapshot) -> bool:
-        """Publish the snapshot if something changed; True when it did."""
-        sig = signature(snapshot.run)
-        if sig == self._signature:
-            return False
-        self._signature = sig
-        self.seq += 1
-        event = make_event(self.epoch, self.seq, snapshot, self._clock.wall_ms())
-        self.buffer.append(event)
-        for sub in list(self.subscribers):
-            sub.offer(event)
-        if event.terminal:
-            self.finish(End("done"))
-        return True
-
-    def finish(self, end: End) -> None:
-        self.end = end
-        for sub in list(self.subscribers):
-            sub.offer(end)
-        self.subscribers.clear()
-
-    def _replay(self, last_event_id: str | None) -> list[RunEvent]:
-        """What a (re)connecting client gets: what it missed, else the current snapshot."""
-        parsed = parse_event_id(last_event_id)
-        if parsed is not None and parsed[0] == self.epoch:
-            first = self.buffer[0].seq if self.buffer else self.seq + 1
-            # Still in the buffer, and not an id this watch never sent (that gets the snapshot).
-            if first - 1 <= parsed[1] <= self.seq:
-                return [e for e in self.buffer if e.seq > parsed[1]]
-        latest = self.latest
-        return [latest] if latest is not None else []
+    def close_all(self) -> None: ...
 
 
 class PollerHub:
