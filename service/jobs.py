@@ -18,8 +18,7 @@ from service.errors import (
     SidecarError,
     Unavailable,
     UnknownJob,
-    UpstreamTimeout,
-    UpstreamUnavailable,
+    WaitTimeout,
 )
 from service.identity import Identity, forwarded_token
 from service.operations import MultiTaskOutput
@@ -171,13 +170,11 @@ class JobHandle:
                 try:
                     item = await asyncio.wait_for(sub.next(), max(0.0, left))
                 except TimeoutError:
-                    raise UpstreamTimeout(
-                        f"Run {run_id} did not finish within {job.wait_timeout_ms} ms"
-                    ) from None
+                    raise WaitTimeout(run_id, job.wait_timeout_ms) from None
                 if isinstance(item, End):
                     if item.reason == "done":
                         return
-                    raise _end_error(item)
+                    raise item.error or Unavailable("The watcher fell behind and was dropped")
                 status = RunStatus(
                     status=item.status, timestamp=item.timestamp, run=_decode(item.run)
                 )
@@ -251,11 +248,3 @@ def _succeeded(run: dict[str, Any]) -> bool:
 def _outcome(run: dict[str, Any]) -> str:
     state = run.get("state") or {}
     return str(state.get("result_state") or state.get("life_cycle_state"))
-
-
-def _end_error(end: End) -> SidecarError:
-    if end.reason == "shutdown":
-        return Unavailable("The service is shutting down")
-    if end.reason == "error":
-        return UpstreamUnavailable("Polling the run failed repeatedly")
-    return Unavailable("The watcher fell behind and was dropped")

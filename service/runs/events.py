@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from service.errors import SidecarError, error_body
 from service.upstream.wire import Run, RunSnapshot
 
 _encoder = msgspec.json.Encoder()
@@ -82,6 +83,11 @@ def frame(data: bytes, *, event: str | None = None, event_id: str | None = None)
 
 def json_frame(payload: object, *, event: str, event_id: str | None = None) -> bytes:
     return frame(_encoder.encode(payload), event=event, event_id=event_id)
+
+
+def error_frame(error: SidecarError) -> bytes:
+    """The final `error` event: the same body an HTTP error response has."""
+    return json_frame(error_body(error), event="error")
 
 
 def parse_event_id(value: str | None) -> tuple[str, int] | None:

@@ -19,7 +19,6 @@ from service.config import JobSettings, Settings
 from service.errors import SidecarError, Unavailable, UpstreamThrottled
 from service.identity import Identity
 from service.operations import JobOperations
-from service.runs.events import json_frame
 from service.runs.subscription import End
 from service.runs.watch import RunWatch
 from service.upstream.wire import RunSnapshot
@@ -94,7 +93,7 @@ class PollerHub:
     def close_all(self) -> None:
         """Shutdown: every watcher gets a final `shutdown` event; no new watches."""
         self.closed = True
-        end = End("shutdown", json_frame({"reason": "shutdown"}, event="shutdown"))
+        end = End("shutdown", Unavailable("The service is shutting down"))
         for watch in self._watches.values():
             for sub in list(watch.subscribers):
                 sub.offer(end)
@@ -115,8 +114,7 @@ class PollerHub:
             # Whatever goes wrong in one run's loop ends that run's watchers, never the
             # lifespan's task group (and with it every other stream).
             _log.error("poller.crashed", run_id=watch.run_id, error=type(exc).__name__)
-            body = {"error": "Watching the run failed", "code": "INTERNAL"}
-            watch.finish(End("error", json_frame(body, event="error")))
+            watch.finish(End("error", SidecarError("Watching the run failed")))
         finally:
             if self._watches.get(key) is watch:
                 del self._watches[key]
@@ -139,8 +137,7 @@ class PollerHub:
                     "poller.poll_failed", run_id=watch.run_id, failures=failures, code=exc.code
                 )
                 if failures > MAX_FAILED_POLLS:
-                    body = {"error": exc.message, "code": exc.code}
-                    watch.finish(End("error", json_frame(body, event="error")))
+                    watch.finish(End("error", exc.with_traceback(None)))
                     return
                 retry_after = exc.retry_after if isinstance(exc, UpstreamThrottled) else None
                 # Why capped: an hour's Retry-After would freeze the run's stream, and every

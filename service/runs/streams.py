@@ -17,8 +17,8 @@ import structlog
 from starlette.types import Receive, Scope, Send
 
 from service.clock import Clock
-from service.errors import Unavailable
-from service.runs.events import json_frame
+from service.errors import Unavailable, WaitTimeout
+from service.runs.events import error_frame, json_frame
 from service.runs.subscription import End, Subscription
 
 # Why these headers: `no-transform` and `X-Accel-Buffering: no` stop proxies (nginx, the
@@ -129,7 +129,10 @@ class EventStream:
             if self._deadline is not None:
                 left = self._deadline - (self._clock.monotonic() - started)
                 if left <= 0:
-                    await self._finish(send, "timeout", _timeout_frame())
+                    ms = round(self._deadline * 1000)
+                    await self._finish(
+                        send, End("timeout", WaitTimeout(self._sub.watch.run_id, ms))
+                    )
                     return
                 timeout = min(timeout, left)
             try:
@@ -140,7 +143,7 @@ class EventStream:
                 continue
             if isinstance(item, End):
                 if item.reason != "disconnect":
-                    await self._finish(send, item.reason, item.frame)
+                    await self._finish(send, item)
                 self.end_reason = item.reason
                 return
             self.sent_events += 1
@@ -151,15 +154,18 @@ class EventStream:
         async with asyncio.timeout(self._heartbeat):
             await send({"type": "http.response.body", "body": body, "more_body": True})
 
-    async def _finish(self, send: Send, reason: str, frame: bytes | None) -> None:
-        self.end_reason = reason
-        body = frame or b""
-        if reason == "shutdown":
-            body = f"retry: {RETRY_MS}\n".encode() + body
+    async def _finish(self, send: Send, end: End) -> None:
+        self.end_reason = end.reason
+        body = end_frame(end)
         async with asyncio.timeout(self._heartbeat):
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _timeout_frame() -> bytes:
-    body = {"error": "Timed out waiting for the run to finish", "code": "WAIT_TIMEOUT"}
-    return json_frame(body, event="error")
+def end_frame(end: End) -> bytes:
+    """The last bytes of a stream: an error event, a shutdown event, or none (done, dropped)."""
+    if end.reason == "shutdown":
+        shutdown = json_frame({"reason": "shutdown"}, event="shutdown")
+        return f"retry: {RETRY_MS}\n".encode() + shutdown
+    if end.reason in ("error", "timeout") and end.error is not None:
+        return error_frame(end.error)
+    return b""

@@ -5,22 +5,31 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Literal
 
+from service.errors import SidecarError, Unavailable
 from service.runs.events import RunEvent
 
 if TYPE_CHECKING:
     from service.runs.watch import RunWatch
 
-EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect"]
+EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect", "timeout"]
 
 
 class End:
-    """The last item of a subscription: why it ended, and the frame to send for it, if any."""
+    """The last item of a subscription: why it ended, and the error to report, if any.
 
-    __slots__ = ("frame", "reason")
+    `done` and `disconnect` carry none; the others carry the error a Python caller gets raised
+    and an SSE client gets as its final event (`dropped` and `shutdown` have frames of their own).
+    """
 
-    def __init__(self, reason: EndReason, frame: bytes | None = None) -> None:
+    __slots__ = ("error", "reason")
+
+    def __init__(self, reason: EndReason, error: SidecarError | None = None) -> None:
         self.reason = reason
-        self.frame = frame
+        self.error = error
+
+
+def _dropped() -> SidecarError:
+    return Unavailable("The watcher fell behind and was dropped")
 
 
 class Subscription:
@@ -53,7 +62,7 @@ class Subscription:
             # Too slow to keep up: end this watcher rather than hold back the others. Its
             # client can reconnect with Last-Event-ID and resume from the buffer.
             self.ended = True
-            self._items = [End("dropped")]
+            self._items = [End("dropped", _dropped())]
         if self._waiter is not None and not self._waiter.done():
             self._waiter.set_result(None)
 
