@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, Generic, TypeVar
@@ -16,12 +15,11 @@ from service.echo import echo
 from service.errors import (
     RunFailed,
     SidecarError,
-    Unavailable,
     UnknownJob,
-    WaitTimeout,
 )
 from service.identity import Identity, forwarded_token
 from service.operations import MultiTaskOutput
+from service.runs.follow import follow
 from service.runs.subscription import End
 from service.runtime import Services, open_services
 
@@ -161,20 +159,28 @@ class JobHandle:
     async def _wait(
         self, job: JobSettings, identity: Identity, run_id: int
     ) -> AsyncGenerator[RunStatus, None]:
-        watch = self._svc.hub.watch(job, identity, run_id)
-        sub = watch.subscribe()
-        deadline = self._svc.clock.monotonic() + job.wait_timeout_ms / 1000
+        svc = self._svc
+        following = await follow(
+            job,
+            identity,
+            run_id,
+            hub=svc.hub,
+            ops=svc.ops,
+            clock=svc.clock,
+            wait_timeout_ms=job.wait_timeout_ms,
+            started=True,
+        )
+        if following is None:  # only a resume can have seen everything
+            return
         try:
             while True:
-                left = deadline - self._svc.clock.monotonic()
-                try:
-                    item = await asyncio.wait_for(sub.next(), max(0.0, left))
-                except TimeoutError:
-                    raise WaitTimeout(run_id, job.wait_timeout_ms) from None
+                item = await following.next()
+                if item is None:
+                    continue
                 if isinstance(item, End):
-                    if item.reason == "done":
-                        return
-                    raise item.error or Unavailable("The watcher fell behind and was dropped")
+                    if item.error is not None:
+                        raise item.error
+                    return
                 status = RunStatus(
                     status=item.status, timestamp=item.timestamp, run=_decode(item.run)
                 )
@@ -183,7 +189,7 @@ class JobHandle:
                     outcome = _outcome(status.run)
                     raise RunFailed(f"Run {run_id} ended {outcome}", run_id=run_id, run=status.run)
         finally:
-            watch.unsubscribe(sub)
+            following.close()
 
     async def last_run(self) -> ExecutionResult[dict[str, Any] | None]:
         try:

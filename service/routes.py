@@ -17,10 +17,9 @@ from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
 from service.runs.events import json_frame
+from service.runs.follow import Following, follow
 from service.runs.streams import EventStream
-from service.runs.watch import RunWatch
 from service.runtime import Services
-from service.upstream.wire import RunSnapshot
 
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
@@ -88,27 +87,13 @@ def parse_flag(name: str, raw: str | None) -> bool:
     return flag
 
 
-def watch_url(job: JobSettings, run_id: int) -> str:
-    return f"/api/jobs/{job.key}/runs/{run_id}/events"
-
-
-def event_stream(
-    svc: Services,
-    watch: RunWatch,
-    last_event_id: str | None,
-    *,
-    deadline_s: float | None = None,
-    prelude: bytes = b"",
-) -> EventStream:
-    """A watcher's stream of one run, until its end (or `deadline_s`)."""
+def event_stream(svc: Services, following: Following, *, prelude: bytes = b"") -> EventStream:
+    """A watcher's stream of one run, until its end."""
     return EventStream(
-        watch.subscribe(last_event_id),
-        clock=svc.clock,
+        following,
         gauge=svc.gauge,
         heartbeat_s=svc.settings.heartbeat_ms / 1000,
-        deadline_s=deadline_s,
         prelude=prelude,
-        on_close=watch.unsubscribe,
     )
 
 
@@ -149,12 +134,22 @@ async def run_job(request: Request) -> Response | ASGIApp:
         if svc.hub.closed:
             # Shutting down since the trigger: the run exists, so say which it is, not 503.
             return json_response(RunStarted(runId=run_id))
-        watch = svc.hub.watch(job, identity, run_id)
-        started = {"runId": run_id, "watchUrl": watch_url(job, run_id)}
-        prelude = json_frame(started, event="run", event_id=f"{watch.epoch}-0")
         # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
-        deadline_s = job.wait_timeout_ms / 1000
-        return event_stream(svc, watch, None, deadline_s=deadline_s, prelude=prelude)
+        following = await follow(
+            job,
+            identity,
+            run_id,
+            hub=svc.hub,
+            ops=svc.ops,
+            clock=svc.clock,
+            wait_timeout_ms=job.wait_timeout_ms,
+            started=True,
+        )
+        assert following is not None  # noqa: S101 - only a resume can have seen everything
+        watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
+        started = {"runId": run_id, "watchUrl": str(watch_url)}
+        prelude = json_frame(started, event="run", event_id=following.start_id)
+        return event_stream(svc, following, prelude=prelude)
 
 
 async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
@@ -170,19 +165,21 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     identity = await identity_for(svc, job, request)
     run_id = parse_run_id(request.path_params["run_id"])
     refuse_when_draining(svc)
+    last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     with svc.gauge.admit():
-        watch = svc.hub.find(run_id, identity)
-        if watch is None or watch.job.job_id != job.job_id or watch.latest is None:
-            # No event to give a new watcher at once (its first poll throttled): read one.
-            snapshot: RunSnapshot = await svc.ops.get_run(job, identity, run_id)
-            watch = svc.hub.watch(job, identity, run_id, initial=snapshot)
-        last_event_id = request.headers.get("last-event-id") or request.query_params.get(
-            "lastEventId"
+        following = await follow(
+            job,
+            identity,
+            run_id,
+            hub=svc.hub,
+            ops=svc.ops,
+            clock=svc.clock,
+            last_event_id=last_event_id,
         )
-        if watch.saw_everything(last_event_id):
+        if following is None:
             # The client has the final event: 204 tells EventSource to stop reconnecting.
             return Response(status_code=204)
-        return event_stream(svc, watch, last_event_id)
+        return event_stream(svc, following)
 
 
 async def list_runs(request: Request) -> Response:

@@ -49,18 +49,23 @@ def signature(run: Run) -> tuple[object, ...]:
     )
 
 
+def event_id(epoch: str, seq: int) -> str:
+    """`<epoch>-<seq>`: which watch sent the event, and its place in that watch's order."""
+    return f"{epoch}-{seq}"
+
+
 def make_event(epoch: str, seq: int, snapshot: RunSnapshot, timestamp: int) -> RunEvent:
-    event_id = f"{epoch}-{seq}"
+    number = event_id(epoch, seq)
     status = snapshot.run.life_cycle_state
     data = _encoder.encode(StatusData(status=status, timestamp=timestamp, run=snapshot.raw))
     return RunEvent(
-        id=event_id,
+        id=number,
         seq=seq,
         status=status,
         timestamp=timestamp,
         run=snapshot.raw,
         terminal=snapshot.run.is_terminal,
-        frame=frame(data, event="message", event_id=event_id),
+        frame=frame(data, event="message", event_id=number),
     )
 
 
