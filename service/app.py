@@ -18,7 +18,7 @@ from service import preflight
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
-from service.errors import SidecarError, handle_sidecar_error
+from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
 from service.routes import routes
@@ -79,5 +79,5 @@ async def _http_error(_request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code)
-    body = {"error": exc.detail, "code": f"HTTP_{exc.status_code}", "plugin": "jobs"}
+    body = error_body(RouteRefused(exc.detail, status=exc.status_code))
     return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)

@@ -3,6 +3,7 @@
     SidecarError                       every error this service raises on purpose
     ├── ConfigError                    broken configuration; stops start-up
     ├── RunFailed                      run_and_wait: the run ended without success; carries it
+    ├── WaitTimeout                    504: a run did not finish within the job's wait_timeout_ms
     ├── ClientError                    the caller's request is wrong (4xx)
     │   ├── InvalidRequest             400: malformed body, bad run id, bad parameters
     │   │   └── InvalidParams          400: parameters misfit the schema; each one in `fields`
@@ -14,6 +15,7 @@
     │   ├── CrossOrigin                403: a POST or DELETE a browser sent from another site
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
+    │   ├── RouteRefused               404/405: no such route or method (HTTP_<status>)
     │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
     │   └── Unavailable                503: shutting down, or too many open streams
     └── UpstreamError                  the Jobs API failed us
@@ -75,6 +77,17 @@ class RunFailed(SidecarError):
         self.result_state = state.get("result_state") if isinstance(state, dict) else None
 
 
+class WaitTimeout(SidecarError):
+    """Following a run to its end took longer than the job allows (SSE and Python alike)."""
+
+    status = 504
+    code = "WAIT_TIMEOUT"
+
+    def __init__(self, run_id: int, wait_timeout_ms: int) -> None:
+        super().__init__(f"Run {run_id} did not finish within {wait_timeout_ms} ms")
+        self.run_id = run_id
+
+
 class ClientError(SidecarError):
     status = 400
     code = "BAD_REQUEST"
@@ -130,6 +143,15 @@ class RequestTimeout(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class RouteRefused(ClientError):
+    """Starlette's own refusals (no such route, method not allowed), coded `HTTP_<status>`."""
+
+    def __init__(self, message: str, *, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = f"HTTP_{status}"
 
 
 class IdempotencyKeyReused(ClientError):

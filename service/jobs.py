@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
 from contextlib import aclosing, asynccontextmanager
 from typing import Any, Generic, TypeVar
@@ -16,14 +15,12 @@ from service.echo import echo
 from service.errors import (
     RunFailed,
     SidecarError,
-    Unavailable,
     UnknownJob,
-    UpstreamTimeout,
-    UpstreamUnavailable,
 )
 from service.identity import Identity, forwarded_token
 from service.operations import MultiTaskOutput
-from service.runs.poller import End
+from service.runs.follow import follow
+from service.runs.subscription import End
 from service.runtime import Services, open_services
 
 T = TypeVar("T")
@@ -162,22 +159,28 @@ class JobHandle:
     async def _wait(
         self, job: JobSettings, identity: Identity, run_id: int
     ) -> AsyncGenerator[RunStatus, None]:
-        watch = self._svc.hub.watch(job, identity, run_id)
-        sub = watch.subscribe()
-        deadline = self._svc.clock.monotonic() + job.wait_timeout_ms / 1000
+        svc = self._svc
+        following = await follow(
+            job,
+            identity,
+            run_id,
+            hub=svc.hub,
+            ops=svc.ops,
+            clock=svc.clock,
+            wait_timeout_ms=job.wait_timeout_ms,
+            started=True,
+        )
+        if following is None:  # only a resume can have seen everything
+            return
         try:
             while True:
-                left = deadline - self._svc.clock.monotonic()
-                try:
-                    item = await asyncio.wait_for(sub.next(), max(0.0, left))
-                except TimeoutError:
-                    raise UpstreamTimeout(
-                        f"Run {run_id} did not finish within {job.wait_timeout_ms} ms"
-                    ) from None
+                item = await following.next()
+                if item is None:
+                    continue
                 if isinstance(item, End):
-                    if item.reason == "done":
-                        return
-                    raise _end_error(item)
+                    if item.error is not None:
+                        raise item.error
+                    return
                 status = RunStatus(
                     status=item.status, timestamp=item.timestamp, run=_decode(item.run)
                 )
@@ -186,7 +189,7 @@ class JobHandle:
                     outcome = _outcome(status.run)
                     raise RunFailed(f"Run {run_id} ended {outcome}", run_id=run_id, run=status.run)
         finally:
-            watch.unsubscribe(sub)
+            following.close()
 
     async def last_run(self) -> ExecutionResult[dict[str, Any] | None]:
         try:
@@ -251,11 +254,3 @@ def _succeeded(run: dict[str, Any]) -> bool:
 def _outcome(run: dict[str, Any]) -> str:
     state = run.get("state") or {}
     return str(state.get("result_state") or state.get("life_cycle_state"))
-
-
-def _end_error(end: End) -> SidecarError:
-    if end.reason == "shutdown":
-        return Unavailable("The service is shutting down")
-    if end.reason == "error":
-        return UpstreamUnavailable("Polling the run failed repeatedly")
-    return Unavailable("The watcher fell behind and was dropped")

@@ -6,15 +6,17 @@ import random
 import re
 import time
 
+import msgspec
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service import logs
 from service.echo import echo
+from service.errors import SidecarError, error_body
 
 _log = structlog.get_logger("service.access")
 _JSON_HEADERS = [(b"content-type", b"application/json")]
-_INTERNAL_ERROR = b'{"error":"Internal error","code":"INTERNAL","plugin":"jobs"}'
+_INTERNAL_ERROR = msgspec.json.encode(error_body(SidecarError("Internal error")))
 _QUIET = frozenset({"/livez", "/readyz", "/health"})
 # No control characters, spaces or quotes: the id goes into a response header and every log line.
 _CLIENT_REQUEST_ID = re.compile(rb"[A-Za-z0-9._:-]{1,128}")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, NamedTuple
 
 import msgspec
 from starlette.requests import Request
@@ -17,10 +17,9 @@ from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
 from service.runs.events import json_frame
-from service.runs.poller import RunWatch
+from service.runs.follow import Following, follow
 from service.runs.streams import EventStream
 from service.runtime import Services
-from service.upstream.wire import RunSnapshot
 
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
@@ -57,6 +56,29 @@ async def identity_for(svc: Services, job: JobSettings, request: Request) -> Ide
     return svc.service_principal
 
 
+class Caller(NamedTuple):
+    """Who asks about which job: what every job route resolves before it acts."""
+
+    svc: Services
+    job: JobSettings
+    identity: Identity
+
+
+async def caller(request: Request) -> Caller:
+    """The job (404 when unknown) and who acts on it (401 without a needed user token)."""
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    return Caller(svc, job, await identity_for(svc, job, request))
+
+
+async def run_caller(request: Request) -> tuple[Caller, int]:
+    """`caller` for a route about one run; a malformed run id is a 400 before anyone is asked."""
+    svc = services(request)
+    job = svc.ops.job(request.path_params["job_key"])
+    run_id = parse_run_id(request.path_params["run_id"])
+    return Caller(svc, job, await identity_for(svc, job, request)), run_id
+
+
 def refuse_when_draining(svc: Services) -> None:
     if svc.draining.is_set():
         raise Unavailable("The service is shutting down", retry_after=1)
@@ -88,27 +110,13 @@ def parse_flag(name: str, raw: str | None) -> bool:
     return flag
 
 
-def watch_url(job: JobSettings, run_id: int) -> str:
-    return f"/api/jobs/{job.key}/runs/{run_id}/events"
-
-
-def event_stream(
-    svc: Services,
-    watch: RunWatch,
-    last_event_id: str | None,
-    *,
-    deadline_s: float | None = None,
-    prelude: bytes = b"",
-) -> EventStream:
-    """A watcher's stream of one run, until its end (or `deadline_s`)."""
+def event_stream(svc: Services, following: Following, *, prelude: bytes = b"") -> EventStream:
+    """A watcher's stream of one run, until its end."""
     return EventStream(
-        watch.subscribe(last_event_id),
-        clock=svc.clock,
+        following,
         gauge=svc.gauge,
         heartbeat_s=svc.settings.heartbeat_ms / 1000,
-        deadline_s=deadline_s,
         prelude=prelude,
-        on_close=watch.unsubscribe,
     )
 
 
@@ -131,16 +139,13 @@ async def list_jobs(request: Request) -> Response:
 
 
 async def get_job(request: Request) -> Response:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
-    return json_response(await svc.ops.get_job(job, await identity_for(svc, job, request)))
+    svc, job, identity = await caller(request)
+    return json_response(await svc.ops.get_job(job, identity))
 
 
 async def run_job(request: Request) -> Response | ASGIApp:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
     stream = parse_flag("stream", request.query_params.get("stream"))
-    identity = await identity_for(svc, job, request)
+    svc, job, identity = await caller(request)
     refuse_when_draining(svc)
     if not stream:
         return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
@@ -149,12 +154,22 @@ async def run_job(request: Request) -> Response | ASGIApp:
         if svc.hub.closed:
             # Shutting down since the trigger: the run exists, so say which it is, not 503.
             return json_response(RunStarted(runId=run_id))
-        watch = svc.hub.watch(job, identity, run_id)
-        started = {"runId": run_id, "watchUrl": watch_url(job, run_id)}
-        prelude = json_frame(started, event="run", event_id=f"{watch.epoch}-0")
         # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
-        deadline_s = job.wait_timeout_ms / 1000
-        return event_stream(svc, watch, None, deadline_s=deadline_s, prelude=prelude)
+        following = await follow(
+            job,
+            identity,
+            run_id,
+            hub=svc.hub,
+            ops=svc.ops,
+            clock=svc.clock,
+            wait_timeout_ms=job.wait_timeout_ms,
+            started=True,
+        )
+        assert following is not None  # noqa: S101 - only a resume can have seen everything
+        watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
+        started = {"runId": run_id, "watchUrl": str(watch_url)}
+        prelude = json_frame(started, event="run", event_id=following.start_id)
+        return event_stream(svc, following, prelude=prelude)
 
 
 async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
@@ -165,63 +180,52 @@ async def _trigger(svc: Services, job: JobSettings, identity: Identity, request:
 
 
 async def watch_run(request: Request) -> Response | ASGIApp:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
-    identity = await identity_for(svc, job, request)
-    run_id = parse_run_id(request.path_params["run_id"])
+    (svc, job, identity), run_id = await run_caller(request)
     refuse_when_draining(svc)
+    last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     with svc.gauge.admit():
-        watch = svc.hub.find(run_id, identity)
-        if watch is None or watch.job.job_id != job.job_id or watch.latest is None:
-            # No event to give a new watcher at once (its first poll throttled): read one.
-            snapshot: RunSnapshot = await svc.ops.get_run(job, identity, run_id)
-            watch = svc.hub.watch(job, identity, run_id, initial=snapshot)
-        last_event_id = request.headers.get("last-event-id") or request.query_params.get(
-            "lastEventId"
+        following = await follow(
+            job,
+            identity,
+            run_id,
+            hub=svc.hub,
+            ops=svc.ops,
+            clock=svc.clock,
+            last_event_id=last_event_id,
         )
-        if watch.saw_everything(last_event_id):
+        if following is None:
             # The client has the final event: 204 tells EventSource to stop reconnecting.
             return Response(status_code=204)
-        return event_stream(svc, watch, last_event_id)
+        return event_stream(svc, following)
 
 
 async def list_runs(request: Request) -> Response:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
     limit = parse_limit(request.query_params.get("limit"))
-    runs = await svc.ops.list_runs(job, await identity_for(svc, job, request), limit)
+    svc, job, identity = await caller(request)
+    runs = await svc.ops.list_runs(job, identity, limit)
     return json_response(RunsReply(runs=runs))
 
 
 async def get_run(request: Request) -> Response:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
-    run_id = parse_run_id(request.path_params["run_id"])
-    snapshot = await svc.ops.get_run(job, await identity_for(svc, job, request), run_id)
+    (svc, job, identity), run_id = await run_caller(request)
+    snapshot = await svc.ops.get_run(job, identity, run_id)
     return Response(bytes(snapshot.raw), media_type="application/json")
 
 
 async def get_run_output(request: Request) -> Response:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
-    run_id = parse_run_id(request.path_params["run_id"])
-    return json_response(
-        await svc.ops.get_run_output(job, await identity_for(svc, job, request), run_id)
-    )
+    (svc, job, identity), run_id = await run_caller(request)
+    return json_response(await svc.ops.get_run_output(job, identity, run_id))
 
 
 async def cancel_run(request: Request) -> Response:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
-    run_id = parse_run_id(request.path_params["run_id"])
-    await svc.ops.cancel_run(job, await identity_for(svc, job, request), run_id)
+    (svc, job, identity), run_id = await run_caller(request)
+    await svc.ops.cancel_run(job, identity, run_id)
     return Response(status_code=204)
 
 
 async def status(request: Request) -> Response:
-    svc = services(request)
-    job = svc.ops.job(request.path_params["job_key"])
-    latest = await svc.ops.last_run(job, await identity_for(svc, job, request))
+    svc, job, identity = await caller(request)
+    latest = await svc.ops.last_run(job, identity)
     if latest is None:
         return json_response(StatusReply(status=None, run=None))
     return json_response(StatusReply(status=latest.run.life_cycle_state, run=latest.raw))
@@ -269,20 +273,22 @@ def _unwrapped_hint(payload: dict[str, Any]) -> str:
 
 
 def routes() -> list[BaseRoute]:
-    """The route table, hottest read first (Starlette tries routes in order)."""
+    """The route table, hottest read first (Starlette tries routes in order). Links to a route
+    are made from its name (`url_path_for`), so each path is written here only."""
     prefix = "/api/jobs"
+    run = f"{prefix}/{{job_key}}/runs/{{run_id}}"
     return [
-        Route(f"{prefix}/{{job_key}}/status", status, methods=["GET"]),
-        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}", get_run, methods=["GET"]),
-        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}", cancel_run, methods=["DELETE"]),
-        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}/events", watch_run, methods=["GET"]),
-        Route(f"{prefix}/{{job_key}}/runs/{{run_id}}/output", get_run_output, methods=["GET"]),
-        Route(f"{prefix}/{{job_key}}/runs", list_runs, methods=["GET"]),
-        Route(f"{prefix}/{{job_key}}/run", run_job, methods=["POST"]),
-        Route(f"{prefix}/{{job_key}}", get_job, methods=["GET"]),
-        Route(prefix, list_jobs, methods=["GET"]),
-        Route("/livez", livez, methods=["GET"]),
-        Route("/readyz", readyz, methods=["GET"]),
-        Route("/health", livez, methods=["GET"]),
-        Route("/metrics", metrics, methods=["GET"]),
+        Route(f"{prefix}/{{job_key}}/status", status, methods=["GET"], name="status"),
+        Route(run, get_run, methods=["GET"], name="get_run"),
+        Route(run, cancel_run, methods=["DELETE"], name="cancel_run"),
+        Route(f"{run}/events", watch_run, methods=["GET"], name="watch_run"),
+        Route(f"{run}/output", get_run_output, methods=["GET"], name="get_run_output"),
+        Route(f"{prefix}/{{job_key}}/runs", list_runs, methods=["GET"], name="list_runs"),
+        Route(f"{prefix}/{{job_key}}/run", run_job, methods=["POST"], name="run_job"),
+        Route(f"{prefix}/{{job_key}}", get_job, methods=["GET"], name="get_job"),
+        Route(prefix, list_jobs, methods=["GET"], name="list_jobs"),
+        Route("/livez", livez, methods=["GET"], name="livez"),
+        Route("/readyz", readyz, methods=["GET"], name="readyz"),
+        Route("/health", livez, methods=["GET"], name="health"),
+        Route("/metrics", metrics, methods=["GET"], name="metrics"),
     ]

@@ -18,7 +18,7 @@ from service.directory import UserDirectory
 from service.idempotency import LocalKeyMemory
 from service.identity import Identity, service_principal
 from service.operations import JobOperations
-from service.runs.poller import PollerHub
+from service.runs.hub import Hub, PollerHub
 from service.runs.streams import StreamGauge
 from service.triggers import Triggers
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
@@ -35,7 +35,7 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     client: JobsClient
     cache: ReadCache
     ops: JobOperations
-    hub: PollerHub
+    hub: Hub
     gauge: StreamGauge
     budget: RetryBudget
     service_principal: Identity

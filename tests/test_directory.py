@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from service.jobs import Jobs
-from service.runs.poller import End
+from service.runs.subscription import End
 from service.runtime import open_services
 from tests.factories import (
     HOST,

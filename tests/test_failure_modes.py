@@ -11,7 +11,7 @@ import pytest
 from service.app import create_app
 from service.clock import LoopClock
 from service.errors import UpstreamUnavailable
-from service.runs.poller import End
+from service.runs.subscription import End
 from service.runtime import open_services
 from service.upstream.retry import RetryBudget, RetryPolicy, Tier
 from tests.factories import (

@@ -8,7 +8,7 @@ import json
 import httpx
 import pytest
 
-from service.errors import OutcomeUnknown, RunFailed, Unavailable, UnknownJob
+from service.errors import OutcomeUnknown, RunFailed, SidecarError, Unavailable, UnknownJob
 from service.jobs import ExecutionResult, Jobs, RunStatus
 from service.runtime import open_services
 from tests.factories import (
@@ -196,12 +196,32 @@ async def test_run_and_wait_times_out_after_wait_timeout(tmp_path):
         "[jobs.etl]\njob_id = 101\nwait_timeout_ms = 60000\n", tmp_path=tmp_path
     )
     async with Jobs.open(settings, transport=transport(router)) as jobs:
-        from service.errors import UpstreamTimeout  # noqa: PLC0415
+        from service.errors import WaitTimeout  # noqa: PLC0415
 
-        with pytest.raises(UpstreamTimeout, match="did not finish within 60000 ms") as caught:
+        with pytest.raises(WaitTimeout, match="Run 555 did not finish within 60000 ms") as caught:
             async for _ in jobs("etl").run_and_wait({}):
                 pass
+    assert caught.value.code == "WAIT_TIMEOUT"  # as the SSE stream's error event says
     assert caught.value.run_id == 555  # the run exists: watch or cancel it, do not re-trigger
+
+
+@pytest.mark.looptime
+async def test_run_and_wait_ended_by_failing_polls_raises_what_the_stream_shows(tmp_path):
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 555})
+    router.get("/runs/get").respond(500, json={"error_code": "INTERNAL_ERROR", "message": "boom"})
+    settings = make_settings("[jobs.etl]\njob_id = 101\n", tmp_path=tmp_path)
+    async with Jobs.open(settings, transport=transport(router)) as jobs:
+        with pytest.raises(SidecarError) as caught:
+            async for _ in jobs("etl").run_and_wait({}):
+                pass
+    error = caught.value
+    # The SSE stream's final error event says the same: one error, one wording.
+    assert (error.code, error.message, error.run_id) == (
+        "UPSTREAM_UNAVAILABLE",
+        "Databricks is unavailable",
+        555,
+    )
 
 
 @pytest.mark.looptime

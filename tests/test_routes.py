@@ -282,6 +282,24 @@ class TestRunAsUser:
         assert "X-Forwarded-Access-Token" in response.json()["error"]
         assert not upstream.calls
 
+    @pytest.mark.parametrize(
+        ("method", "path"),
+        [
+            ("GET", "/api/jobs/etl/runs/abc"),
+            ("DELETE", "/api/jobs/etl/runs/abc"),
+            ("GET", "/api/jobs/etl/runs/abc/events"),
+            ("GET", "/api/jobs/etl/runs/abc/output"),
+        ],
+    )
+    async def test_a_malformed_run_id_is_400_before_the_user_is_looked_up(
+        self, client, upstream, method, path
+    ):
+        headers = {"x-forwarded-access-token": "alice"}
+        response = await client.request(method, path, headers=headers)
+        assert response.status_code == 400
+        assert response.json()["error"] == "Invalid runId: expected a positive integer"
+        assert not upstream.calls  # not even SCIM `Me` for who alice is
+
     async def test_user_job_acts_with_the_forwarded_token(self, client, upstream):
         route = upstream.get("/runs/list").respond(json={})
         await client.get("/api/jobs/etl/status", headers={"x-forwarded-access-token": "user-tok"})

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import msgspec
 
+from service.errors import SidecarError, error_body
 from service.upstream.wire import Run, RunSnapshot
 
 _encoder = msgspec.json.Encoder()
@@ -48,18 +49,23 @@ def signature(run: Run) -> tuple[object, ...]:
     )
 
 
+def event_id(epoch: str, seq: int) -> str:
+    """`<epoch>-<seq>`: which watch sent the event, and its place in that watch's order."""
+    return f"{epoch}-{seq}"
+
+
 def make_event(epoch: str, seq: int, snapshot: RunSnapshot, timestamp: int) -> RunEvent:
-    event_id = f"{epoch}-{seq}"
+    number = event_id(epoch, seq)
     status = snapshot.run.life_cycle_state
     data = _encoder.encode(StatusData(status=status, timestamp=timestamp, run=snapshot.raw))
     return RunEvent(
-        id=event_id,
+        id=number,
         seq=seq,
         status=status,
         timestamp=timestamp,
         run=snapshot.raw,
         terminal=snapshot.run.is_terminal,
-        frame=frame(data, event="message", event_id=event_id),
+        frame=frame(data, event="message", event_id=number),
     )
 
 
@@ -82,6 +88,11 @@ def frame(data: bytes, *, event: str | None = None, event_id: str | None = None)
 
 def json_frame(payload: object, *, event: str, event_id: str | None = None) -> bytes:
     return frame(_encoder.encode(payload), event=event, event_id=event_id)
+
+
+def error_frame(error: SidecarError) -> bytes:
+    """The final `error` event: the same body an HTTP error response has."""
+    return json_frame(error_body(error), event="error")
 
 
 def parse_event_id(value: str | None) -> tuple[str, int] | None:

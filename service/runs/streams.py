@@ -11,15 +11,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import structlog
 from starlette.types import Receive, Scope, Send
 
-from service.clock import Clock
 from service.errors import Unavailable
-from service.runs.events import json_frame
-from service.runs.poller import End, Subscription
+from service.runs.events import error_frame, json_frame
+from service.runs.follow import Following
+from service.runs.subscription import End
 
 # Why these headers: `no-transform` and `X-Accel-Buffering: no` stop proxies (nginx, the
 # Databricks Apps front door) from buffering or compressing the stream.
@@ -70,22 +70,16 @@ class EventStream:
 
     def __init__(
         self,
-        sub: Subscription,
+        following: Following,
         *,
-        clock: Clock,
         gauge: StreamGauge,
         heartbeat_s: float,
-        deadline_s: float | None = None,
         prelude: bytes = b"",
-        on_close: Callable[[Subscription], None] | None = None,
     ) -> None:
-        self._sub = sub
-        self._clock = clock
+        self._following = following
         self._gauge = gauge
         self._heartbeat = heartbeat_s
-        self._deadline = deadline_s
         self._prelude = prelude
-        self._on_close = on_close
         self.sent_events = 0
         self.end_reason = "disconnect"
 
@@ -108,11 +102,10 @@ class EventStream:
             with contextlib.suppress(asyncio.CancelledError):
                 await listener
             self._gauge.open -= 1
-            if self._on_close is not None:
-                self._on_close(self._sub)
+            self._following.close()
             _log.debug(
                 "stream.closed",
-                run_id=self._sub.watch.run_id,
+                run_id=self._following.run_id,
                 events=self.sent_events,
                 reason=self.end_reason,
             )
@@ -120,27 +113,17 @@ class EventStream:
     async def _listen(self, receive: Receive) -> None:
         while (await receive())["type"] != "http.disconnect":
             pass
-        self._sub.offer(End("disconnect"))
+        self._following.stop()
 
     async def _write(self, send: Send) -> None:
-        started = self._clock.monotonic()
         while True:
-            timeout = self._heartbeat
-            if self._deadline is not None:
-                left = self._deadline - (self._clock.monotonic() - started)
-                if left <= 0:
-                    await self._finish(send, "timeout", _timeout_frame())
-                    return
-                timeout = min(timeout, left)
-            try:
-                async with asyncio.timeout(timeout):
-                    item = await self._sub.next()
-            except TimeoutError:
+            item = await self._following.next(self._heartbeat)
+            if item is None:
                 await self._send(send, b": heartbeat\n\n")
                 continue
             if isinstance(item, End):
                 if item.reason != "disconnect":
-                    await self._finish(send, item.reason, item.frame)
+                    await self._finish(send, item)
                 self.end_reason = item.reason
                 return
             self.sent_events += 1
@@ -151,15 +134,18 @@ class EventStream:
         async with asyncio.timeout(self._heartbeat):
             await send({"type": "http.response.body", "body": body, "more_body": True})
 
-    async def _finish(self, send: Send, reason: str, frame: bytes | None) -> None:
-        self.end_reason = reason
-        body = frame or b""
-        if reason == "shutdown":
-            body = f"retry: {RETRY_MS}\n".encode() + body
+    async def _finish(self, send: Send, end: End) -> None:
+        self.end_reason = end.reason
+        body = end_frame(end)
         async with asyncio.timeout(self._heartbeat):
             await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _timeout_frame() -> bytes:
-    body = {"error": "Timed out waiting for the run to finish", "code": "WAIT_TIMEOUT"}
-    return json_frame(body, event="error")
+def end_frame(end: End) -> bytes:
+    """The last bytes of a stream: an error event, a shutdown event, or none (done, dropped)."""
+    if end.reason == "shutdown":
+        shutdown = json_frame({"reason": "shutdown"}, event="shutdown")
+        return f"retry: {RETRY_MS}\n".encode() + shutdown
+    if end.reason in ("error", "timeout") and end.error is not None:
+        return error_frame(end.error)
+    return b""

@@ -7,7 +7,9 @@ import asyncio
 import httpx
 import pytest
 
-from service.runs.poller import End, next_delay
+from service.runs.hub import next_delay
+from service.runs.streams import end_frame
+from service.runs.subscription import End
 from service.runtime import open_services
 from tests.factories import advance, make_run, make_settings, timeline, transport, upstream_router
 
@@ -148,7 +150,9 @@ async def test_three_failed_polls_are_tolerated_the_fourth_ends_with_error():
         items = await drain(watch.subscribe())
     assert states(items) == ["RUNNING"]
     assert items[-1].reason == "error"
-    assert b"event: error" in items[-1].frame
+    assert items[-1].error is not None
+    assert items[-1].error.code == "UPSTREAM_UNAVAILABLE"
+    assert b"event: error" in end_frame(items[-1])
 
 
 async def test_retry_after_of_a_throttled_poll_is_obeyed():
@@ -238,4 +242,4 @@ async def test_shutdown_ends_every_watcher_with_a_shutdown_event():
         svc.draining.set()
         results = await asyncio.gather(*(drain(s) for s in subs))
     assert all(r[-1].reason == "shutdown" for r in results)
-    assert all(b"event: shutdown" in r[-1].frame for r in results)
+    assert all(b"event: shutdown" in end_frame(r[-1]) for r in results)

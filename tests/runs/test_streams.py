@@ -139,6 +139,11 @@ async def test_upstream_failures_mid_stream_end_with_error_event():
         response = await client.post("/api/jobs/etl/run?stream=true", json={})
     last = sse_events(response.text)[-1]
     assert last["event"] == "error"
+    assert json.loads(last["data"]) == {
+        "error": "Databricks is unavailable",
+        "code": "UPSTREAM_UNAVAILABLE",
+        "plugin": "jobs",
+    }
     assert "boom" not in response.text
 
 
@@ -179,7 +184,12 @@ async def test_run_stream_times_out_after_wait_timeout(tmp_path):
         response = await client.post("/api/jobs/etl/run?stream=true", json={})
     last = sse_events(response.text)[-1]
     assert last["event"] == "error"
-    assert json.loads(last["data"])["code"] == "WAIT_TIMEOUT"
+    # The same error, in the same words, as the Python API's run_and_wait raises.
+    assert json.loads(last["data"]) == {
+        "error": "Run 555 did not finish within 30000 ms",
+        "code": "WAIT_TIMEOUT",
+        "plugin": "jobs",
+    }
 
 
 @pytest.mark.parametrize(

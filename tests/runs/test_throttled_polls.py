@@ -8,7 +8,7 @@ import json
 import httpx
 
 from service.clock import LoopClock
-from service.runs.poller import End
+from service.runs.subscription import End
 from service.runtime import open_services
 from tests.factories import (
     advance,

@@ -1,0 +1,100 @@
+"""One run's watch: its numbered events, a bounded buffer for resumes, and its watchers."""
+
+from __future__ import annotations
+
+import secrets
+from collections import deque
+
+from service.clock import Clock
+from service.config import JobSettings, Settings
+from service.identity import Identity
+from service.runs.events import RunEvent, make_event, parse_event_id, signature
+from service.runs.subscription import End, Subscription
+from service.upstream.wire import RunSnapshot
+
+
+class RunWatch:
+    """The state of one run's poll loop: its buffer, latest event and watchers."""
+
+    def __init__(
+        self, job: JobSettings, identity: Identity, run_id: int, settings: Settings, clock: Clock
+    ) -> None:
+        self.job = job
+        self.identity = identity
+        self.run_id = run_id
+        self.epoch = secrets.token_hex(4)
+        self.seq = 0
+        self.buffer: deque[RunEvent] = deque(maxlen=settings.stream_buffer)
+        self.subscribers: set[Subscription] = set()
+        self.end: End | None = None
+        self.idle_since: float | None = clock.monotonic()
+        self._queue_size = settings.stream_queue
+        self._clock = clock
+        self._signature: tuple[object, ...] | None = None
+
+    @property
+    def latest(self) -> RunEvent | None:
+        return self.buffer[-1] if self.buffer else None
+
+    @property
+    def done(self) -> bool:
+        return self.end is not None
+
+    def saw_everything(self, last_event_id: str | None) -> bool:
+        """True when the run has ended and the client already has its final event."""
+        latest = self.latest
+        finished = self.end is not None and self.end.reason == "done"
+        return (
+            finished
+            and latest is not None
+            and parse_event_id(last_event_id) == (self.epoch, latest.seq)
+        )
+
+    def subscribe(self, last_event_id: str | None = None) -> Subscription:
+        sub = Subscription(self, self._queue_size)
+        # What a client missed is replayed in full (at most the buffer), not counted against
+        # its queue: else a client that missed more than a queue's worth could never resume.
+        sub.preload(self._replay(last_event_id))
+        if self.end is not None:
+            sub.offer(self.end)
+        else:
+            self.subscribers.add(sub)
+            self.idle_since = None
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        self.subscribers.discard(sub)
+        if not self.subscribers and self.idle_since is None:
+            self.idle_since = self._clock.monotonic()
+
+    def observe(self, snapshot: RunSnapshot) -> bool:
+        """Publish the snapshot if something changed; True when it did."""
+        sig = signature(snapshot.run)
+        if sig == self._signature:
+            return False
+        self._signature = sig
+        self.seq += 1
+        event = make_event(self.epoch, self.seq, snapshot, self._clock.wall_ms())
+        self.buffer.append(event)
+        for sub in list(self.subscribers):
+            sub.offer(event)
+        if event.terminal:
+            self.finish(End("done"))
+        return True
+
+    def finish(self, end: End) -> None:
+        self.end = end
+        for sub in list(self.subscribers):
+            sub.offer(end)
+        self.subscribers.clear()
+
+    def _replay(self, last_event_id: str | None) -> list[RunEvent]:
+        """What a (re)connecting client gets: what it missed, else the current snapshot."""
+        parsed = parse_event_id(last_event_id)
+        if parsed is not None and parsed[0] == self.epoch:
+            first = self.buffer[0].seq if self.buffer else self.seq + 1
+            # Still in the buffer, and not an id this watch never sent (that gets the snapshot).
+            if first - 1 <= parsed[1] <= self.seq:
+                return [e for e in self.buffer if e.seq > parsed[1]]
+        latest = self.latest
+        return [latest] if latest is not None else []
