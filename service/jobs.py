@@ -21,10 +21,11 @@ from service.errors import (
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from service.identity import Identity, forwarded_token
+from service.identity import forwarded_token
 from service.operations import MultiTaskOutput
 from service.runs.poller import End
 from service.runtime import Services, open_services
+from service.upstream.auth import Identity
 
 T = TypeVar("T")
 

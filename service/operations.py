@@ -17,9 +17,9 @@ from service.errors import (
     UnknownJob,
     UpstreamNotFound,
 )
-from service.identity import Identity
 from service.params import run_now_fields, validate_params
 from service.triggers import Triggers
+from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
 from service.upstream.retry import SAFE_WRITE
 from service.upstream.wire import TERMINAL_STATES, RunSnapshot, job_id_of, run_from_raw

@@ -12,7 +12,7 @@ from starlette.types import ASGIApp
 
 from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
-from service.identity import Identity, forwarded_token
+from service.identity import forwarded_token
 from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
@@ -20,6 +20,7 @@ from service.runs.events import json_frame
 from service.runs.poller import RunWatch
 from service.runs.streams import EventStream
 from service.runtime import Services
+from service.upstream.auth import Identity
 from service.upstream.wire import RunSnapshot
 
 DEFAULT_LIST_LIMIT = 20

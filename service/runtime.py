@@ -16,12 +16,11 @@ from service.clock import Clock, LoopClock
 from service.config import Settings, Workspace
 from service.directory import UserDirectory
 from service.idempotency import LocalKeyMemory
-from service.identity import Identity, service_principal
 from service.operations import JobOperations
 from service.runs.poller import PollerHub
 from service.runs.streams import StreamGauge
 from service.triggers import Triggers
-from service.upstream.auth import BearerAuth, OAuthM2MAuth
+from service.upstream.auth import BearerAuth, Identity, OAuthM2MAuth, service_principal
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy, drop_stamina_log_hooks
 from service.upstream.tokens import TOKEN_TIMEOUT_S, TokenEndpoint
@@ -58,6 +57,7 @@ def workspace_auth(
             workspace.host,
             workspace.client_id,
             workspace.client_secret.value,
+            clock=clock,
             timeout_s=min(TOKEN_TIMEOUT_S, timeout_s),
         )
         return OAuthM2MAuth(endpoint, clock=clock)
