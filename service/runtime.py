@@ -36,7 +36,6 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     ops: JobOperations
     hub: PollerHub
     gauge: StreamGauge
-    budget: RetryBudget
     service_principal: Identity
     users: UserDirectory
     draining: asyncio.Event
@@ -110,7 +109,6 @@ async def open_services(
             ops=ops,
             hub=hub,
             gauge=StreamGauge(settings.max_streams),
-            budget=budget,
             service_principal=service_principal(
                 workspace_auth(
                     settings.workspace, clock, http, timeout_s=settings.timeout_ms / 1000

@@ -64,7 +64,6 @@ class OAuthM2MAuth(httpx.Auth):
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
-        self.refreshes = 0
 
     def __repr__(self) -> str:
         return "OAuthM2MAuth(client_secret='***')"
@@ -105,7 +104,6 @@ class OAuthM2MAuth(httpx.Auth):
             margin = min(REFRESH_MARGIN_S, reply.expires_in / 2)
             self._token = reply.access_token
             self._refresh_at = asked_at + reply.expires_in - margin
-            self.refreshes += 1
             return reply.access_token
 
 
