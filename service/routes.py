@@ -13,6 +13,7 @@ from starlette.types import ASGIApp
 from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
 from service.identity import forwarded_token
+from service.ids import positive_int64
 from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
@@ -25,7 +26,6 @@ from service.upstream.wire import RunSnapshot
 
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
-_INT64_MAX = 2**63 - 1
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -65,9 +65,10 @@ def refuse_when_draining(svc: Services) -> None:
 
 def parse_run_id(raw: str) -> int:
     """Digits only, positive, int64: `123abc`, `1.5`, `0` and `-3` are 400s."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= _INT64_MAX:
+    run_id = positive_int64(raw)
+    if run_id is None:
         raise InvalidRequest("Invalid runId: expected a positive integer")
-    return int(raw)
+    return run_id
 
 
 def parse_limit(raw: str | None) -> int:
