@@ -35,7 +35,6 @@ from service.serving import drain_after, hypercorn_config, listening_socket, rai
 EMULATOR_PORT = 8001
 DEMO_CONFIG = Path("config/demo.toml")
 EMULATOR_SCENARIO = Path("config/emulator.toml")
-LOCAL_TOKEN = "dapi-local-dev"  # noqa: S105 - the emulator's demo token, not a secret
 _log = structlog.get_logger("service.cli")
 
 
@@ -159,10 +158,12 @@ async def _run_dev(environ: Mapping[str, str]) -> None:
 
 def _dev_settings(environ: Mapping[str, str]) -> Settings:
     """The demo set-up: config/demo.toml against the local emulator, on loopback only."""
+    from service.emulator.scenario import DEFAULT_TOKEN  # noqa: PLC0415 - dev only
+
     local = {
         **environ,
         "DATABRICKS_HOST": f"http://127.0.0.1:{EMULATOR_PORT}",
-        "DATABRICKS_TOKEN": LOCAL_TOKEN,
+        "DATABRICKS_TOKEN": DEFAULT_TOKEN,
         "DATABRICKS_AUTH_TYPE": "pat",
     }
     settings = load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
