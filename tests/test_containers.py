@@ -27,7 +27,7 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.routing import Match
 
-from service.cli import _parser
+from service.cli import argument_parser
 from service.config import config_path, load_settings
 from service.emulator.scenario import DEFAULT_TOKEN
 from service.routes import routes
@@ -87,7 +87,7 @@ RUNTIME_ENV = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 def cli_args(cmd: list[str]) -> Any:
     assert cmd[: len(MODULE)] == MODULE, f"not `python -m service ...`: {cmd}"
     try:
-        return _parser().parse_args(cmd[len(MODULE) :])
+        return argument_parser().parse_args(cmd[len(MODULE) :])
     except SystemExit:
         pytest.fail(f"the CLI's parser rejects {cmd}")
 
