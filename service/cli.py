@@ -35,12 +35,11 @@ from service.serving import drain_after, hypercorn_config, listening_socket, rai
 EMULATOR_PORT = 8001
 DEMO_CONFIG = Path("config/demo.toml")
 EMULATOR_SCENARIO = Path("config/emulator.toml")
-LOCAL_TOKEN = "dapi-local-dev"  # noqa: S105 - the emulator's demo token, not a secret
 _log = structlog.get_logger("service.cli")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    args = argument_parser().parse_args(argv)
     environ = dict(os.environ)
     configure_logging(
         environ.get("LOG_LEVEL", "info"), cache_loggers=args.command != "check-config"
@@ -153,23 +152,25 @@ async def _run_dev(environ: Mapping[str, str]) -> None:
     async def serve_emulator(stopping: asyncio.Event) -> None:
         await _serve_plain(emulator, "127.0.0.1", EMULATOR_PORT, stopping)
 
-    print(_try_this(settings.port), file=sys.stderr)
+    print(try_this(settings.port), file=sys.stderr)
     await _serve_forever(lambda d: [serve_emulator(d), _serve(settings, d)])
 
 
 def _dev_settings(environ: Mapping[str, str]) -> Settings:
     """The demo set-up: config/demo.toml against the local emulator, on loopback only."""
+    from service.emulator.scenario import DEFAULT_TOKEN  # noqa: PLC0415 - dev only
+
     local = {
         **environ,
         "DATABRICKS_HOST": f"http://127.0.0.1:{EMULATOR_PORT}",
-        "DATABRICKS_TOKEN": LOCAL_TOKEN,
+        "DATABRICKS_TOKEN": DEFAULT_TOKEN,
         "DATABRICKS_AUTH_TYPE": "pat",
     }
     settings = load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
     return msgspec.structs.replace(settings, listen_host="127.0.0.1")
 
 
-def _try_this(port: int) -> str:
+def try_this(port: int) -> str:
     base = f"http://127.0.0.1:{port}/api/jobs"
     return f"""
 jobs-sidecar is running against the local workspace emulator (no Databricks account needed).
@@ -188,7 +189,7 @@ Ctrl-C stops both.
 """
 
 
-def _parser() -> argparse.ArgumentParser:
+def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobs-sidecar", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )

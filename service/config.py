@@ -11,6 +11,7 @@ import msgspec
 
 from service import settings_file
 from service.errors import ConfigError
+from service.ids import positive_int64
 from service.params import schema_from_toml
 from service.settings_file import JobTable, JobTunables, Tunables
 
@@ -172,10 +173,10 @@ def _job_id(key: str, raw: object) -> int | None:
     """Ids are positive int64s; '12abc' is an error here, not 12 as in AppKit."""
     if raw is None:
         return None
-    text = str(raw).strip() if not isinstance(raw, bool) else ""
-    if not text.isdigit() or not 0 < int(text) < 2**63:
+    job_id = positive_int64(str(raw).strip()) if not isinstance(raw, bool) else None
+    if job_id is None:
         raise ConfigError(f"job {key!r}: job_id must be a positive integer, got {raw!r}")
-    return int(text)
+    return job_id
 
 
 def _workspace(environ: Mapping[str, str]) -> Workspace:

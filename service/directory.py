@@ -18,8 +18,7 @@ import msgspec
 from service.cache import CacheKey, ReadCache
 from service.clock import Clock
 from service.errors import UpstreamAuthFailed, UserTokenRefused
-from service.identity import Identity
-from service.upstream.auth import BearerAuth
+from service.upstream.auth import BearerAuth, Identity
 from service.upstream.client import JobsClient
 
 # A token's owner is remembered until the token's JWT `exp`, and never longer than this (a PAT

@@ -16,8 +16,8 @@
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
     │   ├── RouteRefused               404/405: no such route or method (HTTP_<status>)
-    │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
-    │   └── Unavailable                503: shutting down, or too many open streams
+    │   └── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
+    ├── Unavailable                    503: we are shutting down, or have too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
         ├── UpstreamRejected           400: Databricks refused the request as invalid
@@ -159,7 +159,9 @@ class IdempotencyKeyReused(ClientError):
     code = "IDEMPOTENCY_KEY_REUSED"
 
 
-class Unavailable(ClientError):
+class Unavailable(SidecarError):
+    """Our own refusal for now (not the caller's fault, not upstream's): retry after a while."""
+
     status = 503
     code = "UNAVAILABLE"
 

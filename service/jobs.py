@@ -17,11 +17,12 @@ from service.errors import (
     SidecarError,
     UnknownJob,
 )
-from service.identity import Identity, forwarded_token
+from service.identity import forwarded_token
 from service.operations import MultiTaskOutput
 from service.runs.follow import follow
 from service.runs.subscription import End
 from service.runtime import Services, open_services
+from service.upstream.auth import Identity
 
 T = TypeVar("T")
 

@@ -17,33 +17,24 @@ from service.errors import (
     UnknownJob,
     UpstreamNotFound,
 )
-from service.identity import Identity
 from service.params import run_now_fields, validate_params
 from service.triggers import Triggers
+from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
 from service.upstream.retry import SAFE_WRITE
-from service.upstream.wire import TERMINAL_STATES, RunSnapshot, job_id_of, run_from_raw
+from service.upstream.wire import (
+    TERMINAL_STATES,
+    RunSnapshot,
+    job_id_of,
+    output_life_cycle_state,
+    run_from_raw,
+)
 
 MAX_LIST_LIMIT = 100
 LIMIT_RULE = f"limit must be an integer from 1 to {MAX_LIST_LIMIT}"
 UPSTREAM_PAGE = 25  # runs/list refuses more per page
 _WRITE_INVALIDATES = frozenset({"list_runs", "last_run"})
 _UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
-
-
-class _OutputState(msgspec.Struct, frozen=True):
-    metadata: _OutputMeta | None = None
-
-
-class _OutputMeta(msgspec.Struct, frozen=True):
-    state: _LifeCycle | None = None
-
-
-class _LifeCycle(msgspec.Struct, frozen=True):
-    life_cycle_state: str | None = None
-
-
-_output_state = msgspec.json.Decoder(_OutputState)
 
 
 class TaskOutput(msgspec.Struct, frozen=True):
@@ -191,8 +182,7 @@ class JobOperations:
 
     async def _task_output(self, job: JobSettings, identity: Identity, run_id: int) -> msgspec.Raw:
         def ttl(raw: msgspec.Raw) -> float:
-            meta = _output_state.decode(raw).metadata
-            state = meta.state.life_cycle_state if meta and meta.state else None
+            state = output_life_cycle_state(raw)
             return self._ttl if state in TERMINAL_STATES else self._short_ttl
 
         try:

@@ -12,7 +12,8 @@ from starlette.types import ASGIApp
 
 from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
-from service.identity import Identity, forwarded_token
+from service.identity import forwarded_token
+from service.ids import positive_int64
 from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
@@ -20,10 +21,10 @@ from service.runs.events import json_frame
 from service.runs.follow import Following, follow
 from service.runs.streams import EventStream
 from service.runtime import Services
+from service.upstream.auth import Identity
 
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
-_INT64_MAX = 2**63 - 1
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -86,9 +87,10 @@ def refuse_when_draining(svc: Services) -> None:
 
 def parse_run_id(raw: str) -> int:
     """Digits only, positive, int64: `123abc`, `1.5`, `0` and `-3` are 400s."""
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 19 or not 0 < int(raw) <= _INT64_MAX:
+    run_id = positive_int64(raw)
+    if run_id is None:
         raise InvalidRequest("Invalid runId: expected a positive integer")
-    return int(raw)
+    return run_id
 
 
 def parse_limit(raw: str | None) -> int:

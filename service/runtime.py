@@ -16,12 +16,11 @@ from service.clock import Clock, LoopClock
 from service.config import Settings, Workspace
 from service.directory import UserDirectory
 from service.idempotency import LocalKeyMemory
-from service.identity import Identity, service_principal
 from service.operations import JobOperations
 from service.runs.hub import Hub, PollerHub
 from service.runs.streams import StreamGauge
 from service.triggers import Triggers
-from service.upstream.auth import BearerAuth, OAuthM2MAuth
+from service.upstream.auth import BearerAuth, Identity, OAuthM2MAuth, service_principal
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy, drop_stamina_log_hooks
 from service.upstream.tokens import TOKEN_TIMEOUT_S, TokenEndpoint
@@ -37,7 +36,6 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     ops: JobOperations
     hub: Hub
     gauge: StreamGauge
-    budget: RetryBudget
     service_principal: Identity
     users: UserDirectory
     draining: asyncio.Event
@@ -58,6 +56,7 @@ def workspace_auth(
             workspace.host,
             workspace.client_id,
             workspace.client_secret.value,
+            clock=clock,
             timeout_s=min(TOKEN_TIMEOUT_S, timeout_s),
         )
         return OAuthM2MAuth(endpoint, clock=clock)
@@ -110,7 +109,6 @@ async def open_services(
             ops=ops,
             hub=hub,
             gauge=StreamGauge(settings.max_streams),
-            budget=budget,
             service_principal=service_principal(
                 workspace_auth(
                     settings.workspace, clock, http, timeout_s=settings.timeout_ms / 1000

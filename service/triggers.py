@@ -23,8 +23,8 @@ from service.clock import Clock
 from service.config import JobSettings
 from service.errors import IdempotencyKeyReused, InvalidRequest, OutcomeUnknown, Unavailable
 from service.idempotency import KeyMemory
-from service.identity import Identity
 from service.logs import library_logger
+from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
 from service.upstream.retry import SAFE_WRITE
 

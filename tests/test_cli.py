@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from service.cli import _try_this, main
+from service.cli import main, try_this
 from service.logs import configure_logging
 from service.serving import hypercorn_config
 
@@ -101,7 +101,7 @@ def test_serve_without_a_workspace_points_at_the_demo(env, capsys):
 
 
 def test_the_banner_quotes_every_url_with_a_query():
-    urls = [word for word in _try_this(8000).split() if "://" in word]
+    urls = [word for word in try_this(8000).split() if "://" in word]
     assert any("?" in url for url in urls)
     for url in urls:
         if "?" in url:

@@ -27,8 +27,9 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.routing import Match
 
-from service.cli import _parser
+from service.cli import argument_parser
 from service.config import config_path, load_settings
+from service.emulator.scenario import DEFAULT_TOKEN
 from service.routes import routes
 from service.upstream.client import API
 from tests.compose_file import (
@@ -81,13 +82,12 @@ KNOWN_ENV = frozenset(
 JOB_ENV = re.compile(r"^DATABRICKS_JOB_[A-Z0-9_]+$")
 # The Python runtime's own variables, allowed in the Dockerfile's ENV beside KNOWN_ENV.
 RUNTIME_ENV = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
-LOCAL_TOKEN = "dapi-local-dev"  # the emulator's demo token
 
 
 def cli_args(cmd: list[str]) -> Any:
     assert cmd[: len(MODULE)] == MODULE, f"not `python -m service ...`: {cmd}"
     try:
-        return _parser().parse_args(cmd[len(MODULE) :])
+        return argument_parser().parse_args(cmd[len(MODULE) :])
     except SystemExit:
         pytest.fail(f"the CLI's parser rejects {cmd}")
 
@@ -604,7 +604,7 @@ def test_sidecar_environment_loads_with_the_demo_config() -> None:
     assert settings.port == int(env["PORT"]) == 8000
     assert settings.listen_host == "0.0.0.0"
     assert settings.workspace.auth_type == "pat"
-    assert settings.workspace.token.value == LOCAL_TOKEN
+    assert settings.workspace.token.value == DEFAULT_TOKEN
     assert {key: job.job_id for key, job in settings.jobs.items()} == DEMO_JOB_IDS
     assert settings.warnings == ()
 

@@ -12,12 +12,12 @@ import asyncio
 from service.clock import Clock
 from service.config import JobSettings
 from service.errors import WaitTimeout
-from service.identity import Identity
 from service.operations import JobOperations
 from service.runs.events import RunEvent, event_id
 from service.runs.hub import Hub
 from service.runs.subscription import End, Subscription
 from service.runs.watch import RunWatch
+from service.upstream.auth import Identity
 
 
 class Following:

@@ -17,10 +17,10 @@ from service import logs
 from service.clock import Clock
 from service.config import JobSettings, Settings
 from service.errors import SidecarError, Unavailable, UpstreamThrottled
-from service.identity import Identity
 from service.operations import JobOperations
 from service.runs.subscription import End
 from service.runs.watch import RunWatch
+from service.upstream.auth import Identity
 from service.upstream.wire import RunSnapshot
 
 MAX_FAILED_POLLS = 3

@@ -7,9 +7,9 @@ from collections import deque
 
 from service.clock import Clock
 from service.config import JobSettings, Settings
-from service.identity import Identity
 from service.runs.events import RunEvent, make_event, parse_event_id, signature
 from service.runs.subscription import End, Subscription
+from service.upstream.auth import Identity
 from service.upstream.wire import RunSnapshot
 
 

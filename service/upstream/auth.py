@@ -1,4 +1,5 @@
-"""Credentials as `httpx.Auth` flows: a static bearer token, or OAuth M2M refreshed under a lock."""
+"""Credentials as `httpx.Auth` flows (a static bearer token, or OAuth M2M refreshed under a lock),
+and the `Identity` a call acts as."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Generator
 
 import httpx
+import msgspec
 
 from service.clock import Clock
 from service.upstream.tokens import TokenEndpoint
@@ -13,6 +15,20 @@ from service.upstream.tokens import TokenEndpoint
 # Refresh this long before the token's expiry: Azure rejects tokens with 30 s or less left,
 # and the official SDK treats a token as expired 40 s early.
 REFRESH_MARGIN_S = 40.0
+
+
+class Identity(msgspec.Struct, frozen=True):
+    """Who a call acts as: the app's service principal, or the user whose token was forwarded.
+
+    `key` names the identity in cache keys, idempotency scopes and logs: a stable id
+    (`sp`, or `user:<SCIM id>`), never a token or anything derived from one."""
+
+    key: str
+    auth: httpx.Auth
+
+
+def service_principal(auth: httpx.Auth) -> Identity:
+    return Identity(key="sp", auth=auth)
 
 
 class BearerAuth(httpx.Auth):
@@ -48,7 +64,6 @@ class OAuthM2MAuth(httpx.Auth):
         self._lock = asyncio.Lock()
         self._token: str | None = None
         self._refresh_at = 0.0
-        self.refreshes = 0
 
     def __repr__(self) -> str:
         return "OAuthM2MAuth(client_secret='***')"
@@ -89,7 +104,6 @@ class OAuthM2MAuth(httpx.Auth):
             margin = min(REFRESH_MARGIN_S, reply.expires_in / 2)
             self._token = reply.access_token
             self._refresh_at = asked_at + reply.expires_in - margin
-            self.refreshes += 1
             return reply.access_token
 
 

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import email.utils
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -24,9 +22,9 @@ from service.errors import (
     UpstreamTooLarge,
     UpstreamUnavailable,
 )
-from service.identity import Identity
 from service.logs import library_logger, upstream_text
-from service.upstream.reply import read_capped, read_head, type_problem
+from service.upstream.auth import Identity
+from service.upstream.reply import parse_retry_after, read_capped, read_head, type_problem
 from service.upstream.retry import POLL, READ, WRITE, RetryPolicy, Tier
 from service.upstream.wire import (
     ErrorReply,
@@ -43,7 +41,6 @@ from service.upstream.wire import (
 
 API = "/api/2.1/jobs"
 SCIM_ME = "/api/2.0/preview/scim/v2/Me"
-MAX_RETRY_AFTER_S = 3600.0
 MAX_ERROR_BYTES = 64 * 1024  # of an error reply we read only the message
 T = TypeVar("T")
 _log = library_logger("service.upstream")
@@ -253,7 +250,12 @@ class JobsClient:
             )
         if not ok:
             # A 3xx (we follow no redirects: a login page, a proxy) is as unusable as a 5xx.
-            error = upstream_error(response.status_code, body, response.headers)
+            error = upstream_error(
+                response.status_code,
+                body,
+                response.headers,
+                wall_s=self._policy.clock.wall_ms() / 1000,
+            )
             # A missing run or job is the caller's answer, not a fault of ours or upstream's.
             log = _log.info if isinstance(error, UpstreamNotFound) else _log.warning
             log(
@@ -289,7 +291,9 @@ def may_have_run(exc: UpstreamError) -> bool:
     return not isinstance(exc.__cause__, _NEVER_SENT)
 
 
-def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> UpstreamError:
+def upstream_error(
+    status: int, body: bytes, headers: Mapping[str, str], *, wall_s: float
+) -> UpstreamError:
     """Turn a Jobs API error response into our exception; its text is kept for the log only."""
     try:
         reply = _error_decoder.decode(body) if body else ErrorReply()
@@ -308,7 +312,7 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upst
     if status in (401, 403):
         return UpstreamAuthFailed("Databricks refused the request's credentials", **kw)
     if status == 429:
-        retry_after = parse_retry_after(headers.get("retry-after"))
+        retry_after = parse_retry_after(headers.get("retry-after"), wall_s=wall_s)
         return UpstreamThrottled(
             "Databricks is throttling requests; retry later",
             retry_after=1.0 if retry_after is None else retry_after,  # the SDK's default too
@@ -317,22 +321,3 @@ def upstream_error(status: int, body: bytes, headers: Mapping[str, str]) -> Upst
     if status >= 500 or status < 400:
         return UpstreamUnavailable("Databricks is unavailable", **kw)
     return UpstreamRejected("Databricks rejected the request", **kw)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds from a Retry-After header: delta-seconds or an HTTP date; None if absent/junk.
-
-    At most MAX_RETRY_AFTER_S: a wait beyond it is a broken header, not advice to follow.
-    """
-    if not value:
-        return None
-    value = value.strip()
-    if value.isascii() and value.isdigit():
-        return min(float(value), MAX_RETRY_AFTER_S)  # 400 digits make float('inf')
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return min(max(0.0, (when - datetime.now(UTC)).total_seconds()), MAX_RETRY_AFTER_S)

@@ -1,8 +1,11 @@
-"""Reading a reply from Databricks: its declared type checked, its body streamed under a cap."""
+"""Reading a reply from Databricks: its declared type checked, its body streamed under a cap,
+its Retry-After read against the clock we are given."""
 
 from __future__ import annotations
 
+import email.utils
 from collections.abc import Mapping
+from datetime import UTC
 
 import httpx
 
@@ -12,6 +15,7 @@ from service.logs import library_logger
 # A 2xx of these types is a login page or a proxy's, whatever its body: never the JSON promised.
 _NOT_JSON = frozenset({"text/html", "application/xhtml+xml", "text/xml", "application/xml"})
 _log = library_logger("service.upstream")
+MAX_RETRY_AFTER_S = 3600.0
 
 
 def type_problem(headers: Mapping[str, str]) -> str | None:
@@ -57,3 +61,23 @@ def _too_large(response: httpx.Response, verb: str, limit: int, seen: int) -> Up
         upstream_status=status,
         detail=f"over {limit} bytes",
     )
+
+
+def parse_retry_after(value: str | None, *, wall_s: float) -> float | None:
+    """Seconds from a Retry-After header: delta-seconds, or an HTTP date less `wall_s` (the
+    injected clock's wall time, in seconds); None if absent or junk.
+
+    At most MAX_RETRY_AFTER_S: a wait beyond it is a broken header, not advice to follow.
+    """
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return min(float(value), MAX_RETRY_AFTER_S)  # 400 digits make float('inf')
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    return min(max(0.0, when.timestamp() - wall_s), MAX_RETRY_AFTER_S)

@@ -123,7 +123,7 @@ class RetryPolicy:
         backoff_s: float = 1.0,
         attempt_timeout_s: float = 10.0,
     ) -> None:
-        self._clock = clock
+        self.clock = clock
         self.budget = budget
         self._backoff = backoff_s
         self._attempt_timeout = attempt_timeout_s
@@ -133,7 +133,7 @@ class RetryPolicy:
     ) -> T:
         """Call `attempt(seconds)` until it succeeds, fails for good, or the tier runs out;
         each attempt is cut off after `seconds`."""
-        deadline = self._clock.monotonic() + tier.timeout_s
+        deadline = self.clock.monotonic() + tier.timeout_s
         if not tier.retries:
             self.budget.record_call()
             return await _within(min(self._attempt_timeout, tier.timeout_s), attempt, verb)
@@ -144,7 +144,7 @@ class RetryPolicy:
         ):
             with try_:
                 self.budget.record_call()
-                left = deadline - self._clock.monotonic()
+                left = deadline - self.clock.monotonic()
                 if left <= 0:
                     raise UpstreamTimeout(
                         "Databricks did not answer in time", detail=f"{tier.name} tier budget spent"
@@ -162,7 +162,7 @@ class RetryPolicy:
             if not is_retryable(exc) or retries + 1 >= tier.attempts:
                 return False
             assert isinstance(exc, UpstreamError)  # noqa: S101 - is_retryable checked it
-            left = deadline - self._clock.monotonic()
+            left = deadline - self.clock.monotonic()
             if exc.retry_after is not None:
                 wait = float(exc.retry_after)
             else:

@@ -21,6 +21,7 @@ from typing import Any
 import httpx
 import msgspec
 
+from service.clock import Clock
 from service.errors import (
     UpstreamAuthFailed,
     UpstreamError,
@@ -29,7 +30,7 @@ from service.errors import (
     UpstreamUnavailable,
 )
 from service.logs import library_logger
-from service.upstream.client import parse_retry_after
+from service.upstream.reply import parse_retry_after
 from service.upstream.wire import TokenReply
 
 TOKEN_PATH = "/oidc/v1/token"  # noqa: S105 - a path, not a secret
@@ -57,9 +58,11 @@ class TokenEndpoint:
         client_id: str,
         client_secret: str,
         *,
+        clock: Clock,
         timeout_s: float = TOKEN_TIMEOUT_S,
     ) -> None:
         self._http = http
+        self._clock = clock
         self._timeout = timeout_s
         self._url = f"{host}{TOKEN_PATH}"
         self._basic = httpx.BasicAuth(client_id, client_secret)
@@ -88,7 +91,12 @@ class TokenEndpoint:
             _log.warning("upstream.token_unreachable", error=type(exc).__name__)
             raise UpstreamUnavailable("Databricks is unreachable", detail="token endpoint") from exc
         if response.status_code != 200:
-            error = token_error(response.status_code, response.content, response.headers)
+            error = token_error(
+                response.status_code,
+                response.content,
+                response.headers,
+                wall_s=self._clock.wall_ms() / 1000,
+            )
             _log.warning(
                 "upstream.token_failed",
                 status=response.status_code,
@@ -105,7 +113,9 @@ class TokenEndpoint:
             ) from exc
 
 
-def token_error(status: int, body: bytes, headers: httpx.Headers) -> UpstreamError:
+def token_error(
+    status: int, body: bytes, headers: httpx.Headers, *, wall_s: float
+) -> UpstreamError:
     """The exception for a token endpoint's non-200 answer; the OAuth `error` is for the log."""
     try:
         code = _oauth_error_decoder.decode(body).error if body else None
@@ -113,7 +123,7 @@ def token_error(status: int, body: bytes, headers: httpx.Headers) -> UpstreamErr
         code = None
     kw: dict[str, Any] = {"upstream_status": status, "upstream_code": code, "detail": "token"}
     if status == 429:
-        retry_after = parse_retry_after(headers.get("retry-after"))
+        retry_after = parse_retry_after(headers.get("retry-after"), wall_s=wall_s)
         return UpstreamThrottled(
             "Databricks is throttling requests; retry later",
             retry_after=1.0 if retry_after is None else retry_after,

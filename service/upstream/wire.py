@@ -56,7 +56,6 @@ class RunSnapshot(msgspec.Struct, frozen=True):
 
 class RunPage(msgspec.Struct, frozen=True):
     runs: tuple[msgspec.Raw, ...] = ()
-    has_more: bool = False
     next_page_token: str | None = None
 
 
@@ -68,7 +67,6 @@ class _CheckedPage(msgspec.Struct, frozen=True):
     """A runs/list page whose every run has the fields we act on."""
 
     runs: tuple[Run, ...] = ()
-    has_more: bool = False
     next_page_token: str | None = None
 
 
@@ -98,7 +96,6 @@ class ErrorReply(msgspec.Struct):
 class TokenReply(msgspec.Struct):
     access_token: str
     expires_in: int = 3600
-    token_type: str = "Bearer"  # noqa: S105 - a token type, not a token
 
 
 class JobIdOnly(msgspec.Struct, frozen=True):
@@ -140,6 +137,12 @@ def decode_job(body: bytes) -> msgspec.Raw:
 
 def decode_object(body: bytes) -> None:
     _object_decoder.decode(body)
+
+
+def output_life_cycle_state(raw: msgspec.Raw) -> str | None:
+    """The life-cycle state of the run a runs/get-output reply is for (the cache's TTL)."""
+    meta = _output_decoder.decode(raw).metadata
+    return meta.state.life_cycle_state if meta and meta.state else None
 
 
 def run_from_raw(raw: msgspec.Raw) -> RunSnapshot:

@@ -12,11 +12,12 @@ import httpx
 import pytest
 
 from service.emulator import Scenario, create_emulator_app
+from service.emulator.scenario import DEFAULT_TOKEN
 from tests.e2e.servers import free_port, running, wait_listening
 
 pytestmark = pytest.mark.looptime(False)
 ROOT = Path(__file__).resolve().parents[2]
-TOKEN = "dapi-local-dev"
+TOKEN = DEFAULT_TOKEN
 TOML = """
 max_body_bytes = 1024
 

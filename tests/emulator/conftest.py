@@ -24,10 +24,10 @@ from service.emulator import (
     create_emulator_app,
     emulator_state,
 )
-from service.emulator.scenario import JobSpec, Parameter, TaskSpec, Timings
+from service.emulator.scenario import DEFAULT_TOKEN, JobSpec, Parameter, TaskSpec, Timings
 
 BASE_URL = "http://workspace.test"
-TOKEN = "dapi-local-dev"
+TOKEN = DEFAULT_TOKEN
 START_MS = 1_767_225_600_000
 # Phase lengths of the test scenario: a one-task run ends 11.5 s after it starts.
 PENDING, RUNNING, TERMINATING = 1_000, 10_000, 500

@@ -44,7 +44,9 @@ async def m2m(router, secret="sec"):  # noqa: S107 - a test client secret
     """A client whose requests carry OAuth M2M tokens fetched through the client itself."""
     transport = httpx.MockTransport(router.async_handler)
     async with httpx.AsyncClient(base_url=HOST, transport=transport) as http:
-        http.auth = OAuthM2MAuth(TokenEndpoint(http, HOST, "cid", secret), clock=LoopClock())
+        http.auth = OAuthM2MAuth(
+            TokenEndpoint(http, HOST, "cid", secret, clock=LoopClock()), clock=LoopClock()
+        )
         yield http
 
 

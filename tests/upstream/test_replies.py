@@ -10,7 +10,7 @@ import pytest
 
 from service.clock import LoopClock
 from service.errors import UpstreamTooLarge
-from service.identity import Identity
+from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy
 from tests.factories import (

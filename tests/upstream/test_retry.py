@@ -16,6 +16,8 @@ from service.errors import (
 )
 from service.upstream.retry import READ, WRITE, RetryBudget, RetryPolicy, Tier
 
+NOW_S = 1_790_000_000.0  # the wall time the injected clock says it is (Sept 2026)
+
 
 def policy(**budget):
     clock = LoopClock()
@@ -109,16 +111,13 @@ async def test_budget_keeps_retries_a_fraction_of_calls_in_an_outage():
     ],
 )
 def test_retry_after_header_parsing(header, seconds):
-    from service.upstream.client import parse_retry_after  # noqa: PLC0415
+    from service.upstream.reply import parse_retry_after  # noqa: PLC0415
 
-    assert parse_retry_after(header) == seconds
+    assert parse_retry_after(header, wall_s=NOW_S) == seconds
 
 
-def test_retry_after_as_a_future_http_date():
-    from datetime import UTC, datetime, timedelta  # noqa: PLC0415
-    from email.utils import format_datetime  # noqa: PLC0415
+def test_retry_after_as_a_future_http_date_counts_from_the_given_wall_time():
+    from service.upstream.reply import parse_retry_after  # noqa: PLC0415
 
-    from service.upstream.client import parse_retry_after  # noqa: PLC0415
-
-    when = format_datetime(datetime.now(UTC) + timedelta(seconds=30), usegmt=True)
-    assert 28 <= parse_retry_after(when) <= 30
+    # 2015-10-21 07:28:00 UTC is 1445412480: the date is 30 s after the wall time we pass.
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", wall_s=1445412480.0) == 30.0
