@@ -19,7 +19,6 @@ from service.errors import (
 )
 from service.identity import forwarded_token
 from service.operations import MultiTaskOutput
-from service.runs.follow import follow
 from service.runs.subscription import End
 from service.runtime import Services, open_services
 from service.upstream.auth import Identity
@@ -160,19 +159,7 @@ class JobHandle:
     async def _wait(
         self, job: JobSettings, identity: Identity, run_id: int
     ) -> AsyncGenerator[RunStatus, None]:
-        svc = self._svc
-        following = await follow(
-            job,
-            identity,
-            run_id,
-            hub=svc.hub,
-            ops=svc.ops,
-            clock=svc.clock,
-            wait_timeout_ms=job.wait_timeout_ms,
-            started=True,
-        )
-        if following is None:  # only a resume can have seen everything
-            return
+        following = await self._svc.follow_new_run(job, identity, run_id)
         try:
             while True:
                 item = await following.next()

@@ -18,7 +18,7 @@ from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
 from service.runs.events import json_frame
-from service.runs.follow import Following, follow
+from service.runs.follow import Following
 from service.runs.streams import EventStream
 from service.runtime import Services
 from service.upstream.auth import Identity
@@ -157,17 +157,7 @@ async def run_job(request: Request) -> Response | ASGIApp:
             # Shutting down since the trigger: the run exists, so say which it is, not 503.
             return json_response(RunStarted(runId=run_id))
         # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
-        following = await follow(
-            job,
-            identity,
-            run_id,
-            hub=svc.hub,
-            ops=svc.ops,
-            clock=svc.clock,
-            wait_timeout_ms=job.wait_timeout_ms,
-            started=True,
-        )
-        assert following is not None  # noqa: S101 - only a resume can have seen everything
+        following = await svc.follow_new_run(job, identity, run_id)
         watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
         started = {"runId": run_id, "watchUrl": str(watch_url)}
         prelude = json_frame(started, event="run", event_id=following.start_id)
@@ -186,15 +176,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     refuse_when_draining(svc)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     with svc.gauge.admit():
-        following = await follow(
-            job,
-            identity,
-            run_id,
-            hub=svc.hub,
-            ops=svc.ops,
-            clock=svc.clock,
-            last_event_id=last_event_id,
-        )
+        following = await svc.follow_run(job, identity, run_id, last_event_id)
         if following is None:
             # The client has the final event: 204 tells EventSource to stop reconnecting.
             return Response(status_code=204)

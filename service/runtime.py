@@ -13,10 +13,11 @@ from anyio.abc import TaskGroup
 
 from service.cache import ReadCache
 from service.clock import Clock, LoopClock
-from service.config import Settings, Workspace
+from service.config import JobSettings, Settings, Workspace
 from service.directory import UserDirectory
 from service.idempotency import LocalKeyMemory
 from service.operations import JobOperations
+from service.runs.follow import Following, follow
 from service.runs.hub import Hub, PollerHub
 from service.runs.streams import StreamGauge
 from service.triggers import Triggers
@@ -41,6 +42,35 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     draining: asyncio.Event
     stopping: asyncio.Event  # SIGTERM seen: readiness fails (draining follows drain_delay_ms later)
     tasks: TaskGroup
+
+    async def follow_new_run(self, job: JobSettings, identity: Identity, run_id: int) -> Following:
+        """Follow a run just triggered, until it ends or the job's wait timeout (run-and-wait)."""
+        following = await follow(
+            job,
+            identity,
+            run_id,
+            hub=self.hub,
+            ops=self.ops,
+            clock=self.clock,
+            wait_timeout_ms=job.wait_timeout_ms,
+            started=True,
+        )
+        assert following is not None  # noqa: S101 - only a resume can have seen everything
+        return following
+
+    async def follow_run(
+        self, job: JobSettings, identity: Identity, run_id: int, last_event_id: str | None
+    ) -> Following | None:
+        """Watch an existing run (no time limit); None when the client has its final event."""
+        return await follow(
+            job,
+            identity,
+            run_id,
+            hub=self.hub,
+            ops=self.ops,
+            clock=self.clock,
+            last_event_id=last_event_id,
+        )
 
 
 def workspace_auth(
