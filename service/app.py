@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import preflight
+from service.authentication import Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
@@ -61,6 +62,7 @@ def create_app(
         middleware=[
             Middleware(AccessLog),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
+            Middleware(Authenticate, access=settings.access, api_keys=settings.api_keys),
             Middleware(
                 BodyLimits,
                 max_bytes=settings.max_body_bytes,

@@ -10,32 +10,19 @@ from typing import Any, Literal
 import msgspec
 
 from service import settings_file
+from service.api_keys import ApiKey, load_api_keys
+from service.authentication import trusted_networks
 from service.errors import ConfigError
 from service.ids import positive_int64
 from service.params import schema_from_toml
-from service.settings_file import JobTable, JobTunables, Tunables
+from service.secret import Secret
+from service.settings_file import ACCESS_MODES, AccessTable, JobTable, JobTunables, Tunables
 
 DEFAULT_CONFIG_PATH = Path("config/jobs.toml")
 _JOB_ENV = re.compile(r"^DATABRICKS_JOB_(?P<suffix>.+)$")
 _KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 AuthType = Literal["pat", "oauth-m2m"]
-
-
-class Secret(str):
-    """A string that masks itself wherever it is shown."""
-
-    __slots__ = ()
-
-    def __repr__(self) -> str:
-        return "Secret('***')"
-
-    def __str__(self) -> str:
-        return "***"
-
-    @property
-    def value(self) -> str:
-        return str.__str__(self)
 
 
 class Workspace(msgspec.Struct, frozen=True, kw_only=True):
@@ -66,6 +53,8 @@ class Settings(Tunables, frozen=True, kw_only=True):
     port: int = 8000
     # Origins (`https://host[:port]`) whose pages may POST and DELETE cross-site (service.origin).
     allowed_origins: tuple[str, ...] = ()
+    # Token mode's callers (service.api_keys): from SIDECAR_API_KEYS and `access.api_keys_file`.
+    api_keys: tuple[ApiKey, ...] = ()
     warnings: tuple[str, ...] = ()
 
 
@@ -78,14 +67,30 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
             "no jobs are configured: every job route will answer 404; add [jobs.<key>] "
             "tables to the config file or set DATABRICKS_JOB_<NAME>=<job id>"
         )
+    tunables = {name: getattr(file, name) for name in Tunables.__struct_fields__}
+    access = _access(file.access, environ)
     return Settings(
         workspace=_workspace(environ),
         jobs=jobs,
         listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
         port=_port(environ),
+        api_keys=load_api_keys(environ, access.api_keys_file) if access.mode == "token" else (),
         warnings=tuple(warnings),
-        **{name: getattr(file, name) for name in Tunables.__struct_fields__},
+        **(tunables | {"access": access}),
     )
+
+
+def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:
+    """`[access]` with ACCESS_MODE over its mode."""
+    raw = environ.get("ACCESS_MODE", "").strip().lower()
+    if raw and raw not in ACCESS_MODES:
+        raise ConfigError(f"ACCESS_MODE must be one of {', '.join(ACCESS_MODES)}, got {raw!r}")
+    mode = raw or table.mode or "open"
+    try:
+        trusted_networks(table.trusted_proxies)
+    except ValueError as exc:
+        raise ConfigError(f"[access] {exc}") from None
+    return msgspec.structs.replace(table, mode=mode)
 
 
 def config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -117,12 +122,13 @@ def describe(settings: Settings) -> dict[str, Any]:
             for name in ws.__struct_fields__
         },
         "listen": f"{settings.listen_host}:{settings.port}",
-        **{name: getattr(settings, name) for name in Tunables.__struct_fields__},
+        **{name: _shown(getattr(settings, name)) for name in Tunables.__struct_fields__},
         "allowed_origins": list(settings.allowed_origins),
+        "api_keys": [key.name for key in settings.api_keys],
         "jobs": {
             key: {
                 "job_id": job.job_id,
-                **{name: getattr(job, name) for name in JobTable.__struct_fields__},
+                **{name: _shown(getattr(job, name)) for name in JobTable.__struct_fields__},
                 "params": sorted(job.params.__struct_fields__) if job.params else None,
             }
             for key, job in settings.jobs.items()
@@ -130,6 +136,11 @@ def describe(settings: Settings) -> dict[str, Any]:
         "descriptions": settings_file.descriptions(),
         "warnings": list(settings.warnings),
     }
+
+
+def _shown(value: object) -> object:
+    """A setting as JSON shows it (tables as objects)."""
+    return msgspec.to_builtins(value) if isinstance(value, msgspec.Struct) else value
 
 
 def _discovered(environ: Mapping[str, str]) -> dict[str, str]:

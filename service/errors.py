@@ -7,7 +7,8 @@
     ├── ClientError                    the caller's request is wrong (4xx)
     │   ├── InvalidRequest             400: malformed body, bad run id, bad parameters
     │   │   └── InvalidParams          400: parameters misfit the schema; each one in `fields`
-    │   ├── MissingUserToken           401: run_as = "user" without X-Forwarded-Access-Token
+    │   ├── Unauthenticated            401: no caller (no trusted proxy headers, no valid API key)
+    │   │   └── MissingUserToken       401: run_as = "user" without X-Forwarded-Access-Token
     │   ├── UserTokenRefused           401: Databricks refused the forwarded user token
     │   ├── UnknownJob                 404: no such job key
     │   ├── JobNotConfigured           404: a job key without a numeric job id
@@ -105,9 +106,13 @@ class InvalidParams(InvalidRequest):
         self.fields = fields
 
 
-class MissingUserToken(ClientError):
+class Unauthenticated(ClientError):
     status = 401
     code = "UNAUTHENTICATED"
+
+
+class MissingUserToken(Unauthenticated):
+    pass
 
 
 class UserTokenRefused(ClientError):

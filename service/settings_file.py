@@ -22,6 +22,76 @@ T = TypeVar("T")
 
 Ms = Annotated[int, Meta(ge=1)]
 Count = Annotated[int, Meta(ge=1)]
+AccessMode = Literal["apps", "token", "open"]
+ACCESS_MODES: tuple[AccessMode, ...] = ("apps", "token", "open")
+# "10/minute", "2 per hour", "100/second": parsed by the `limits` library (service.rate_limits).
+Rate = Annotated[str, Meta(pattern=r"^\s*\d+\s*(/|per)\s*(\d+\s*)?[a-z]+\s*$")]
+Callers = tuple[str, ...]  # caller names, `*@domain`, or `*` (service.permissions)
+# Loopback and the private ranges: where a sidecar's proxy sits (Databricks Apps, a pod, compose).
+PRIVATE_NETWORKS = (
+    "127.0.0.0/8",
+    "::1/128",
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "fc00::/7",
+)
+
+
+class AccessTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[access]`: who may call (service.authentication) and from which origin."""
+
+    mode: Annotated[
+        AccessMode | None,
+        Meta(description="apps | token | open (env ACCESS_MODE); unset: see README, Securing it"),
+    ] = None
+    trusted_proxies: Annotated[
+        tuple[str, ...],
+        Meta(description="apps mode: the peers (CIDRs) whose X-Forwarded-* headers are believed"),
+    ] = PRIVATE_NETWORKS
+    api_keys_file: Annotated[
+        str | None,
+        Meta(description='token mode: a file of "name:secret" lines (or env SIDECAR_API_KEYS)'),
+    ] = None
+    allow_open: Annotated[
+        bool, Meta(description="open mode on a non-loopback address, only if true (on purpose)")
+    ] = False
+    cors_origins: Annotated[
+        tuple[str, ...],
+        Meta(description="origins whose pages may call from a browser (CORS), e.g. https://a.b"),
+    ] = ()
+    metrics: Annotated[
+        Literal["open", "auth"], Meta(description="/metrics open, or only for callers (auth)")
+    ] = "open"
+
+
+class LimitsTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[limits]`: how often a caller may call (service.rate_limits); over it, 429."""
+
+    trigger: Annotated[Rate, Meta(description="runs a caller may start per job")] = "10/minute"
+    read: Annotated[Rate, Meta(description="reads a caller may make, all jobs")] = "600/minute"
+    streams_per_caller: Annotated[
+        Count, Meta(description="event streams one caller may hold open at once")
+    ] = 100
+
+
+class JobAccess(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[jobs.<key>.access]`: which callers may run (trigger, cancel) and view the job."""
+
+    run: Annotated[
+        Callers, Meta(description="callers who may trigger and cancel: names, *@domain or *")
+    ] = ("*",)
+    view: Annotated[
+        Callers, Meta(description="callers who may read, list and watch: names, *@domain or *")
+    ] = ("*",)
+
+
+class JobLimits(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """`[jobs.<key>.limits]`: this job's own limits, over `[limits]`."""
+
+    trigger: Annotated[
+        Rate | None, Meta(description="runs a caller may start of this job ([limits] if unset)")
+    ] = None
 
 
 class JobTunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -37,6 +107,8 @@ class JobTunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     run_as: Annotated[
         RunAs, Meta(description="service_principal, or user: act with X-Forwarded-Access-Token")
     ] = "service_principal"
+    access: JobAccess = msgspec.field(default_factory=JobAccess)
+    limits: JobLimits = msgspec.field(default_factory=JobLimits)
 
     def __post_init__(self) -> None:
         if self.task_type is not None and self.task_type not in TASK_TYPES:
@@ -119,6 +191,8 @@ class Tunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     idempotency_max_keys: Annotated[
         Count, Meta(description="client keys remembered (oldest forgotten first; ~0.5 KB each)")
     ] = 20_000
+    access: AccessTable = msgspec.field(default_factory=AccessTable)
+    limits: LimitsTable = msgspec.field(default_factory=LimitsTable)
 
 
 class SettingsFile(Tunables, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -137,7 +211,7 @@ def read(path: Path | None) -> tuple[SettingsFile, dict[str, JobTable]]:
 
 
 def descriptions() -> dict[str, str]:
-    """Setting → its `Meta(description=...)`, read from the schema msgspec derives."""
+    """Setting (dotted, tables included) → its `Meta(description=...)`, from msgspec's schema."""
     return {
         **_meanings(Tunables),
         **{f"jobs.<key>.{name}": text for name, text in _meanings(JobTable).items()},
@@ -150,17 +224,26 @@ def _decode(raw: object, into: type[T], path: Path | None, where: str) -> T:
         return msgspec.convert(raw, into, strict=True)
     except msgspec.ValidationError as exc:
         problem, _, at = str(exc).partition(" - at `$")
-        name = at.strip(".`").split(".")[-1]
+        name = ".".join(part for part in at.strip(".`").split(".") if part.isidentifier())
         meaning = _meanings(into).get(name)
         hint = f" ({name}: {meaning})" if meaning else ""
         raise ConfigError(f"{path}: {problem} - at `{where}{at or '`'}{hint}") from None
 
 
 def _meanings(struct: type[Any]) -> dict[str, str]:
-    """Field → its `Meta(description=...)`, read from the JSON schema msgspec derives."""
-    schema = msgspec.json.schema(struct)
-    fields = schema["$defs"][struct.__name__]["properties"]
-    return {name: field["description"] for name, field in fields.items() if "description" in field}
+    """Field → its `Meta(description=...)`; a table's fields as `table.field`."""
+    _, components = msgspec.json.schema_components([struct])
+    return _described(components, struct.__name__, "")
+
+
+def _described(components: dict[str, Any], name: str, prefix: str) -> dict[str, str]:
+    found: dict[str, str] = {}
+    for field, spec in components[name]["properties"].items():
+        if "description" in spec:
+            found[prefix + field] = spec["description"]
+        elif ref := spec.get("$ref", ""):
+            found |= _described(components, ref.rsplit("/", 1)[-1], f"{prefix}{field}.")
+    return found
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

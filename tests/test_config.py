@@ -184,20 +184,34 @@ def test_idempotency_keys_are_kept_a_day_by_default_and_can_be_tuned(tmp_path):
 
 def test_check_config_shows_every_setting_of_the_file_with_its_value_and_meaning(tmp_path):
     """Every setting config/jobs.toml documents is shown, with a description, and nothing else."""
-    text = Path("config/jobs.toml").read_text().split("# [jobs.etl.params]")[0]
-    documented = set(re.findall(r"^# ([a-z_]+) = ", text, re.M))
+    documented = _documented(Path("config/jobs.toml").read_text())
     shown = describe(load(tmp_path, "idempotency_max_keys = 500\n", DATABRICKS_JOB_ETL="7"))
-    top = {name for name in documented if name not in shown["jobs"]["etl"]}
     assert {name: shown[name] for name in ("idempotency_max_keys", "drain_delay_ms")} == {
         "idempotency_max_keys": 500,
         "drain_delay_ms": 0,
     }
-    assert top <= set(shown)
+    assert shown["access"]["metrics"] == "open"
+    assert shown["limits"]["streams_per_caller"] == 100
     assert shown["jobs"]["etl"]["wait_timeout_ms"] == 600_000
+    assert shown["jobs"]["etl"]["access"] == {"run": ("*",), "view": ("*",)}
+    for name in documented:  # each documented setting has a value shown
+        where, value = name.split("."), shown
+        for part in where:
+            value = value["etl" if part == "<key>" else part]
     described = shown["descriptions"]
-    in_jobs = {f"jobs.<key>.{name}" for name in documented - top | {"params"}}
-    assert top | in_jobs == set(described)
+    assert documented | {"jobs.<key>.params"} == set(described)
     assert all(len(text) > 10 for text in described.values())
+
+
+def _documented(text: str) -> set[str]:
+    """`# name = ...` lines, dotted by the `# [table]` they sit under (jobs.etl → jobs.<key>)."""
+    names, table = set(), ""
+    for line in text.splitlines():
+        if header := re.match(r"^# \[([a-z_.]+)\]", line):
+            table = re.sub(r"^jobs\.[a-z_]+", "jobs.<key>", header[1])
+        elif setting := re.match(r"^# ([a-z_]+) = ", line):
+            names.add(f"{table}.{setting[1]}" if table else setting[1])
+    return {name for name in names if not name.startswith("jobs.<key>.params.")}
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,33 @@
+"""Who is calling: the caller a request acts for, as the access mode found it.
+
+The caller is not the identity that acts on Databricks (`service.upstream.auth.Identity`: the
+service principal, or the user for `run_as = "user"` jobs). It is who asked: the user the
+Databricks Apps proxy names, the name of an API key, or `anonymous` in open mode. Access rules,
+rate limits, stream caps, idempotency keys and the audit log are all per caller.
+"""
+
+from __future__ import annotations
+
+import msgspec
+from starlette.requests import Request
+from starlette.types import Scope
+
+SCOPE_KEY = "jobs_sidecar.caller"  # an ASGI scope extension set by `Authenticate`
+
+
+class Caller(msgspec.Struct, frozen=True):
+    """The caller's name: an email (apps), an API key's name (token), or `anonymous` (open)."""
+
+    name: str
+
+
+ANONYMOUS = Caller("anonymous")
+
+
+def caller_of(source: Request | Scope) -> Caller:
+    """The request's caller; every route but the probes runs behind `Authenticate`."""
+    scope = source.scope if isinstance(source, Request) else source
+    caller: Caller | None = scope.get(SCOPE_KEY)
+    if caller is None:  # a route outside the middleware: a bug, not a caller
+        raise LookupError("no caller: the request did not pass through Authenticate")
+    return caller
