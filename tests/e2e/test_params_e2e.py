@@ -1,4 +1,4 @@
-"""Over real sockets, what a new user meets first: the catalog and mistakes in a trigger body."""
+"""Parameters over real sockets: the catalog's schemas, and mistakes in a trigger body."""
 
 from __future__ import annotations
 
