@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from service.config import load_settings
 from service.errors import ConfigError
-from tests.factories import make_client, make_settings, upstream_router
+from tests.factories import (
+    make_client,
+    make_settings,
+    upstream_router,
+)
 
 BASE = {"DATABRICKS_HOST": "ws.example.com", "DATABRICKS_TOKEN": "dapi-secret"}
 NOT_IDS = [
@@ -38,3 +44,10 @@ async def test_a_run_id_that_is_not_an_id_is_a_400_before_any_upstream_call(raw)
     assert response.status_code == 400
     assert response.json()["code"] == "BAD_REQUEST"
     assert not router.calls
+
+
+async def test_absurdly_long_numbers_are_400(client, upstream):
+    upstream.get("/runs/list").respond(json={"runs": []})
+    assert (await client.get("/api/jobs/etl/runs/" + "9" * 5000)).status_code == 400
+    assert (await client.get("/api/jobs/etl/runs?limit=" + "9" * 5000)).status_code == 400
+    assert json.loads((await client.get("/api/jobs/etl/status")).text)["run"] is None

@@ -322,3 +322,19 @@ async def test_the_digest_covers_the_mapped_fields_not_the_spelling(tmp_path):
         spelled_again = await run(client, {"run_date": "2026-11-29", "env": "dev"})
     assert spelled_again.status_code == first.status_code == 200
     assert len(workspace.runs) == 1
+
+
+async def test_a_trigger_that_meets_shutdown_still_reports_its_run():
+    router = upstream_router()
+    draining = asyncio.Event()
+
+    async def run_now(request):
+        draining.set()
+        await advance(0.1)  # the lifespan closes the hub meanwhile
+        return httpx.Response(200, json={"run_id": 77})
+
+    router.post("/run-now").mock(side_effect=run_now)
+    async with make_client(make_settings(), router, draining=draining) as client:
+        response = await client.post("/api/jobs/etl/run?stream=true", json={})
+    assert response.status_code == 200
+    assert response.json() == {"runId": 77}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -11,7 +12,16 @@ from service.runs.hub import next_delay
 from service.runs.streams import end_frame
 from service.runs.subscription import End
 from service.runtime import open_services
-from tests.factories import advance, make_run, make_settings, timeline, transport, upstream_router
+from tests.factories import (
+    advance,
+    make_client,
+    make_run,
+    make_settings,
+    sse_events,
+    timeline,
+    transport,
+    upstream_router,
+)
 
 
 async def drain(sub, limit=100):
@@ -243,3 +253,36 @@ async def test_shutdown_ends_every_watcher_with_a_shutdown_event():
         results = await asyncio.gather(*(drain(s) for s in subs))
     assert all(r[-1].reason == "shutdown" for r in results)
     assert all(b"event: shutdown" in end_frame(r[-1]) for r in results)
+
+
+async def test_one_bad_poll_reply_ends_its_watchers_only():
+    router = upstream_router()
+    router.get("/runs/get", params={"run_id": "1"}).respond(200, text="<html>")
+    router.get("/runs/get", params={"run_id": "2"}).mock(
+        side_effect=timeline([(0, "RUNNING"), (30, "TERMINATED")], run_id=2)
+    )
+    async with open_services(make_settings(), transport=transport(router)) as svc:
+        job = svc.settings.jobs["etl"]
+        bad = svc.hub.watch(job, svc.service_principal, 1).subscribe()
+        good = svc.hub.watch(job, svc.service_principal, 2).subscribe()
+        bad_items = [await bad.next() for _ in range(1)]
+        while not isinstance(item := await good.next(), End):
+            pass
+    assert bad_items[-1].reason == "error"
+    assert item.reason == "done"
+
+
+async def test_after_a_poll_outage_a_watcher_is_not_told_the_run_ended():
+    router = upstream_router()
+    down = httpx.Response(503, json={})
+    ok = httpx.Response(200, json=make_run(555, state="RUNNING"))
+    done = httpx.Response(200, json=make_run(555, state="TERMINATED", result="SUCCESS"))
+    router.get("/runs/get").mock(side_effect=[ok, down, down, down, down, ok, ok, done, done])
+    async with make_client(make_settings(), router) as client:
+        cut = sse_events((await client.get("/api/jobs/etl/runs/555/events")).text)
+        again = await client.get(
+            "/api/jobs/etl/runs/555/events", headers={"Last-Event-ID": cut[-2]["id"]}
+        )
+    assert cut[-1]["event"] == "error"
+    assert again.status_code == 200  # not 204: the run has not ended
+    assert json.loads(sse_events(again.text)[0]["data"])["status"] == "RUNNING"

@@ -242,3 +242,15 @@ async def test_a_trickling_body_ends_its_attempt_and_is_retried():
     assert response.status_code == 200
     assert route.call_count == 2
     assert 10 <= elapsed < 15  # one attempt's deadline and a backoff, not the 30 s budget
+
+
+async def test_an_unreadable_reply_is_a_502_not_a_crash(client, upstream):
+    upstream.get("/runs/get").respond(200, text="<html>login</html>")
+    response = await client.get("/api/jobs/etl/runs/5")
+    assert response.status_code == 502
+    assert "login" not in response.text
+
+
+async def test_a_redirect_is_not_taken_for_a_reply(client, upstream):
+    upstream.get("/runs/list").respond(302, headers={"Location": "https://login.example"})
+    assert (await client.get("/api/jobs/etl/status")).status_code == 502
