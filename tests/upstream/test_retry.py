@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from service.clock import LoopClock
@@ -156,3 +157,29 @@ async def test_an_overflowing_retry_after_is_a_503_not_a_500(client, upstream):
     response = await client.get("/api/jobs/etl/runs/555/events")
     assert response.status_code == 503
     assert response.headers["retry-after"] == "3600"  # capped, not float('inf')
+
+
+async def test_an_outage_stays_within_the_retry_budget(client, upstream):
+    route = upstream.get("/runs/get").respond(503, json={})
+    responses = await asyncio.gather(
+        *(client.get(f"/api/jobs/etl/runs/{i}") for i in range(1, 201))
+    )
+    assert {r.status_code for r in responses} == {502}
+    # Without a budget: 600 calls. With it, retries stay near 20% of the calls.
+    assert route.call_count <= 200 * 1.25 + 30
+
+
+async def test_429_after_retries_is_503_with_retry_after(client, upstream):
+    route = upstream.get("/runs/list").respond(
+        429, json={"error_code": "REQUEST_LIMIT_EXCEEDED"}, headers={"Retry-After": "3"}
+    )
+    response = await client.get("/api/jobs/etl/status")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3"
+    assert route.call_count == 3
+
+
+async def test_upstream_timeout_is_504(client, upstream):
+    upstream.get("/runs/list").mock(side_effect=httpx.ReadTimeout("slow"))
+    response = await client.get("/api/jobs/etl/status")
+    assert response.status_code == 504
