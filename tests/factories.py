@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -228,3 +229,10 @@ async def advance(seconds: float) -> None:
     assert isinstance(loop, looptime.LoopTimeEventLoop), "advance() needs the looptime loop"
     assert loop.looptime_on, "advance() needs looptime enabled for this test"
     await asyncio.sleep(seconds)
+
+
+def gauge(metrics_text: str, name: str) -> float:
+    for line in metrics_text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")

@@ -7,61 +7,17 @@ whole run (pending, running, terminating) takes about a third of a second.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from pathlib import Path
 from typing import Any
 
-import httpx
 import msgspec
 import pytest
 
-from service.app import create_app
-from service.config import load_settings
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.jobs import Jobs
-from tests.e2e.servers import running
+from tests.e2e.servers import SPEED, Stack, fast_settings, fault, running, stack, stats
 from tests.factories import sse_events
 
 pytestmark = pytest.mark.looptime(False)
-DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
-SPEED = 40.0
-
-
-class Stack(msgspec.Struct):
-    api: httpx.AsyncClient
-    emulator: httpx.AsyncClient
-    settings: Any
-
-
-def fast_settings(emulator_url: str, **overrides: Any) -> Any:
-    environ = {"DATABRICKS_HOST": emulator_url, "DATABRICKS_TOKEN": "dapi-local-dev"}
-    settings = load_settings(environ, DEMO)
-    fast = {"poll_interval_ms": 50, "poll_floor_ms": 20, "poll_max_ms": 100, "timeout_ms": 2000}
-    return msgspec.structs.replace(settings, **{**fast, **overrides})
-
-
-@asynccontextmanager
-async def stack(**overrides: Any) -> AsyncIterator[Stack]:
-    scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
-    emulator_app = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
-    async with running(emulator_app) as emulator_url:
-        settings = fast_settings(emulator_url, **overrides)
-        async with (
-            running(create_app(settings)) as url,
-            httpx.AsyncClient(base_url=url, timeout=20) as api,
-            httpx.AsyncClient(base_url=emulator_url) as emulator,
-        ):
-            yield Stack(api=api, emulator=emulator, settings=settings)
-
-
-async def fault(s: Stack, **rule: Any) -> None:
-    response = await s.emulator.post("/emulator/faults", json=rule)
-    assert response.status_code < 300, response.text
-
-
-async def stats(s: Stack) -> dict[str, Any]:
-    return (await s.emulator.get("/emulator/stats")).json()  # type: ignore[no-any-return]
 
 
 def statuses(text: str) -> list[str]:

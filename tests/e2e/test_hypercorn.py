@@ -10,7 +10,7 @@ import pytest
 
 from service.app import create_app
 from tests.e2e.servers import running
-from tests.factories import make_run, make_settings, transport, upstream_router
+from tests.factories import gauge, make_run, make_settings, transport, upstream_router
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -82,13 +82,6 @@ async def test_shutdown_ends_open_streams_with_a_final_event():
         elapsed = time.monotonic() - started
     assert sum(b"event: shutdown" in c for c in received) == 20
     assert elapsed < 5
-
-
-def gauge(metrics_text: str, name: str) -> float:
-    for line in metrics_text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 async def test_gone_clients_are_noticed_and_their_streams_released():

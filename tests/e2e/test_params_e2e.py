@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_emulator_e2e import stack, stats
+from tests.e2e.servers import stack, stats
 
 pytestmark = pytest.mark.looptime(False)
 

@@ -8,8 +8,7 @@ import pytest
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.errors import RunFailed
 from service.jobs import Jobs
-from tests.e2e.servers import running
-from tests.e2e.test_emulator_e2e import SPEED, fast_settings
+from tests.e2e.servers import SPEED, fast_settings, running
 
 pytestmark = pytest.mark.looptime(False)
 

@@ -15,8 +15,7 @@ from service.clock import LoopClock
 from service.config import load_settings
 from service.emulator import Scenario, create_emulator_app
 from service.emulator.scenario import DEFAULT_TOKEN
-from tests.e2e.servers import running
-from tests.e2e.test_settings_file_e2e import start
+from tests.e2e.servers import running, start
 
 pytestmark = pytest.mark.looptime(False)
 DATE = "Wed, 21 Oct 2015 07:28:30 GMT"

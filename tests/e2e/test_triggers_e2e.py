@@ -18,8 +18,7 @@ import stamina
 from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.emulator.app import emulator_state
-from tests.e2e.servers import running
-from tests.e2e.test_emulator_e2e import SPEED, fast_settings, fault, stack, stats
+from tests.e2e.servers import SPEED, fast_settings, fault, running, stack, stats
 from tests.factories import DEMO_JOB_IDS
 
 pytestmark = pytest.mark.looptime(False)

@@ -9,7 +9,7 @@ import json
 import pytest
 
 from service.logs import configure_logging
-from tests.e2e.test_emulator_e2e import fault, stack, stats
+from tests.e2e.servers import fault, stack, stats
 
 pytestmark = pytest.mark.looptime(False)
 RUN_DATE = {"params": {"run_date": "2026-11-29"}}
