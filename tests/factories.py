@@ -14,6 +14,7 @@ import respx
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
+from service.clock import LoopClock
 from service.config import Settings, load_settings
 
 HOST = "https://ws.test"
@@ -236,3 +237,14 @@ def gauge(metrics_text: str, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+DATE = "Wed, 21 Oct 2015 07:28:30 GMT"  # a Retry-After date, 30 s after StoppedWallClock
+THIRTY_S_BEFORE_MS = 1_445_412_480_000  # 2015-10-21 07:28:00 UTC
+
+
+class StoppedWallClock(LoopClock):
+    """Loop time as usual; the wall clock stands at 07:28:00 on the day of `DATE`."""
+
+    def wall_ms(self) -> int:
+        return THIRTY_S_BEFORE_MS

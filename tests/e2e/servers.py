@@ -135,3 +135,10 @@ async def start(emulator: str, config: Path) -> tuple[asyncio.subprocess.Process
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     return process, f"http://127.0.0.1:{port}"
+
+
+def etl_settings(url: str) -> object:
+    """Settings from the environment alone: one job, etl = 1001, at the workspace `url`."""
+    return load_settings(
+        {"DATABRICKS_HOST": url, "DATABRICKS_TOKEN": DEFAULT_TOKEN, "DATABRICKS_JOB_ETL": "1001"}
+    )

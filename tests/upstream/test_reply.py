@@ -14,8 +14,10 @@ from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy
 from tests.factories import (
+    DATE,
     HOST,
     JOB_IDS,
+    StoppedWallClock,
     m2m_settings,
     make_client,
     make_run,
@@ -254,3 +256,20 @@ async def test_an_unreadable_reply_is_a_502_not_a_crash(client, upstream):
 async def test_a_redirect_is_not_taken_for_a_reply(client, upstream):
     upstream.get("/runs/list").respond(302, headers={"Location": "https://login.example"})
     assert (await client.get("/api/jobs/etl/status")).status_code == 502
+
+
+@pytest.mark.parametrize("where", ["api", "token"])
+async def test_a_throttled_reply_with_a_date_tells_the_client_the_seconds_left(where):
+    router = upstream_router()
+    throttled = {"status_code": 429, "headers": {"Retry-After": DATE}, "json": {}}
+    if where == "api":
+        settings = make_settings()
+        router.get("/runs/get").respond(**throttled)
+    else:
+        settings = m2m_settings()
+        router.post(f"{HOST}/oidc/v1/token").respond(**throttled)
+    async with make_client(settings, router, clock=StoppedWallClock()) as client:
+        response = await client.get("/api/jobs/etl/runs/555")
+    assert response.status_code == 503
+    assert response.json()["code"] == "UPSTREAM_THROTTLED"
+    assert response.headers["retry-after"] == "30"
