@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -248,3 +249,9 @@ class StoppedWallClock(LoopClock):
 
     def wall_ms(self) -> int:
         return THIRTY_S_BEFORE_MS
+
+
+def log_lines(capsys: Any) -> list[dict[str, Any]]:
+    """The JSON log lines written so far (see the `json_logs` fixture), parsed."""
+    captured = capsys.readouterr()
+    return [json.loads(line) for line in (captured.err + captured.out).splitlines() if line]

@@ -19,11 +19,11 @@ import httpx
 import pytest
 import structlog
 
-from service.logs import configure_logging
 from tests.factories import (
     HOST,
     JOB_IDS,
     TOKEN,
+    log_lines,
     make_client,
     make_run,
     make_settings,
@@ -33,44 +33,11 @@ from tests.factories import (
 )
 
 
-@pytest.fixture
-def json_logs(capsys):
-    configure_logging("debug", json=True)
-    yield capsys
-    configure_logging("info", json=False)
-
-
-def lines(capsys):
-    captured = capsys.readouterr()
-    return [json.loads(line) for line in (captured.err + captured.out).splitlines() if line]
-
-
-async def test_one_access_line_per_request_with_context(json_logs, upstream, settings):
-    upstream.get("/runs/get").respond(json=make_run(5))
-    async with make_client(settings, upstream) as client:
-        await client.get("/api/jobs/etl/runs/5", headers={"x-request-id": "req-1"})
-    (access,) = [line for line in lines(json_logs) if line["event"] == "http.request"]
-    assert access["request_id"] == "req-1"
-    assert access["method"] == "GET"
-    assert access["route"] == "/api/jobs/{job_key}/runs/{run_id}"
-    assert access["job_key"] == "etl"
-    assert access["status"] == 200
-    assert access["duration_ms"] >= 0
-
-
-async def test_a_long_job_key_is_logged_as_at_most_200_characters(json_logs, upstream, settings):
-    async with make_client(settings, upstream) as client:
-        await client.get("/api/jobs/" + "k" * 10_000 + "/status")
-    (access,) = [line for line in lines(json_logs) if line["event"] == "http.request"]
-    assert access["status"] == 404
-    assert len(access["job_key"]) == 200
-
-
 async def test_upstream_calls_are_logged_at_debug_with_duration(json_logs, upstream, settings):
     upstream.get("/runs/get").respond(json=make_run(5))
     async with make_client(settings, upstream) as client:
         await client.get("/api/jobs/etl/runs/5", headers={"x-request-id": "req-2"})
-    (call,) = [line for line in lines(json_logs) if line["event"] == "upstream.request"]
+    (call,) = [line for line in log_lines(json_logs) if line["event"] == "upstream.request"]
     assert call["request_id"] == "req-2"  # lines logged while serving carry the request's id
     assert call["level"] == "debug"
     assert call["verb"] == "runs/get"
@@ -95,7 +62,7 @@ async def test_no_token_reaches_the_log(json_logs, upstream, tmp_path):
         await client.get(
             "/api/jobs/etl/runs/5", headers={"x-forwarded-access-token": "user-token-value"}
         )
-    text = json.dumps(lines(json_logs))
+    text = json.dumps(log_lines(json_logs))
     for secret in ("user-token-value", "client-secret-value", TOKEN):
         assert secret not in text
     assert JOB_IDS["etl"]  # the job id may appear; secrets may not
@@ -103,7 +70,7 @@ async def test_no_token_reaches_the_log(json_logs, upstream, tmp_path):
 
 def test_lines_have_level_and_utc_timestamp_and_no_stale_request_id(json_logs):
     structlog.get_logger("t").warning("outside.request", where=Path("/srv/x"))
-    (line,) = lines(json_logs)
+    (line,) = log_lines(json_logs)
     assert line["level"] == "warning"
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z", line["timestamp"])
     assert line["where"] == "/srv/x"  # what JSON cannot hold is logged as text, not a crash
@@ -112,7 +79,7 @@ def test_lines_have_level_and_utc_timestamp_and_no_stale_request_id(json_logs):
 
 def test_secret_named_keys_are_masked(json_logs):
     structlog.get_logger("t").info("oops", token="dapi-123", password="hunter2", job_key="etl")
-    (line,) = lines(json_logs)
+    (line,) = log_lines(json_logs)
     assert (line["token"], line["password"], line["job_key"]) == ("***", "***", "etl")
 
 
@@ -122,7 +89,7 @@ async def test_poll_loops_do_not_carry_the_request_id_that_started_them(json_log
     settings = make_settings(tmp_path=tmp_path, poll_interval_ms=5000)
     async with make_client(settings, router) as client:
         await client.get("/api/jobs/etl/runs/555/events", headers={"x-request-id": "req-4"})
-    calls = [line for line in lines(json_logs) if line["event"] == "upstream.request"]
+    calls = [line for line in log_lines(json_logs) if line["event"] == "upstream.request"]
     assert len(calls) >= 2
     # The first read is the request's own (it scopes the run to the job); the polls are not.
     assert calls[0]["request_id"] == "req-4"
@@ -140,7 +107,7 @@ async def test_an_upstream_message_holding_a_token_is_masked(json_logs, upstream
     )
     async with make_client(settings, upstream) as client:
         await client.get("/api/jobs/etl/runs/5")
-    logged = lines(json_logs)
+    logged = log_lines(json_logs)
     (failed,) = [line for line in logged if line["event"] == "upstream.request_failed"]
     assert failed["upstream_message"] == "Invalid token ***; header was Authorization: Bearer ***"
     text = json.dumps(logged)
@@ -152,7 +119,7 @@ async def test_upstream_messages_are_truncated(json_logs, upstream, settings):
     upstream.get("/runs/get").respond(500, json={"error_code": "INTERNAL", "message": "x" * 5000})
     async with make_client(settings, upstream) as client:
         await client.get("/api/jobs/etl/runs/5")
-    failed = [line for line in lines(json_logs) if line["event"] == "upstream.request_failed"]
+    failed = [line for line in log_lines(json_logs) if line["event"] == "upstream.request_failed"]
     assert failed
     assert all(len(line["upstream_message"]) <= 201 for line in failed)
 
@@ -168,7 +135,7 @@ async def test_upstream_messages_are_truncated(json_logs, upstream, settings):
 )
 def test_token_like_values_are_masked_in_any_line(json_logs, value):
     structlog.get_logger("t").warning("odd.reply", note=value, job_key="etl")
-    (line,) = lines(json_logs)
+    (line,) = log_lines(json_logs)
     assert "***" in line["note"]
     assert value not in line["note"]
     assert line["job_key"] == "etl"
@@ -180,7 +147,7 @@ async def test_a_missing_run_upstream_is_not_a_warning(json_logs, upstream, sett
     )
     async with make_client(settings, upstream) as client:
         response = await client.get("/api/jobs/etl/runs/5")
-    logged = lines(json_logs)
+    logged = log_lines(json_logs)
     assert response.status_code == 404
     (failed,) = [line for line in logged if line["event"] == "upstream.request_failed"]
     assert failed["level"] == "info"
@@ -193,7 +160,7 @@ async def test_a_retry_line_says_the_attempt_the_wait_and_why(json_logs, upstrea
     )
     async with make_client(settings, upstream) as client:
         await client.get("/api/jobs/etl/runs/5")
-    logged = lines(json_logs)
+    logged = log_lines(json_logs)
     (retry,) = [line for line in logged if "retry" in line["event"]]
     assert retry["event"] == "upstream.retry_scheduled"
     assert (retry["verb"], retry["tier"], retry["failed_attempt"], retry["attempts"]) == (
@@ -221,7 +188,7 @@ async def test_an_attempt_cut_at_its_deadline_says_so(json_logs, upstream, setti
     )
     async with make_client(settings, upstream) as client:
         await client.get("/api/jobs/etl")
-    (cut,) = [line for line in lines(json_logs) if line["event"] == "upstream.attempt_deadline"]
+    (cut,) = [line for line in log_lines(json_logs) if line["event"] == "upstream.attempt_deadline"]
     assert (cut["verb"], cut["after_s"], cut["level"]) == ("get", 10.0, "warning")
 
 
