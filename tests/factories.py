@@ -255,3 +255,15 @@ def log_lines(capsys: Any) -> list[dict[str, Any]]:
     """The JSON log lines written so far (see the `json_logs` fixture), parsed."""
     captured = capsys.readouterr()
     return [json.loads(line) for line in (captured.err + captured.out).splitlines() if line]
+
+
+BASE_ENV = {"DATABRICKS_HOST": "ws.example.com", "DATABRICKS_TOKEN": "dapi-secret"}
+
+
+def load_toml(tmp_path: Path, toml: str | None = None, **env: str) -> Settings:
+    """Settings from `BASE_ENV` plus `env`, and `toml` as the settings file when given."""
+    path = None
+    if toml is not None:
+        path = tmp_path / "jobs.toml"
+        path.write_text(toml)
+    return load_settings({**BASE_ENV, **env}, path)

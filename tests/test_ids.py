@@ -9,12 +9,12 @@ import pytest
 from service.config import load_settings
 from service.errors import ConfigError
 from tests.factories import (
+    BASE_ENV,
     make_client,
     make_settings,
     upstream_router,
 )
 
-BASE = {"DATABRICKS_HOST": "ws.example.com", "DATABRICKS_TOKEN": "dapi-secret"}
 NOT_IDS = [
     "\u0661\u0662",  # Arabic-Indic "12": int() reads it, Databricks would not
     "\u00b2",  # a digit to str.isdigit, not to int()
@@ -28,11 +28,11 @@ NOT_IDS = [
 @pytest.mark.parametrize("raw", NOT_IDS)
 def test_a_configured_job_id_that_is_not_an_id_stops_start_up_with_its_name(raw):
     with pytest.raises(ConfigError, match="job 'etl': job_id must be a positive integer"):
-        load_settings({**BASE, "DATABRICKS_JOB_ETL": raw})
+        load_settings({**BASE_ENV, "DATABRICKS_JOB_ETL": raw})
 
 
 def test_the_largest_int64_is_a_configured_job_id():
-    settings = load_settings({**BASE, "DATABRICKS_JOB_ETL": str(2**63 - 1)})
+    settings = load_settings({**BASE_ENV, "DATABRICKS_JOB_ETL": str(2**63 - 1)})
     assert settings.jobs["etl"].job_id == 2**63 - 1
 
 
