@@ -267,3 +267,15 @@ def load_toml(tmp_path: Path, toml: str | None = None, **env: str) -> Settings:
         path = tmp_path / "jobs.toml"
         path.write_text(toml)
     return load_settings({**BASE_ENV, **env}, path)
+
+
+def counting_loader(value: str = "v") -> tuple[Any, list[int]]:
+    """A cache loader that takes 0.1 s and answers v1, v2, ...; and the list of its calls."""
+    calls = []
+
+    async def load():
+        calls.append(1)
+        await advance(0.1)
+        return f"{value}{len(calls)}"
+
+    return load, calls
