@@ -51,7 +51,8 @@ async def test_draining_ends_open_watchers_while_the_block_goes_on():
         end = await sub.next()
         assert isinstance(end, End)
         assert end.reason == "shutdown"
-        assert await svc.ops.get_run(svc.settings.jobs["etl"], svc.service_principal, 555)
+        run = await svc.ops.get_run(svc.settings.jobs["etl"], svc.service_principal, 555)
+        assert run.run.run_id == 555  # reads are still served
 
 
 async def test_calls_carry_the_personal_access_token_and_our_user_agent():
