@@ -9,10 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import httpx
 import pytest
 
-from tests.e2e.servers import Stack, stack
-from tests.factories import sse_events
+from service.app import create_app
+from tests.e2e.servers import Stack, running, stack
+from tests.factories import make_run, make_settings, sse_events, transport, upstream_router
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -88,3 +90,16 @@ async def test_cancel_mid_run():
         final = await wait_terminal(s, "flaky", run_id)
     assert final["state"]["life_cycle_state"] == "TERMINATED"
     assert final["state"]["result_state"] == "CANCELED"
+
+
+async def test_routes_answer_over_real_sockets():
+    router = upstream_router()
+    router.post("/run-now").respond(json={"run_id": 77})
+    router.get("/runs/list").respond(json={"runs": [make_run(77, state="PENDING")]})
+    app = create_app(make_settings(), upstream=transport(router))
+    async with running(app) as url, httpx.AsyncClient(base_url=url) as client:
+        assert (await client.get("/livez")).status_code == 200
+        assert (await client.post("/api/jobs/etl/run", json={})).json() == {"runId": 77}
+        status = await client.get("/api/jobs/etl/status")
+    assert status.json()["status"] == "PENDING"
+    assert status.headers["x-request-id"]
