@@ -1,14 +1,16 @@
-"""Fixtures: only the few every test module needs; the rest are factories in factories.py."""
+"""Fixtures shared by test modules (settings, upstream, client, json_logs); the rest are
+factories in factories.py."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 
 import httpx
 import pytest
 import respx
 
 from service.config import Settings
+from service.logs import configure_logging
 from tests.factories import make_client, make_settings, upstream_router
 
 
@@ -42,3 +44,11 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
     if pyfuncitem.get_closest_marker("asyncio") is None:  # pytest-asyncio marks async tests
         pyfuncitem.funcargs.pop("event_loop_policy", None)
     return (yield)
+
+
+@pytest.fixture
+def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixture[str]]:
+    """Our logs as JSON lines at debug level, read with `factories.log_lines(json_logs)`."""
+    configure_logging("debug", json=True)
+    yield capsys
+    configure_logging("info", json=False)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -13,6 +15,7 @@ import respx
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
+from service.clock import LoopClock
 from service.config import Settings, load_settings
 
 HOST = "https://ws.test"
@@ -228,3 +231,51 @@ async def advance(seconds: float) -> None:
     assert isinstance(loop, looptime.LoopTimeEventLoop), "advance() needs the looptime loop"
     assert loop.looptime_on, "advance() needs looptime enabled for this test"
     await asyncio.sleep(seconds)
+
+
+def gauge(metrics_text: str, name: str) -> float:
+    for line in metrics_text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+DATE = "Wed, 21 Oct 2015 07:28:30 GMT"  # a Retry-After date, 30 s after StoppedWallClock
+THIRTY_S_BEFORE_MS = 1_445_412_480_000  # 2015-10-21 07:28:00 UTC
+
+
+class StoppedWallClock(LoopClock):
+    """Loop time as usual; the wall clock stands at 07:28:00 on the day of `DATE`."""
+
+    def wall_ms(self) -> int:
+        return THIRTY_S_BEFORE_MS
+
+
+def log_lines(capsys: Any) -> list[dict[str, Any]]:
+    """The JSON log lines written so far (see the `json_logs` fixture), parsed."""
+    captured = capsys.readouterr()
+    return [json.loads(line) for line in (captured.err + captured.out).splitlines() if line]
+
+
+BASE_ENV = {"DATABRICKS_HOST": "ws.example.com", "DATABRICKS_TOKEN": "dapi-secret"}
+
+
+def load_toml(tmp_path: Path, toml: str | None = None, **env: str) -> Settings:
+    """Settings from `BASE_ENV` plus `env`, and `toml` as the settings file when given."""
+    path = None
+    if toml is not None:
+        path = tmp_path / "jobs.toml"
+        path.write_text(toml)
+    return load_settings({**BASE_ENV, **env}, path)
+
+
+def counting_loader(value: str = "v") -> tuple[Any, list[int]]:
+    """A cache loader that takes 0.1 s and answers v1, v2, ...; and the list of its calls."""
+    calls = []
+
+    async def load():
+        calls.append(1)
+        await advance(0.1)
+        return f"{value}{len(calls)}"
+
+    return load, calls

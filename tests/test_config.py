@@ -3,61 +3,40 @@
 from __future__ import annotations
 
 import re
-from pathlib import Path
 
 import pytest
 
 from service.config import config_path, describe, load_settings, normalize_host
 from service.errors import ConfigError
-
-BASE = {"DATABRICKS_HOST": "ws.example.com", "DATABRICKS_TOKEN": "dapi-secret"}
-
-
-def load(tmp_path, toml=None, **env):
-    path = None
-    if toml is not None:
-        path = tmp_path / "jobs.toml"
-        path.write_text(toml)
-    return load_settings({**BASE, **env}, path)
+from tests.factories import load_toml
 
 
 def test_defaults(tmp_path):
-    settings = load(tmp_path)
+    settings = load_toml(tmp_path)
     assert (settings.timeout_ms, settings.poll_interval_ms) == (10_000, 5_000)
     assert settings.port == 8000
     assert settings.listen_host == "0.0.0.0"
 
 
-def test_serving_limits_default_and_come_from_the_file(tmp_path):
-    defaults = load(tmp_path)
-    assert (defaults.max_body_bytes, defaults.drain_delay_ms) == (65_536, 0)
-    assert (defaults.header_timeout_ms, defaults.body_timeout_ms) == (10_000, 30_000)
-    assert defaults.dead_peer_timeout_ms == 120_000
-    toml = "max_body_bytes = 1024\ndrain_delay_ms = 5000\nheader_timeout_ms = 2000\n"
-    settings = load(tmp_path, toml + "body_timeout_ms = 3000\ndead_peer_timeout_ms = 60000\n")
-    assert (settings.max_body_bytes, settings.drain_delay_ms) == (1024, 5000)
-    assert (settings.header_timeout_ms, settings.body_timeout_ms) == (2000, 3000)
-    assert settings.dead_peer_timeout_ms == 60_000
-    assert load(tmp_path, "drain_delay_ms = 0").drain_delay_ms == 0
-
-
 def test_discovers_named_jobs_lowercased(tmp_path):
-    settings = load(tmp_path, DATABRICKS_JOB_NIGHTLY_ETL="42", DATABRICKS_JOB_REPORT="43")
+    settings = load_toml(tmp_path, DATABRICKS_JOB_NIGHTLY_ETL="42", DATABRICKS_JOB_REPORT="43")
     assert {k: j.job_id for k, j in settings.jobs.items()} == {"nightly_etl": 42, "report": 43}
 
 
 def test_job_id_registers_default_only_when_nothing_else(tmp_path):
-    assert list(load(tmp_path, DATABRICKS_JOB_ID="7").jobs) == ["default"]
-    assert list(load(tmp_path, DATABRICKS_JOB_ID="7", DATABRICKS_JOB_ETL="8").jobs) == ["etl"]
-    assert list(load(tmp_path, "[jobs.etl]\njob_id = 1\n", DATABRICKS_JOB_ID="7").jobs) == ["etl"]
+    assert list(load_toml(tmp_path, DATABRICKS_JOB_ID="7").jobs) == ["default"]
+    assert list(load_toml(tmp_path, DATABRICKS_JOB_ID="7", DATABRICKS_JOB_ETL="8").jobs) == ["etl"]
+    assert list(load_toml(tmp_path, "[jobs.etl]\njob_id = 1\n", DATABRICKS_JOB_ID="7").jobs) == [
+        "etl"
+    ]
 
 
 def test_empty_env_values_are_ignored(tmp_path):
-    assert load(tmp_path, DATABRICKS_JOB_ETL="  ").jobs == {}
+    assert load_toml(tmp_path, DATABRICKS_JOB_ETL="  ").jobs == {}
 
 
 def test_file_settings_win_and_env_supplies_missing_id(tmp_path):
-    settings = load(
+    settings = load_toml(
         tmp_path,
         '[jobs.etl]\ntask_type = "notebook"\nwait_timeout_ms = 5000\n',
         DATABRICKS_JOB_ETL="99",
@@ -67,12 +46,12 @@ def test_file_settings_win_and_env_supplies_missing_id(tmp_path):
 
 
 def test_file_job_id_wins_over_env(tmp_path):
-    settings = load(tmp_path, "[jobs.etl]\njob_id = 5\n", DATABRICKS_JOB_ETL="99")
+    settings = load_toml(tmp_path, "[jobs.etl]\njob_id = 5\n", DATABRICKS_JOB_ETL="99")
     assert settings.jobs["etl"].job_id == 5
 
 
 def test_job_without_id_is_kept_with_a_warning(tmp_path):
-    settings = load(tmp_path, '[jobs.orphan]\ntask_type = "sql"\n')
+    settings = load_toml(tmp_path, '[jobs.orphan]\ntask_type = "sql"\n')
     assert settings.jobs["orphan"].job_id is None
     assert settings.warnings == (
         'job "orphan" has no configured job ID; its routes will answer 404',
@@ -97,12 +76,12 @@ def test_job_without_id_is_kept_with_a_warning(tmp_path):
 )
 def test_broken_configuration_names_the_problem(tmp_path, toml, env, message):
     with pytest.raises(ConfigError, match=re.escape(message)):
-        load(tmp_path, toml, **env)
+        load_toml(tmp_path, toml, **env)
 
 
 def test_unknown_param_type_is_a_config_error(tmp_path):
     with pytest.raises(ConfigError, match="strng"):
-        load(tmp_path, '[jobs.etl]\njob_id = 1\n[jobs.etl.params]\nx = "strng"\n')
+        load_toml(tmp_path, '[jobs.etl]\njob_id = 1\n[jobs.etl.params]\nx = "strng"\n')
 
 
 def test_missing_host_is_a_config_error():
@@ -132,99 +111,33 @@ M2M = {"DATABRICKS_CLIENT_ID": "cid", "DATABRICKS_CLIENT_SECRET": "csecret"}
 
 
 def test_m2m_wins_when_both_are_present(tmp_path):
-    assert load(tmp_path, **M2M).workspace.auth_type == "oauth-m2m"
+    assert load_toml(tmp_path, **M2M).workspace.auth_type == "oauth-m2m"
 
 
 def test_auth_type_pat_forces_the_token(tmp_path):
-    assert load(tmp_path, **M2M, DATABRICKS_AUTH_TYPE="pat").workspace.auth_type == "pat"
+    assert load_toml(tmp_path, **M2M, DATABRICKS_AUTH_TYPE="pat").workspace.auth_type == "pat"
 
 
 @pytest.mark.parametrize(
     ("env", "port"), [({"PORT": "9000"}, 9000), ({"DATABRICKS_APP_PORT": "8080"}, 8080), ({}, 8000)]
 )
 def test_listen_port(tmp_path, env, port):
-    assert load(tmp_path, **env).port == port
+    assert load_toml(tmp_path, **env).port == port
 
 
 def test_app_port_wins_over_port(tmp_path):
     """Databricks Apps routes traffic to DATABRICKS_APP_PORT; the image's PORT=8000 must not win."""
-    assert load(tmp_path, PORT="8000", DATABRICKS_APP_PORT="8123").port == 8123
+    assert load_toml(tmp_path, PORT="8000", DATABRICKS_APP_PORT="8123").port == 8123
 
 
 def test_secrets_are_masked_everywhere(tmp_path):
-    settings = load(tmp_path, **M2M, DATABRICKS_AUTH_TYPE="oauth-m2m")
+    settings = load_toml(tmp_path, **M2M, DATABRICKS_AUTH_TYPE="oauth-m2m")
     shown = f"{settings!r} {describe(settings)} {settings.workspace.client_secret}"
     assert "csecret" not in shown
-    assert "dapi-secret" not in repr(load(tmp_path))
+    assert "dapi-secret" not in repr(load_toml(tmp_path))
     assert settings.workspace.client_secret.value == "csecret"
 
 
 def test_config_path_precedence(tmp_path):
     assert str(config_path("a.toml", {"JOBS_CONFIG": "b.toml"})) == "a.toml"
     assert str(config_path(None, {"JOBS_CONFIG": "b.toml"})) == "b.toml"
-
-
-def test_poll_floor_below_one_second_is_refused(tmp_path):
-    path = tmp_path / "jobs.toml"
-    path.write_text("poll_floor_ms = 50\n")
-    refused = re.escape("Expected `int` >= 1000 - at `$.poll_floor_ms` (poll_floor_ms: never")
-    with pytest.raises(ConfigError, match=refused):
-        load_settings({"DATABRICKS_HOST": "https://x", "DATABRICKS_TOKEN": "t"}, path)
-    path.write_text("poll_floor_ms = 5000\n")  # raising it is fine
-    environ = {"DATABRICKS_HOST": "https://x", "DATABRICKS_TOKEN": "t"}
-    assert load_settings(environ, path).poll_floor_ms == 5000
-
-
-def test_idempotency_keys_are_kept_a_day_by_default_and_can_be_tuned(tmp_path):
-    default = load(tmp_path)
-    tuned = load(tmp_path, "idempotency_ttl_ms = 3600000\nidempotency_max_keys = 500\n")
-    assert (default.idempotency_ttl_ms, default.idempotency_max_keys) == (86_400_000, 20_000)
-    assert (tuned.idempotency_ttl_ms, tuned.idempotency_max_keys) == (3_600_000, 500)
-
-
-def test_check_config_shows_every_setting_of_the_file_with_its_value_and_meaning(tmp_path):
-    """Every setting config/jobs.toml documents is shown, with a description, and nothing else."""
-    documented = _documented(Path("config/jobs.toml").read_text())
-    shown = describe(load(tmp_path, "idempotency_max_keys = 500\n", DATABRICKS_JOB_ETL="7"))
-    assert {name: shown[name] for name in ("idempotency_max_keys", "drain_delay_ms")} == {
-        "idempotency_max_keys": 500,
-        "drain_delay_ms": 0,
-    }
-    assert shown["access"]["metrics"] == "open"
-    assert shown["limits"]["streams_per_caller"] == 100
-    assert shown["jobs"]["etl"]["wait_timeout_ms"] == 600_000
-    assert shown["jobs"]["etl"]["access"] == {"run": ("*",), "view": ("*",)}
-    for name in documented:  # each documented setting has a value shown
-        where, value = name.split("."), shown
-        for part in where:
-            value = value["etl" if part == "<key>" else part]
-    described = shown["descriptions"]
-    assert documented | {"jobs.<key>.params"} == set(described)
-    assert all(len(text) > 10 for text in described.values())
-
-
-def _documented(text: str) -> set[str]:
-    """`# name = ...` lines, dotted by the `# [table]` they sit under (jobs.etl → jobs.<key>)."""
-    names, table = set(), ""
-    for line in text.splitlines():
-        if header := re.match(r"^# \[([a-z_.]+)\]", line):
-            table = re.sub(r"^jobs\.[a-z_]+", "jobs.<key>", header[1])
-        elif setting := re.match(r"^# ([a-z_]+) = ", line):
-            names.add(f"{table}.{setting[1]}" if table else setting[1])
-    return {name for name in names if not name.startswith("jobs.<key>.params.")}
-
-
-@pytest.mark.parametrize(
-    ("toml", "message"),
-    [
-        ("[jobs.etl]\nwait_timeout_ms = 0", "`int` >= 1 - at `$.jobs.etl.wait_timeout_ms`"),
-        ("[jobs.etl]\nwait_timeout_ms = 1.5", "`int`, got `float` - at `$.jobs.etl."),
-        ("jobs = 3", "`object`, got `int` - at `$.jobs`"),
-        ("[jobs]\netl = 3", "`object`, got `int` - at `$.jobs.etl`"),
-        ('[jobs.etl]\nparams = "x"', "`object | null`, got `str` - at `$.jobs.etl.params`"),
-    ],
-)
-def test_a_bad_value_is_named_by_file_and_path(tmp_path, toml, message):
-    with pytest.raises(ConfigError) as raised:
-        load(tmp_path, toml)
-    assert str(raised.value).startswith(f"{tmp_path / 'jobs.toml'}: Expected {message}")

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import msgspec
 import pytest
 
-from service.errors import ConfigError, InvalidRequest
+from service.errors import ConfigError, InvalidParams, InvalidRequest
 from service.params import (
     MAX_UNSCHEMATISED_KEYS,
     RUN_NOW_PARAM_FIELDS,
@@ -19,6 +19,7 @@ from service.params import (
     schema_from_toml,
     validate_params,
 )
+from tests.factories import make_client, make_settings
 
 ALLOWED = (
     "dbt_commands, jar_params, job_parameters, notebook_params, pipeline_params, "
@@ -526,3 +527,87 @@ def test_json_schema_is_plain_json():
     document = params_json_schema(schema('startDate = "date"'))
     assert json.loads(json.dumps(document)) == document
     assert "$ref" not in json.dumps(document)
+
+
+SCHEMA = """
+run_date = "date"
+env = { type = "str", enum = ["dev", "prod"], default = "dev" }
+limit = { type = "int", ge = 1, le = 1000, optional = true }
+tags = "list[int]?"
+"""
+
+
+JOBS_TOML = '[jobs.etl]\njob_id = 101\ntask_type = "job"\n[jobs.etl.params]\n' + SCHEMA
+
+
+def invalid(params: object) -> InvalidParams:
+    schema = schema_from_toml("etl", tomllib.loads(SCHEMA))
+    with pytest.raises(InvalidParams) as caught:
+        validate_params("etl", schema, params)
+    return caught.value
+
+
+def test_every_invalid_parameter_is_reported_at_once():
+    error = invalid({"env": "staging", "limit": 0, "tags": [1, "2"], "colour": "red"})
+    assert [f["field"] for f in error.fields] == ["run_date", "env", "limit", "tags", "colour"]
+
+
+def test_each_field_has_its_own_message_without_the_others():
+    error = invalid({"run_date": "yesterday", "limit": 5000})
+    assert error.fields == [
+        {"field": "run_date", "message": "Invalid RFC3339 encoded date"},
+        {"field": "limit", "message": "Expected `int` <= 1000"},
+    ]
+
+
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({}, "missing required parameter"),
+        ({"run_date": "2026-11-29", "colour": 1}, "unknown parameter"),
+        ({"run_date": "2026-11-29", "tags": [1, "2"]}, "Expected `int`, got `str` - at `tags[1]`"),
+        ({"run_date": None}, "Expected `date`, got `null`"),
+    ],
+)
+def test_a_field_message_says_what_is_wrong_with_it(params, message):
+    assert [f["message"] for f in invalid(params).fields] == [message]
+
+
+def test_the_error_line_lists_every_field():
+    error = invalid({"run_date": 5, "env": "staging"})
+    assert error.message == (
+        'Parameter validation failed for job "etl": Expected `date`, got `int` - at `$.run_date`; '
+        "Invalid enum value 'staging' - at `$.env`"
+    )
+
+
+async def test_a_bad_request_names_every_invalid_field_in_the_response(tmp_path, upstream):
+    settings = make_settings(JOBS_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now")
+    async with make_client(settings, upstream) as client:
+        response = await client.post(
+            "/api/jobs/etl/run", json={"params": {"run_date": "soon", "env": "staging"}}
+        )
+    assert response.status_code == 400
+    body = response.json()
+    assert (body["code"], body["plugin"]) == ("BAD_REQUEST", "jobs")
+    assert body["fields"] == [
+        {"field": "run_date", "message": "Invalid RFC3339 encoded date"},
+        {"field": "env", "message": "Invalid enum value 'staging'"},
+    ]
+    assert not run_now.called
+
+
+async def test_parameters_outside_the_params_wrapper_get_a_hint(tmp_path, upstream):
+    settings = make_settings(JOBS_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now")
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/etl/run", json={"run_date": "2026-11-29"})
+    assert response.status_code == 400
+    assert response.json() == {
+        "error": 'Parameters go under "params": send {"params": {"run_date": ...}}, '
+        'not {"run_date": ...}',
+        "code": "BAD_REQUEST",
+        "plugin": "jobs",
+    }
+    assert not run_now.called

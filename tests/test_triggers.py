@@ -322,3 +322,76 @@ async def test_the_digest_covers_the_mapped_fields_not_the_spelling(tmp_path):
         spelled_again = await run(client, {"run_date": "2026-11-29", "env": "dev"})
     assert spelled_again.status_code == first.status_code == 200
     assert len(workspace.runs) == 1
+
+
+async def test_a_trigger_that_meets_shutdown_still_reports_its_run():
+    router = upstream_router()
+    draining = asyncio.Event()
+
+    async def run_now(request):
+        draining.set()
+        await advance(0.1)  # the lifespan closes the hub meanwhile
+        return httpx.Response(200, json={"run_id": 77})
+
+    router.post("/run-now").mock(side_effect=run_now)
+    async with make_client(make_settings(), router, draining=draining) as client:
+        response = await client.post("/api/jobs/etl/run?stream=true", json={})
+    assert response.status_code == 200
+    assert response.json() == {"runId": 77}
+
+
+RUN_NOW_FAILURES = [
+    httpx.Response(503, json={"error_code": "TEMPORARILY_UNAVAILABLE", "message": "x"}),
+    httpx.Response(
+        429, json={"error_code": "REQUEST_LIMIT_EXCEEDED"}, headers={"Retry-After": "1"}
+    ),
+    httpx.ReadError("connection dropped after the request was sent"),
+]
+
+
+def tokens(route):
+    return [json.loads(c.request.content)["idempotency_token"] for c in route.calls]
+
+
+@pytest.mark.parametrize("failure", RUN_NOW_FAILURES, ids=["503", "429", "dropped"])
+async def test_run_now_lost_response_is_retried_with_the_same_token(client, upstream, failure):
+    route = upstream.post("/run-now").mock(
+        side_effect=[failure, httpx.Response(200, json={"run_id": 42})]
+    )
+    response = await client.post("/api/jobs/etl/run", json={})
+    assert response.json() == {"runId": 42}
+    assert len(set(tokens(route))) == 1
+    assert route.call_count == 2
+
+
+async def test_same_idempotency_key_returns_the_same_run_without_a_second_run_now(client, upstream):
+    route = upstream.post("/run-now").respond(json={"run_id": 42})
+    answers = [
+        await client.post("/api/jobs/etl/run", json={}, headers={"Idempotency-Key": "order-1"})
+        for _ in range(2)
+    ]
+    assert [a.json() for a in answers] == [{"runId": 42}] * 2
+    assert route.call_count == 1
+
+
+async def test_without_a_key_each_trigger_gets_its_own_token(client, upstream):
+    route = upstream.post("/run-now").respond(json={"run_id": 42})
+    await client.post("/api/jobs/etl/run", json={})
+    await client.post("/api/jobs/etl/run", json={})
+    assert len(set(tokens(route))) == 2
+
+
+async def test_invalid_idempotency_key_is_400(client, upstream):
+    route = upstream.post("/run-now")
+    response = await client.post("/api/jobs/etl/run", json={}, headers={"Idempotency-Key": "a b"})
+    assert response.status_code == 400
+    assert not route.called
+
+
+async def test_run_now_400_is_not_retried(client, upstream):
+    route = upstream.post("/run-now").respond(
+        400, json={"error_code": "INVALID_PARAMETER_VALUE", "message": "Job 101 does not exist."}
+    )
+    response = await client.post("/api/jobs/etl/run", json={})
+    assert response.status_code == 404
+    assert route.call_count == 1

@@ -3,10 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any
 
+import httpx
+import msgspec
+
+from service.app import create_app
+from service.config import load_settings
+from service.emulator import ScaledClock, Scenario, create_emulator_app
+from service.emulator.scenario import DEFAULT_TOKEN
 from service.serving import hypercorn_config, listening_socket, serve
 
 
@@ -61,3 +72,73 @@ async def running(
     finally:
         shutdown.set()
         await asyncio.wait_for(task, graceful_s + 5)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "config" / "demo.toml"
+
+SPEED = 40.0  # the emulator plays its scenario this much faster than written
+
+
+class Stack(msgspec.Struct):
+    """The service and the emulator on loopback: a client for each, and the settings used."""
+
+    api: httpx.AsyncClient
+    emulator: httpx.AsyncClient
+    settings: Any
+
+
+def fast_settings(emulator_url: str, **overrides: Any) -> Any:
+    environ = {"DATABRICKS_HOST": emulator_url, "DATABRICKS_TOKEN": "dapi-local-dev"}
+    settings = load_settings(environ, DEMO)
+    fast = {"poll_interval_ms": 50, "poll_floor_ms": 20, "poll_max_ms": 100, "timeout_ms": 2000}
+    return msgspec.structs.replace(settings, **{**fast, **overrides})
+
+
+@asynccontextmanager
+async def stack(**overrides: Any) -> AsyncIterator[Stack]:
+    """The demo scenario, sped up, behind the service polling fast; `overrides` to settings."""
+    scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
+    emulator_app = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
+    async with running(emulator_app) as emulator_url:
+        settings = fast_settings(emulator_url, **overrides)
+        async with (
+            running(create_app(settings)) as url,
+            httpx.AsyncClient(base_url=url, timeout=20) as api,
+            httpx.AsyncClient(base_url=emulator_url) as emulator,
+        ):
+            yield Stack(api=api, emulator=emulator, settings=settings)
+
+
+async def fault(s: Stack, **rule: Any) -> None:
+    response = await s.emulator.post("/emulator/faults", json=rule)
+    assert response.status_code < 300, response.text
+
+
+async def stats(s: Stack) -> dict[str, Any]:
+    return (await s.emulator.get("/emulator/stats")).json()  # type: ignore[no-any-return]
+
+
+async def start(emulator: str, config: Path) -> tuple[asyncio.subprocess.Process, str]:
+    """`python -m service serve` as a child process with `config`; its URL once it listens."""
+    port = free_port()
+    env = {
+        "PATH": os.environ["PATH"],
+        "HOST": "127.0.0.1",
+        "PORT": str(port),
+        "DATABRICKS_HOST": emulator,
+        "DATABRICKS_TOKEN": DEFAULT_TOKEN,
+        "JOBS_CONFIG": str(config),
+    }
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "serve", cwd=ROOT, env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    return process, f"http://127.0.0.1:{port}"
+
+
+def etl_settings(url: str) -> object:
+    """Settings from the environment alone: one job, etl = 1001, at the workspace `url`."""
+    return load_settings(
+        {"DATABRICKS_HOST": url, "DATABRICKS_TOKEN": DEFAULT_TOKEN, "DATABRICKS_JOB_ETL": "1001"}
+    )

@@ -6,8 +6,8 @@ import asyncio
 
 import pytest
 
-from tests.e2e.test_emulator_e2e import stack
-from tests.e2e.test_hypercorn import gauge
+from tests.e2e.servers import stack
+from tests.factories import gauge
 
 pytestmark = pytest.mark.looptime(False)
 

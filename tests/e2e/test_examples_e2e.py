@@ -13,8 +13,7 @@ import pytest
 
 from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
-from tests.e2e.servers import running
-from tests.e2e.test_emulator_e2e import SPEED, fast_settings
+from tests.e2e.servers import SPEED, fast_settings, running
 
 pytestmark = pytest.mark.looptime(False)
 ROOT = Path(__file__).resolve().parents[2]

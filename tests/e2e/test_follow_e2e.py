@@ -13,8 +13,7 @@ from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.errors import SidecarError, WaitTimeout
 from service.jobs import Jobs
-from tests.e2e.servers import running
-from tests.e2e.test_emulator_e2e import fast_settings
+from tests.e2e.servers import fast_settings, running
 from tests.factories import sse_events
 
 pytestmark = pytest.mark.looptime(False)

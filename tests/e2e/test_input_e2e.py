@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.test_emulator_e2e import stack, stats
+from tests.e2e.servers import stack, stats
 
 pytestmark = pytest.mark.looptime(False)
 REFUSED_ORIGIN = {"origin": "https://evil.example", "content-type": "text/plain"}

@@ -8,8 +8,7 @@ import pytest
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.errors import RunFailed
 from service.jobs import Jobs
-from tests.e2e.servers import running
-from tests.e2e.test_emulator_e2e import SPEED, fast_settings
+from tests.e2e.servers import SPEED, fast_settings, running
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -35,3 +34,14 @@ async def collect(statuses, *, into):
     """Drain a run_and_wait, keeping each status, until it returns or raises."""
     async for status in statuses:
         into.append(status.status)
+
+
+async def test_python_api_run_and_wait_against_the_emulator():
+    scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
+    emulator = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
+    async with running(emulator) as url, Jobs.open(fast_settings(url)) as jobs:
+        seen = [s.status async for s in jobs("etl").run_and_wait({"run_date": "2026-11-29"})]
+        last = await jobs("etl").last_run()
+    assert seen[-1] == "TERMINATED"
+    assert last.ok
+    assert last.data["state"]["result_state"] == "SUCCESS"

@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import sys
-from pathlib import Path
 
 import httpx
 import pytest
 
 from service.emulator import Scenario, create_emulator_app
 from service.emulator.scenario import DEFAULT_TOKEN
-from tests.e2e.servers import free_port, running, wait_listening
+from tests.e2e.servers import running, start, wait_listening
 
 pytestmark = pytest.mark.looptime(False)
-ROOT = Path(__file__).resolve().parents[2]
 TOKEN = DEFAULT_TOKEN
 TOML = """
 max_body_bytes = 1024
@@ -29,23 +25,6 @@ wait_timeout_ms = 5000
 [jobs.etl.params]
 run_date = "date"
 """
-
-
-async def start(emulator: str, config: Path) -> tuple[asyncio.subprocess.Process, str]:
-    port = free_port()
-    env = {
-        "PATH": os.environ["PATH"],
-        "HOST": "127.0.0.1",
-        "PORT": str(port),
-        "DATABRICKS_HOST": emulator,
-        "DATABRICKS_TOKEN": TOKEN,
-        "JOBS_CONFIG": str(config),
-    }
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "service", "serve", cwd=ROOT, env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    return process, f"http://127.0.0.1:{port}"
 
 
 async def test_the_decoded_file_is_what_serves(tmp_path):

@@ -18,8 +18,7 @@ import stamina
 from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.emulator.app import emulator_state
-from tests.e2e.servers import running
-from tests.e2e.test_emulator_e2e import SPEED, fast_settings, fault, stack, stats
+from tests.e2e.servers import SPEED, fast_settings, fault, running, stack, stats
 from tests.factories import DEMO_JOB_IDS
 
 pytestmark = pytest.mark.looptime(False)
@@ -114,3 +113,35 @@ async def test_shutdown_answers_every_trigger_in_flight_and_each_key_makes_one_r
     answered = [a.json()["runId"] for a in answers if a.status_code == 200]
     assert sorted(answered + [r.json()["runId"] for r in retried]) == sorted(runs)
     assert len(runs) == 5
+
+
+@pytest.mark.parametrize(
+    "lost", [{"status": 503}, {"status": 429, "retry_after": 0}, {"drop": True}]
+)
+async def test_lost_run_now_response_makes_exactly_one_run(lost):
+    async with stack() as s:
+        await fault(s, endpoint="run-now", after_effect=True, **lost)
+        response = await s.api.post(
+            "/api/jobs/etl/run", json={"params": {"run_date": "2026-11-29"}}
+        )
+        assert response.status_code == 200
+        runs = (await s.api.get("/api/jobs/etl/runs?limit=25")).json()["runs"]
+        bodies = (await stats(s))["run_now_bodies"]
+    assert [r["run_id"] for r in runs] == [response.json()["runId"]]
+    assert len(bodies) == 2
+    assert bodies[0]["idempotency_token"] == bodies[1]["idempotency_token"]
+
+
+async def test_same_idempotency_key_twice_makes_one_run():
+    async with stack() as s:
+        first, second = [
+            await s.api.post(
+                "/api/jobs/etl/run",
+                json={"params": {"run_date": "2026-11-29"}},
+                headers={"Idempotency-Key": "order-17"},
+            )
+            for _ in range(2)
+        ]
+        runs = (await s.api.get("/api/jobs/etl/runs")).json()["runs"]
+    assert first.json() == second.json()
+    assert len(runs) == 1

@@ -1,15 +1,21 @@
 """Replies that are not what they claim, over real sockets: the emulator's body faults, a poll
-throttled for an hour, and what the log says of upstream failures."""
+throttled for an hour, a Retry-After date, and what the log says of upstream failures."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 
+import httpx
 import pytest
+from starlette.applications import Starlette
+from starlette.responses import JSONResponse
+from starlette.routing import Route
 
+from service.app import create_app
 from service.logs import configure_logging
-from tests.e2e.test_emulator_e2e import fault, stack, stats
+from tests.e2e.servers import etl_settings, fault, running, stack, stats
+from tests.factories import DATE, StoppedWallClock
 
 pytestmark = pytest.mark.looptime(False)
 RUN_DATE = {"params": {"run_date": "2026-11-29"}}
@@ -129,3 +135,21 @@ async def test_what_the_log_says_of_upstream_failures(json_logs):
     assert failed[503]["upstream_message"] == "token *** rejected"
     missing = [line for line in failed.values() if line["status"] != 503]
     assert [line["level"] for line in missing] == ["info"]
+
+
+async def test_a_throttled_upstream_s_date_reaches_the_client_as_seconds_left():
+    seen: list[str] = []
+
+    async def throttled(request):  # a workspace proxy that answers with an HTTP date
+        seen.append(request.url.path)
+        return JSONResponse({}, status_code=429, headers={"Retry-After": DATE})
+
+    upstream = Starlette(routes=[Route("/api/2.1/jobs/runs/get", throttled)])
+    async with running(upstream) as upstream_url:
+        app = create_app(etl_settings(upstream_url), clock=StoppedWallClock())
+        async with running(app) as url, httpx.AsyncClient(base_url=url, timeout=60) as client:
+            response = await client.get("/api/jobs/etl/runs/555")
+    assert seen  # it did reach the upstream
+    assert response.status_code == 503
+    assert response.json()["code"] == "UPSTREAM_THROTTLED"
+    assert response.headers["retry-after"] == "30"

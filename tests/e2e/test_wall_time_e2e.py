@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from tests.e2e.test_emulator_e2e import stack
+from tests.e2e.servers import stack
 from tests.factories import sse_events
 
 pytestmark = pytest.mark.looptime(False)

@@ -8,6 +8,7 @@ import json
 import httpx
 import pytest
 
+from service.app import create_app
 from tests.factories import (
     JOB_IDS,
     advance,
@@ -16,7 +17,9 @@ from tests.factories import (
     make_settings,
     sse_events,
     timeline,
+    transport,
     upstream_router,
+    with_lifespan,
 )
 
 STEPS = [(0, "PENDING"), (10, "RUNNING"), (40, "TERMINATED")]
@@ -277,3 +280,55 @@ async def test_a_watch_is_not_cut_by_the_run_and_wait_timeout(tmp_path):
         response = await client.get("/api/jobs/etl/runs/555/events")
     events = sse_events(response.text)
     assert [json.loads(e["data"])["status"] for e in events] == ["RUNNING", "TERMINATED"]
+
+
+async def test_a_stalled_socket_is_let_go_within_a_heartbeat_and_others_go_on():
+    """A client that stops reading, as Hypercorn shows it: a `send` that never completes."""
+    router = upstream_router()
+    router.get("/runs/get").mock(
+        side_effect=timeline([(0, "PENDING"), (30, "RUNNING"), (60, "TERMINATED")])
+    )
+    app = create_app(
+        make_settings(poll_interval_ms=5000, heartbeat_ms=15_000), upstream=transport(router)
+    )
+    never = asyncio.Event()
+    taken: list[dict] = []
+
+    async def stalled_send(message: dict) -> None:
+        taken.append(message)
+        if message["type"] == "http.response.body":  # the first chunk fills the socket
+            await never.wait()
+
+    async def silent_receive() -> dict:
+        await never.wait()  # nor does the client ever say it has gone
+        return {"type": "http.disconnect"}
+
+    path = "/api/jobs/etl/runs/555/events"
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": b"",
+        "root_path": "",
+        "headers": [(b"host", b"sidecar.test")],
+        "client": ("127.0.0.1", 5000),
+        "server": ("sidecar.test", 80),
+    }
+    loop = asyncio.get_running_loop()
+    async with with_lifespan(app) as (asgi, client):
+        started = loop.time()
+        stalled = asyncio.create_task(asgi(scope, silent_receive, stalled_send))
+        healthy = asyncio.create_task(client.get(path))
+        await asyncio.wait_for(stalled, 60)
+        stalled_for = loop.time() - started
+        response = await healthy
+        metrics = (await client.get("/metrics")).text
+    assert stalled_for <= 15 + 1  # one heartbeat
+    assert [m["type"] for m in taken] == ["http.response.start", "http.response.body"]
+    statuses = [json.loads(e["data"])["status"] for e in sse_events(response.text)]
+    assert statuses == ["PENDING", "RUNNING", "TERMINATED"]  # the other watcher missed nothing
+    assert "sidecar_open_streams 0.0" in metrics

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 from contextlib import asynccontextmanager
 
 import httpx
@@ -14,7 +15,14 @@ from service.clock import LoopClock
 from service.errors import UpstreamAuthFailed
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
 from service.upstream.tokens import TokenEndpoint
-from tests.factories import advance
+from tests.factories import (
+    advance,
+    m2m_settings,
+    make_client,
+    make_run,
+    sse_events,
+    upstream_router,
+)
 
 HOST = "https://ws.test"
 
@@ -128,3 +136,41 @@ async def test_bearer_auth_sets_the_header_and_hides_the_token():
     flow = auth.sync_auth_flow(request)
     assert next(flow).headers["authorization"] == "Bearer dapi-xyz"
     assert "dapi-xyz" not in repr(auth)
+
+
+async def test_m2m_token_expiring_mid_stream_is_refreshed_ahead_with_no_401():
+    router = upstream_router()
+    issued: dict[str, float] = {}
+
+    def token(request):
+        name = f"tok{len(issued) + 1}"
+        issued[name] = asyncio.get_running_loop().time() + 120
+        return httpx.Response(
+            200, json={"access_token": name, "token_type": "Bearer", "expires_in": 120}
+        )
+
+    refused = []
+
+    def get_run(request):
+        name = request.headers["authorization"].removeprefix("Bearer ")
+        if issued.get(name, 0) <= asyncio.get_running_loop().time():
+            refused.append(name)
+            return httpx.Response(403, json={"error_code": 403, "message": "Invalid access token."})
+        done = asyncio.get_running_loop().time() > 400
+        return httpx.Response(
+            200,
+            json=make_run(
+                5, state="TERMINATED" if done else "RUNNING", result="SUCCESS" if done else None
+            ),
+        )
+
+    token_router = httpx.MockTransport(
+        lambda r: token(r) if r.url.path == "/oidc/v1/token" else router.handler(r)
+    )
+    router.get("/runs/get").mock(side_effect=get_run)
+    async with make_client(m2m_settings(poll_max_ms=5000), token_router) as client:
+        response = await client.get("/api/jobs/etl/runs/5/events")
+    statuses = [json.loads(e["data"])["status"] for e in sse_events(response.text)]
+    assert statuses == ["RUNNING", "TERMINATED"]
+    assert refused == []
+    assert len(issued) >= 4  # 400 s of polling with 120 s tokens, each renewed 40 s early

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import httpx
 import pytest
 
 from service.clock import LoopClock
@@ -15,6 +16,9 @@ from service.errors import (
     UpstreamUnavailable,
 )
 from service.upstream.retry import READ, WRITE, RetryBudget, RetryPolicy, Tier
+from tests.factories import (
+    advance,
+)
 
 NOW_S = 1_790_000_000.0  # the wall time the injected clock says it is (Sept 2026)
 
@@ -121,3 +125,61 @@ def test_retry_after_as_a_future_http_date_counts_from_the_given_wall_time():
 
     # 2015-10-21 07:28:00 UTC is 1445412480: the date is 30 s after the wall time we pass.
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:30 GMT", wall_s=1445412480.0) == 30.0
+
+
+async def test_the_retry_budget_forgets_old_calls():
+    clock = LoopClock()
+    budget = RetryBudget(clock, window_s=10, floor_per_s=0)
+    for _ in range(1000):
+        budget.record_call()
+        await advance(0.1)
+    spent = 0
+    while budget.try_spend():
+        spent += 1
+    assert spent <= 21  # a fifth of the last 10 s of calls (~101), not of all 1,000
+
+
+async def test_backoff_never_runs_past_the_deadline():
+    policy = RetryPolicy(LoopClock(), RetryBudget(LoopClock()))
+
+    async def late_503(_left):
+        await advance(2.5)
+        raise UpstreamUnavailable("x")
+
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(UpstreamUnavailable):  # the 503 itself, not a 504 after the deadline
+        await policy.call(Tier("t", timeout_s=3, attempts=3), late_503)
+    assert asyncio.get_running_loop().time() - started < 3
+
+
+async def test_an_overflowing_retry_after_is_a_503_not_a_500(client, upstream):
+    upstream.get("/runs/get").respond(429, headers={"Retry-After": "9" * 400}, json={})
+    response = await client.get("/api/jobs/etl/runs/555/events")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3600"  # capped, not float('inf')
+
+
+async def test_an_outage_stays_within_the_retry_budget(client, upstream):
+    route = upstream.get("/runs/get").respond(503, json={})
+    responses = await asyncio.gather(
+        *(client.get(f"/api/jobs/etl/runs/{i}") for i in range(1, 201))
+    )
+    assert {r.status_code for r in responses} == {502}
+    # Without a budget: 600 calls. With it, retries stay near 20% of the calls.
+    assert route.call_count <= 200 * 1.25 + 30
+
+
+async def test_429_after_retries_is_503_with_retry_after(client, upstream):
+    route = upstream.get("/runs/list").respond(
+        429, json={"error_code": "REQUEST_LIMIT_EXCEEDED"}, headers={"Retry-After": "3"}
+    )
+    response = await client.get("/api/jobs/etl/status")
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "3"
+    assert route.call_count == 3
+
+
+async def test_upstream_timeout_is_504(client, upstream):
+    upstream.get("/runs/list").mock(side_effect=httpx.ReadTimeout("slow"))
+    response = await client.get("/api/jobs/etl/status")
+    assert response.status_code == 504

@@ -147,3 +147,20 @@ async def test_a_short_lived_token_is_reused_until_halfway_through_its_life():
     headers = [c.request.headers["authorization"] for c in route.calls]
     assert headers == ["Bearer tok1"] * 4 + ["Bearer tok2"]
     assert len(asked) == 2
+
+
+async def test_a_hanging_token_endpoint_is_cut_at_the_tier_deadline():
+    router = upstream_router()
+
+    async def hang(request):
+        await asyncio.Event().wait()
+
+    def route(request):
+        return hang(request) if request.url.path == "/oidc/v1/token" else router.handler(request)
+
+    async with make_client(m2m_settings(), httpx.MockTransport(route)) as c:
+        started = asyncio.get_running_loop().time()
+        response = await c.get("/api/jobs/etl/status")
+        elapsed = asyncio.get_running_loop().time() - started
+    assert response.status_code == 504
+    assert elapsed <= 31

@@ -14,11 +14,12 @@ from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy
 from tests.factories import (
+    DATE,
     HOST,
     JOB_IDS,
+    StoppedWallClock,
     m2m_settings,
     make_client,
-    make_run,
     make_settings,
     transport,
     upstream_router,
@@ -56,62 +57,6 @@ async def test_html_is_invalid_whatever_the_body(client, upstream):
     body = b'{"job_id": 101}'
     upstream.get("/get").respond(200, content=body, headers={"Content-Type": "text/html"})
     response = await client.get("/api/jobs/etl")
-    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
-
-
-async def test_invalid_json_output_is_502_not_500(client, upstream):
-    upstream.get("/runs/get").respond(json=make_run(5))
-    upstream.get("/runs/get-output").respond(200, content=b'{"metadata": {"state": ')
-    response = await client.get("/api/jobs/etl/runs/5/output")
-    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
-
-
-@pytest.mark.parametrize(
-    ("method", "verb", "path", "body"),
-    [
-        ("GET", "runs/get", "/api/jobs/etl/runs/5", {"run_id": "5", "job_id": 101}),
-        ("GET", "runs/get", "/api/jobs/etl/runs/5", {"run_id": 5}),
-        ("GET", "runs/get", "/api/jobs/etl/runs/5", [make_run(5)]),
-        ("GET", "runs/list", "/api/jobs/etl/runs", {"runs": [1, 2]}),
-        ("GET", "runs/list", "/api/jobs/etl/status", {"runs": [{"run_id": 5}]}),
-        ("GET", "get", "/api/jobs/etl", {"settings": {"name": "etl"}}),
-        ("GET", "get", "/api/jobs/etl", "job"),
-    ],
-)
-async def test_a_reply_without_the_fields_we_rely_on_is_502(
-    client, upstream, method, verb, path, body
-):
-    route = getattr(upstream, method.lower())(f"/{verb}").respond(json=body)
-    response = await client.request(method, path, json={} if method == "POST" else None)
-    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
-    assert route.call_count == 3  # a garbled reply may be a passing fault: retried like a 5xx
-
-
-@pytest.mark.parametrize("body", [{"run_id": "7"}, {}])
-async def test_an_invalid_run_now_reply_is_an_unknown_outcome(client, upstream, body):
-    """The run may exist though its answer cannot be read: the client gets the key to retry."""
-    route = upstream.post("/run-now").respond(json=body)
-    response = await client.post("/api/jobs/etl/run", json={})
-    assert (response.status_code, response.json()["code"]) == (502, "OUTCOME_UNKNOWN")
-    assert response.json()["idempotencyKey"] == response.headers["idempotency-key"]
-    assert route.call_count == 3
-
-
-async def test_a_cancel_answered_with_a_non_object_is_502(client, upstream):
-    upstream.get("/runs/get").respond(json=make_run(5))
-    upstream.post("/runs/cancel").respond(json=[])
-    response = await client.delete("/api/jobs/etl/runs/5")
-    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
-
-
-@pytest.mark.parametrize(
-    "output",
-    [{"metadata": "x"}, {"metadata": {"state": {"life_cycle_state": 3}}}, ["x"]],
-)
-async def test_output_of_the_wrong_shape_is_502(client, upstream, output):
-    upstream.get("/runs/get").respond(json=make_run(5))
-    upstream.get("/runs/get-output").respond(json=output)
-    response = await client.get("/api/jobs/etl/runs/5/output")
     assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
 
 
@@ -242,3 +187,32 @@ async def test_a_trickling_body_ends_its_attempt_and_is_retried():
     assert response.status_code == 200
     assert route.call_count == 2
     assert 10 <= elapsed < 15  # one attempt's deadline and a backoff, not the 30 s budget
+
+
+async def test_an_unreadable_reply_is_a_502_not_a_crash(client, upstream):
+    upstream.get("/runs/get").respond(200, text="<html>login</html>")
+    response = await client.get("/api/jobs/etl/runs/5")
+    assert response.status_code == 502
+    assert "login" not in response.text
+
+
+async def test_a_redirect_is_not_taken_for_a_reply(client, upstream):
+    upstream.get("/runs/list").respond(302, headers={"Location": "https://login.example"})
+    assert (await client.get("/api/jobs/etl/status")).status_code == 502
+
+
+@pytest.mark.parametrize("where", ["api", "token"])
+async def test_a_throttled_reply_with_a_date_tells_the_client_the_seconds_left(where):
+    router = upstream_router()
+    throttled = {"status_code": 429, "headers": {"Retry-After": DATE}, "json": {}}
+    if where == "api":
+        settings = make_settings()
+        router.get("/runs/get").respond(**throttled)
+    else:
+        settings = m2m_settings()
+        router.post(f"{HOST}/oidc/v1/token").respond(**throttled)
+    async with make_client(settings, router, clock=StoppedWallClock()) as client:
+        response = await client.get("/api/jobs/etl/runs/555")
+    assert response.status_code == 503
+    assert response.json()["code"] == "UPSTREAM_THROTTLED"
+    assert response.headers["retry-after"] == "30"

@@ -1,10 +1,10 @@
-"""Over real sockets, what a new user meets first: the catalog and mistakes in a trigger body."""
+"""Parameters over real sockets: the catalog's schemas, and mistakes in a trigger body."""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.e2e.test_emulator_e2e import stack, stats
+from tests.e2e.servers import stack, stats
 
 pytestmark = pytest.mark.looptime(False)
 

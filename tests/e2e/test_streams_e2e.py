@@ -1,4 +1,5 @@
-"""The service over real Hypercorn on loopback: routes, a live stream, and a clean SIGTERM."""
+"""Streams over real Hypercorn on loopback: a live stream at once, a clean SIGTERM, gone clients
+released, nothing left behind."""
 
 from __future__ import annotations
 
@@ -10,22 +11,9 @@ import pytest
 
 from service.app import create_app
 from tests.e2e.servers import running
-from tests.factories import make_run, make_settings, transport, upstream_router
+from tests.factories import gauge, make_run, make_settings, transport, upstream_router
 
 pytestmark = pytest.mark.looptime(False)
-
-
-async def test_routes_answer_over_real_sockets():
-    router = upstream_router()
-    router.post("/run-now").respond(json={"run_id": 77})
-    router.get("/runs/list").respond(json={"runs": [make_run(77, state="PENDING")]})
-    app = create_app(make_settings(), upstream=transport(router))
-    async with running(app) as url, httpx.AsyncClient(base_url=url) as client:
-        assert (await client.get("/livez")).status_code == 200
-        assert (await client.post("/api/jobs/etl/run", json={})).json() == {"runId": 77}
-        status = await client.get("/api/jobs/etl/status")
-    assert status.json()["status"] == "PENDING"
-    assert status.headers["x-request-id"]
 
 
 async def test_a_stream_starts_at_once_while_the_first_poll_is_unanswered():
@@ -82,13 +70,6 @@ async def test_shutdown_ends_open_streams_with_a_final_event():
         elapsed = time.monotonic() - started
     assert sum(b"event: shutdown" in c for c in received) == 20
     assert elapsed < 5
-
-
-def gauge(metrics_text: str, name: str) -> float:
-    for line in metrics_text.splitlines():
-        if line.startswith(name + " "):
-            return float(line.split()[1])
-    raise AssertionError(f"{name} not in /metrics")
 
 
 async def test_gone_clients_are_noticed_and_their_streams_released():

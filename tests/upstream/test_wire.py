@@ -1,0 +1,64 @@
+"""What Databricks sends, decoded as the reply's check: a body without the fields we read,
+or of the wrong shape, is a 502 (an unknown outcome for run-now), never a 500."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.factories import make_run
+
+
+async def test_invalid_json_output_is_502_not_500(client, upstream):
+    upstream.get("/runs/get").respond(json=make_run(5))
+    upstream.get("/runs/get-output").respond(200, content=b'{"metadata": {"state": ')
+    response = await client.get("/api/jobs/etl/runs/5/output")
+    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
+
+
+@pytest.mark.parametrize(
+    ("method", "verb", "path", "body"),
+    [
+        ("GET", "runs/get", "/api/jobs/etl/runs/5", {"run_id": "5", "job_id": 101}),
+        ("GET", "runs/get", "/api/jobs/etl/runs/5", {"run_id": 5}),
+        ("GET", "runs/get", "/api/jobs/etl/runs/5", [make_run(5)]),
+        ("GET", "runs/list", "/api/jobs/etl/runs", {"runs": [1, 2]}),
+        ("GET", "runs/list", "/api/jobs/etl/status", {"runs": [{"run_id": 5}]}),
+        ("GET", "get", "/api/jobs/etl", {"settings": {"name": "etl"}}),
+        ("GET", "get", "/api/jobs/etl", "job"),
+    ],
+)
+async def test_a_reply_without_the_fields_we_rely_on_is_502(
+    client, upstream, method, verb, path, body
+):
+    route = getattr(upstream, method.lower())(f"/{verb}").respond(json=body)
+    response = await client.request(method, path, json={} if method == "POST" else None)
+    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
+    assert route.call_count == 3  # a garbled reply may be a passing fault: retried like a 5xx
+
+
+@pytest.mark.parametrize("body", [{"run_id": "7"}, {}])
+async def test_an_invalid_run_now_reply_is_an_unknown_outcome(client, upstream, body):
+    """The run may exist though its answer cannot be read: the client gets the key to retry."""
+    route = upstream.post("/run-now").respond(json=body)
+    response = await client.post("/api/jobs/etl/run", json={})
+    assert (response.status_code, response.json()["code"]) == (502, "OUTCOME_UNKNOWN")
+    assert response.json()["idempotencyKey"] == response.headers["idempotency-key"]
+    assert route.call_count == 3
+
+
+async def test_a_cancel_answered_with_a_non_object_is_502(client, upstream):
+    upstream.get("/runs/get").respond(json=make_run(5))
+    upstream.post("/runs/cancel").respond(json=[])
+    response = await client.delete("/api/jobs/etl/runs/5")
+    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
+
+
+@pytest.mark.parametrize(
+    "output",
+    [{"metadata": "x"}, {"metadata": {"state": {"life_cycle_state": 3}}}, ["x"]],
+)
+async def test_output_of_the_wrong_shape_is_502(client, upstream, output):
+    upstream.get("/runs/get").respond(json=make_run(5))
+    upstream.get("/runs/get-output").respond(json=output)
+    response = await client.get("/api/jobs/etl/runs/5/output")
+    assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
