@@ -31,7 +31,12 @@ class StoppedWallClock(LoopClock):
 
 def settings(url: str) -> object:
     return load_settings(
-        {"DATABRICKS_HOST": url, "DATABRICKS_TOKEN": DEFAULT_TOKEN, "DATABRICKS_JOB_ETL": "1001"}
+        {
+            "DATABRICKS_HOST": url,
+            "DATABRICKS_TOKEN": DEFAULT_TOKEN,
+            "DATABRICKS_JOB_ETL": "1001",
+            "HOST": "127.0.0.1",
+        }
     )
 
 
