@@ -26,7 +26,9 @@ AccessMode = Literal["apps", "token", "open"]
 ACCESS_MODES: tuple[AccessMode, ...] = ("apps", "token", "open")
 # "10/minute", "2 per hour", "100/second": parsed by the `limits` library (service.rate_limits).
 Rate = Annotated[str, Meta(pattern=r"^\s*\d+\s*(/|per)\s*(\d+\s*)?[a-z]+\s*$")]
-Callers = tuple[str, ...]  # caller names, `*@domain`, or `*` (service.permissions)
+# Caller names, `*@domain`, or `*` (service.permissions); no other wildcard, no blanks.
+CallerEntry = Annotated[str, Meta(pattern=r"^(\*|\*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|[^*\s]+)$")]
+Callers = tuple[CallerEntry, ...]
 # Loopback and the private ranges: where a sidecar's proxy sits (Databricks Apps, a pod, compose).
 PRIVATE_NETWORKS = (
     "127.0.0.0/8",
