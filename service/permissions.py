@@ -3,7 +3,8 @@
 Entries are caller names (emails in apps mode, API key names in token mode), `*@domain` (a
 caller whose name is an address at exactly that domain, compared case-insensitively), or `*`
 (everyone, `anonymous` in open mode included). Absent rules let every caller do everything, as
-AppKit does. Whoever may run a job may also view it.
+AppKit does. `run` narrows `view`: to run a job a caller must be named by both, so a job shown
+to a team alone (`view = ["*@team.example"]`) is run by no one outside it, whatever `run` says.
 
 A job the caller may not view answers exactly as a key no job has (404 UNKNOWN_JOB, same body),
 on every route, so its name does not leak; a job they may view but not run is 403 FORBIDDEN on
@@ -35,11 +36,11 @@ def admit(jobs: Mapping[str, JobSettings], key: str, caller: Caller, method: str
 
 
 def may_view(access: JobAccess, caller: Caller) -> bool:
-    return names(access.view, caller) or names(access.run, caller)
+    return names(access.view, caller)
 
 
 def may_run(access: JobAccess, caller: Caller) -> bool:
-    return names(access.run, caller)
+    return names(access.view, caller) and names(access.run, caller)
 
 
 def names(entries: Callers, caller: Caller) -> bool:
