@@ -45,7 +45,10 @@ class AccessTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     mode: Annotated[
         AccessMode | None,
-        Meta(description="apps | token | open (env ACCESS_MODE); unset: see README, Securing it"),
+        Meta(
+            description="apps | token | open (env ACCESS_MODE); unset: apps in Databricks Apps, "
+            "open on loopback, else start-up stops (service.access_mode)"
+        ),
     ] = None
     trusted_proxies: Annotated[
         tuple[str, ...],
@@ -81,7 +84,8 @@ class JobAccess(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """`[jobs.<key>.access]`: which callers may run (trigger, cancel) and view the job."""
 
     run: Annotated[
-        Callers, Meta(description="callers who may trigger and cancel: names, *@domain or *")
+        Callers,
+        Meta(description="of those who may view, who may trigger and cancel: names, *@domain, *"),
     ] = ("*",)
     view: Annotated[
         Callers, Meta(description="callers who may read, list and watch: names, *@domain or *")
