@@ -8,7 +8,7 @@ from service.access_mode import is_loopback, resolve_mode
 from service.config import check_serving
 from service.errors import ConfigError
 from service.settings_file import AccessTable
-from tests.factories import HOST, TOKEN, make_settings
+from tests.factories import HOST, TOKEN, make_client, make_settings
 
 WORKSPACE = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN}
 
@@ -77,3 +77,11 @@ def test_token_mode_needs_a_key_from_the_environment_or_the_file(tmp_path):
     settings = make_settings(toml, environ=WORKSPACE, tmp_path=tmp_path)
     check_serving(settings)
     assert [key.name for key in settings.api_keys] == ["frontend"]
+
+
+async def test_an_app_built_with_no_mode_lets_no_one_in(upstream):
+    """Serving checks the mode first; an app built around that check still fails closed."""
+    settings = make_settings(environ={**WORKSPACE, "DATABRICKS_JOB_ETL": "1"})
+    async with make_client(settings, upstream) as client:
+        response = await client.get("/api/jobs", headers={"X-Forwarded-Email": "a@example.com"})
+    assert response.status_code == 401
