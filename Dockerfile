@@ -4,7 +4,12 @@
 #   final:   the same Python base, that virtualenv and config/; no compiler, no pip run, non-root.
 #
 #   docker build -t jobs-sidecar .
-#   docker run --rm -p 127.0.0.1:8000:8000 -e DATABRICKS_HOST=... -e DATABRICKS_TOKEN=... jobs-sidecar
+#   docker run --rm -p 127.0.0.1:8000:8000 -e DATABRICKS_HOST=... -e DATABRICKS_TOKEN=... \
+#       -e ACCESS_MODE=token -e SIDECAR_API_KEYS=frontend:<16+ character secret> jobs-sidecar
+#
+# No access mode is baked in: the service listens on all interfaces here, so it starts in `apps`
+# mode when Databricks Apps runs it (DATABRICKS_APP_PORT set) and otherwise refuses to start
+# until ACCESS_MODE (or [access] mode) says token, apps or open (README: "Securing it").
 #
 # Both stages use one base so the venv's interpreter path is the same in each. 3.11 is the lowest
 # Python the project supports and the one its CI runs. Where Docker Hub cannot be reached (CI

@@ -2,6 +2,11 @@
 
     JOBS_SIDECAR_URL=http://127.0.0.1:8000 .venv/bin/python examples/http_client.py [job]
 
+Access modes: against `make run` (open mode, loopback) no credentials are needed. Against a
+sidecar in token mode, set JOBS_SIDECAR_KEY to your API key's secret: it is sent as
+`Authorization: Bearer <secret>`. Behind the Databricks Apps proxy (apps mode), the proxy adds
+who you are; call the app's URL from a browser session instead.
+
 The Idempotency-Key header makes a retried POST return the first run instead of a second one.
 """
 
@@ -14,10 +19,11 @@ import sys
 import httpx
 
 
-def main(base_url: str, job: str) -> int:
+def main(base_url: str, job: str, api_key: str | None = None) -> int:
     body = {"params": {"run_date": "2026-11-29"}} if job == "etl" else {}
     headers = {"Idempotency-Key": "order-17"}
-    with httpx.Client(base_url=base_url, timeout=30) as client:
+    auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
+    with httpx.Client(base_url=base_url, timeout=30, headers=auth) as client:
         started = client.post(f"/api/jobs/{job}/run", json=body, headers=headers)
         if started.status_code != 200:
             print(started.status_code, started.json())  # {"error", "code", "plugin": "jobs"}
@@ -39,4 +45,5 @@ def main(base_url: str, job: str) -> int:
 
 if __name__ == "__main__":
     url = os.environ.get("JOBS_SIDECAR_URL", "http://127.0.0.1:8000")
-    raise SystemExit(main(url, sys.argv[1] if len(sys.argv) > 1 else "etl"))
+    key = os.environ.get("JOBS_SIDECAR_KEY")
+    raise SystemExit(main(url, sys.argv[1] if len(sys.argv) > 1 else "etl", key))

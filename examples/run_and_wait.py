@@ -6,6 +6,9 @@ The workspace comes from the environment as for the service (DATABRICKS_HOST, DA
 or DATABRICKS_CLIENT_ID/DATABRICKS_CLIENT_SECRET), the jobs from $JOBS_CONFIG. Against
 `make run`'s emulator: DATABRICKS_HOST=http://127.0.0.1:8001 DATABRICKS_TOKEN=dapi-local-dev
 JOBS_CONFIG=config/demo.toml.
+
+No access mode applies: the Python API serves no one, and the program, which holds the workspace
+credentials, is its own caller ("python program", whose idempotency keys are its own).
 """
 
 from __future__ import annotations

@@ -58,6 +58,8 @@ class Authenticate:
         await self.app(scope, receive, send)
 
     def _caller(self, scope: Scope) -> Caller | None:
+        if self._mode is None:  # no mode chosen: `check_serving` refuses to serve; no one here
+            return None
         if self._mode == "open":
             return ANONYMOUS
         if self._mode == "token":

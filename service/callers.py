@@ -22,6 +22,10 @@ class Caller(msgspec.Struct, frozen=True):
 
 
 ANONYMOUS = Caller("anonymous")
+# The Python API's caller (service.jobs): the program itself, which holds the credentials, so
+# access rules do not apply to it; its name scopes its idempotency keys. The space keeps it
+# apart from every HTTP caller (proxy-named users and API key names have none).
+PROGRAM = Caller("python program")
 
 
 def caller_of(source: Request | Scope) -> Caller:

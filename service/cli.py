@@ -22,12 +22,11 @@ from functools import partial
 from pathlib import Path
 
 import anyio
-import msgspec
 import structlog
 
 from service.app import create_app
 from service.clock import LoopClock
-from service.config import Settings, config_path, describe, load_settings
+from service.config import Settings, check_serving, config_path, describe, load_settings
 from service.errors import ConfigError
 from service.logs import configure_logging
 from service.serving import drain_after, hypercorn_config, listening_socket, raise_fd_limit, serve
@@ -54,6 +53,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_run_dev(environ))
             return 0
         settings = load_settings(environ, config_path(args.config, environ))
+        check_serving(settings)
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
@@ -78,6 +78,7 @@ def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
             "DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET).",
             file=sys.stderr,
         )
+    check_serving(settings)  # the refusal `serve` would make, instead of the settings
     print(json.dumps(shown, indent=2))
     for warning in settings.warnings:
         print(f"warning: {warning}", file=sys.stderr)
@@ -147,6 +148,7 @@ async def _run_dev(environ: Mapping[str, str]) -> None:
     from service.emulator import create_emulator_app, load_scenario  # noqa: PLC0415 - dev only
 
     settings = _dev_settings(environ)
+    check_serving(settings)
     emulator = create_emulator_app(load_scenario(EMULATOR_SCENARIO))
 
     async def serve_emulator(stopping: asyncio.Event) -> None:
@@ -165,9 +167,9 @@ def _dev_settings(environ: Mapping[str, str]) -> Settings:
         "DATABRICKS_HOST": f"http://127.0.0.1:{EMULATOR_PORT}",
         "DATABRICKS_TOKEN": DEFAULT_TOKEN,
         "DATABRICKS_AUTH_TYPE": "pat",
+        "HOST": "127.0.0.1",  # the demo listens on loopback, so it may be open (access_mode)
     }
-    settings = load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
-    return msgspec.structs.replace(settings, listen_host="127.0.0.1")
+    return load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
 
 
 def try_this(port: int) -> str:

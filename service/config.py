@@ -10,13 +10,14 @@ from typing import Any, Literal
 import msgspec
 
 from service import settings_file
+from service.access_mode import refusal, resolve_mode
 from service.api_keys import ApiKey, load_api_keys
 from service.authentication import trusted_networks
 from service.errors import ConfigError
 from service.ids import positive_int64
 from service.params import schema_from_toml
 from service.secret import Secret
-from service.settings_file import ACCESS_MODES, AccessTable, JobTable, JobTunables, Tunables
+from service.settings_file import AccessTable, JobTable, JobTunables, Tunables
 
 DEFAULT_CONFIG_PATH = Path("config/jobs.toml")
 _JOB_ENV = re.compile(r"^DATABRICKS_JOB_(?P<suffix>.+)$")
@@ -69,28 +70,32 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
         )
     tunables = {name: getattr(file, name) for name in Tunables.__struct_fields__}
     access = _access(file.access, environ)
+    api_keys = load_api_keys(environ, access.api_keys_file) if access.mode == "token" else ()
     return Settings(
         workspace=_workspace(environ),
         jobs=jobs,
         listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
         port=_port(environ),
-        api_keys=load_api_keys(environ, access.api_keys_file) if access.mode == "token" else (),
+        api_keys=api_keys,
         warnings=tuple(warnings),
         **(tunables | {"access": access}),
     )
 
 
 def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:
-    """`[access]` with ACCESS_MODE over its mode."""
-    raw = environ.get("ACCESS_MODE", "").strip().lower()
-    if raw and raw not in ACCESS_MODES:
-        raise ConfigError(f"ACCESS_MODE must be one of {', '.join(ACCESS_MODES)}, got {raw!r}")
-    mode = raw or table.mode or "open"
+    """`[access]` with its mode resolved (service.access_mode), and its proxy ranges checked."""
     try:
         trusted_networks(table.trusted_proxies)
     except ValueError as exc:
         raise ConfigError(f"[access] {exc}") from None
-    return msgspec.structs.replace(table, mode=mode)
+    return msgspec.structs.replace(table, mode=resolve_mode(table, environ))
+
+
+def check_serving(settings: Settings) -> None:
+    """Refuse to serve without a mode, open to the network by accident, or with no keys."""
+    problem = refusal(settings.access, settings.listen_host, len(settings.api_keys))
+    if problem is not None:
+        raise ConfigError(problem)
 
 
 def config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path | None:

@@ -10,7 +10,8 @@
     │   ├── Unauthenticated            401: no caller (no trusted proxy headers, no valid API key)
     │   │   └── MissingUserToken       401: run_as = "user" without X-Forwarded-Access-Token
     │   ├── UserTokenRefused           401: Databricks refused the forwarded user token
-    │   ├── UnknownJob                 404: no such job key
+    │   ├── Forbidden                  403: the caller may view the job but not run it
+    │   ├── UnknownJob                 404: no such job key (or one the caller may not view)
     │   ├── JobNotConfigured           404: a job key without a numeric job id
     │   ├── RunNotFound                404: no such run, or a run of another job
     │   ├── CrossOrigin                403: a POST or DELETE a browser sent from another site
@@ -118,6 +119,13 @@ class MissingUserToken(Unauthenticated):
 class UserTokenRefused(ClientError):
     status = 401
     code = "USER_TOKEN_REFUSED"
+
+
+class Forbidden(ClientError):
+    """The job's `[jobs.<key>.access] run` does not name the caller (trigger, cancel)."""
+
+    status = 403
+    code = "FORBIDDEN"
 
 
 class UnknownJob(ClientError):

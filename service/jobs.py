@@ -9,6 +9,7 @@ from typing import Any, Generic, TypeVar
 import httpx
 import msgspec
 
+from service.callers import PROGRAM
 from service.clock import Clock
 from service.config import JobSettings, Settings
 from service.echo import echo
@@ -65,7 +66,12 @@ def _decode(raw: msgspec.Raw) -> Any:
 
 
 class Jobs:
-    """`jobs("etl")` → a handle. Open with `Jobs.open(settings)`, or take `app` services."""
+    """`jobs("etl")` → a handle. Open with `Jobs.open(settings)`, or take `app` services.
+
+    The caller is the program itself (`service.callers.PROGRAM`, "python program"): it holds
+    the workspace credentials, so the HTTP front door's access rules (service.permissions) and
+    limits do not apply; its Idempotency-Keys are its own, apart from every HTTP caller's.
+    """
 
     def __init__(self, services: Services) -> None:
         self._services = services
@@ -127,7 +133,7 @@ class JobHandle:
             job, identity = await self._context()
             fields = self._svc.ops.prepare_run(job, params)
             run_id = await self._svc.ops.run_now(
-                job, identity, fields, idempotency_key=idempotency_key
+                job, identity, fields, idempotency_key=idempotency_key, caller=PROGRAM
             )
         except SidecarError as exc:
             return _fail(exc)
@@ -146,7 +152,9 @@ class JobHandle:
         """
         job, identity = await self._context()
         fields = self._svc.ops.prepare_run(job, params)
-        run_id = await self._svc.ops.run_now(job, identity, fields, idempotency_key=idempotency_key)
+        run_id = await self._svc.ops.run_now(
+            job, identity, fields, idempotency_key=idempotency_key, caller=PROGRAM
+        )
         try:
             # aclosing: a caller that stops early frees the watcher now, not at collection.
             async with aclosing(self._wait(job, identity, run_id)) as statuses:

@@ -9,6 +9,7 @@ from typing import Any
 import msgspec
 
 from service.cache import CacheKey, ReadCache
+from service.callers import Caller
 from service.config import JobSettings, Settings
 from service.errors import (
     InvalidRequest,
@@ -51,6 +52,11 @@ def sanitize_key(key: str) -> str:
     return _UNSAFE_KEY_CHARS.sub("", key)[:100]
 
 
+def unknown_job(key: str) -> UnknownJob:
+    """One answer for a key no job has and a job the caller may not view (service.permissions)."""
+    return UnknownJob(f'Unknown job "{sanitize_key(key)}"')
+
+
 def run_not_found(run_id: int) -> RunNotFound:
     """One answer for a missing run and another job's run, so neither reveals the other."""
     return RunNotFound(f"Run {run_id} not found")
@@ -73,7 +79,7 @@ class JobOperations:
         """The job's settings; 404 for an unknown key or one with no job id."""
         job = self._settings.jobs.get(key)
         if job is None:
-            raise UnknownJob(f'Unknown job "{sanitize_key(key)}"')
+            raise unknown_job(key)
         if job.job_id is None:
             raise JobNotConfigured(f'Job "{job.key}" has no configured job ID')
         return job
@@ -90,10 +96,13 @@ class JobOperations:
         fields: dict[str, Any],
         *,
         idempotency_key: str | None = None,
+        caller: Caller,
     ) -> int:
-        """Start a run once per key and parameters (see service/triggers.py)."""
+        """Start a run once per caller, key and parameters (see service/triggers.py)."""
         try:
-            return await self._triggers.run_now(job, identity, fields, idempotency_key)
+            return await self._triggers.run_now(
+                job, identity, fields, idempotency_key, caller=caller
+            )
         finally:
             await self._cache.invalidate(job.key, _WRITE_INVALIDATES)
 

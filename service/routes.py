@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from service.callers import caller_of
 from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
 from service.identity import forwarded_token
@@ -17,6 +18,7 @@ from service.ids import positive_int64
 from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE
 from service.params import params_json_schema
+from service.permissions import admit, may_run, may_view
 from service.runs.events import json_frame
 from service.runs.follow import Following
 from service.runs.streams import EventStream
@@ -57,27 +59,30 @@ async def identity_for(svc: Services, job: JobSettings, request: Request) -> Ide
     return svc.service_principal
 
 
-class Caller(NamedTuple):
-    """Who asks about which job: what every job route resolves before it acts."""
+class JobCall(NamedTuple):
+    """Which job, and who acts on it: what every job route resolves before it acts."""
 
     svc: Services
     job: JobSettings
     identity: Identity
 
 
-async def caller(request: Request) -> Caller:
-    """The job (404 when unknown) and who acts on it (401 without a needed user token)."""
+async def caller(request: Request) -> JobCall:
+    """The job (404 when unknown or not the caller's to view; 403 for a write not theirs to
+    make) and who acts on it (401 without a needed user token)."""
     svc = services(request)
+    admit(svc.settings.jobs, request.path_params["job_key"], caller_of(request), request.method)
     job = svc.ops.job(request.path_params["job_key"])
-    return Caller(svc, job, await identity_for(svc, job, request))
+    return JobCall(svc, job, await identity_for(svc, job, request))
 
 
-async def run_caller(request: Request) -> tuple[Caller, int]:
+async def run_caller(request: Request) -> tuple[JobCall, int]:
     """`caller` for a route about one run; a malformed run id is a 400 before anyone is asked."""
     svc = services(request)
+    admit(svc.settings.jobs, request.path_params["job_key"], caller_of(request), request.method)
     job = svc.ops.job(request.path_params["job_key"])
     run_id = parse_run_id(request.path_params["run_id"])
-    return Caller(svc, job, await identity_for(svc, job, request)), run_id
+    return JobCall(svc, job, await identity_for(svc, job, request)), run_id
 
 
 def refuse_when_draining(svc: Services) -> None:
@@ -123,7 +128,8 @@ def event_stream(svc: Services, following: Following, *, prelude: bytes = b"") -
 
 
 async def list_jobs(request: Request) -> Response:
-    jobs = services(request).settings.jobs
+    """The jobs the caller may view, each saying whether they may run it."""
+    jobs, who = services(request).settings.jobs, caller_of(request)
     return json_response(
         {
             "jobs": [
@@ -132,9 +138,11 @@ async def list_jobs(request: Request) -> Response:
                     "taskType": job.task_type,
                     "configured": job.job_id is not None,
                     "runAs": job.run_as,
+                    "canRun": may_run(job.access, who),
                     "params": params_json_schema(job.params, task_type=job.task_type),
                 }
                 for job in jobs.values()
+                if may_view(job.access, who)
             ]
         }
     )
@@ -146,8 +154,8 @@ async def get_job(request: Request) -> Response:
 
 
 async def run_job(request: Request) -> Response | ASGIApp:
-    stream = parse_flag("stream", request.query_params.get("stream"))
     svc, job, identity = await caller(request)
+    stream = parse_flag("stream", request.query_params.get("stream"))
     refuse_when_draining(svc)
     if not stream:
         return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
@@ -166,8 +174,9 @@ async def run_job(request: Request) -> Response | ASGIApp:
 
 async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
     fields = svc.ops.prepare_run(job, await _params(request))
+    key = request.headers.get("idempotency-key")
     return await svc.ops.run_now(
-        job, identity, fields, idempotency_key=request.headers.get("idempotency-key")
+        job, identity, fields, idempotency_key=key, caller=caller_of(request)
     )
 
 
@@ -184,8 +193,8 @@ async def watch_run(request: Request) -> Response | ASGIApp:
 
 
 async def list_runs(request: Request) -> Response:
-    limit = parse_limit(request.query_params.get("limit"))
     svc, job, identity = await caller(request)
+    limit = parse_limit(request.query_params.get("limit"))
     runs = await svc.ops.list_runs(job, identity, limit)
     return json_response(RunsReply(runs=runs))
 

@@ -26,7 +26,9 @@ AccessMode = Literal["apps", "token", "open"]
 ACCESS_MODES: tuple[AccessMode, ...] = ("apps", "token", "open")
 # "10/minute", "2 per hour", "100/second": parsed by the `limits` library (service.rate_limits).
 Rate = Annotated[str, Meta(pattern=r"^\s*\d+\s*(/|per)\s*(\d+\s*)?[a-z]+\s*$")]
-Callers = tuple[str, ...]  # caller names, `*@domain`, or `*` (service.permissions)
+# Caller names, `*@domain`, or `*` (service.permissions); no other wildcard, no blanks.
+CallerEntry = Annotated[str, Meta(pattern=r"^(\*|\*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|[^*\s]+)$")]
+Callers = tuple[CallerEntry, ...]
 # Loopback and the private ranges: where a sidecar's proxy sits (Databricks Apps, a pod, compose).
 PRIVATE_NETWORKS = (
     "127.0.0.0/8",
@@ -43,7 +45,10 @@ class AccessTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
 
     mode: Annotated[
         AccessMode | None,
-        Meta(description="apps | token | open (env ACCESS_MODE); unset: see README, Securing it"),
+        Meta(
+            description="apps | token | open (env ACCESS_MODE); unset: apps in Databricks Apps, "
+            "open on loopback, else start-up stops (service.access_mode)"
+        ),
     ] = None
     trusted_proxies: Annotated[
         tuple[str, ...],
@@ -79,7 +84,8 @@ class JobAccess(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields
     """`[jobs.<key>.access]`: which callers may run (trigger, cancel) and view the job."""
 
     run: Annotated[
-        Callers, Meta(description="callers who may trigger and cancel: names, *@domain or *")
+        Callers,
+        Meta(description="of those who may view, who may trigger and cancel: names, *@domain, *"),
     ] = ("*",)
     view: Annotated[
         Callers, Meta(description="callers who may read, list and watch: names, *@domain or *")

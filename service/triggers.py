@@ -1,7 +1,8 @@
 """Starting a run exactly once: idempotency keys, their tokens, lost answers and shutdown.
 
 Every trigger has a key: the client's `Idempotency-Key`, or one made here. The key, scoped by
-job and identity, and the digest of the mapped run-now fields make the run-now token, so the
+job, identity and caller (so two callers' keys never meet, even when one identity acts for
+both), and the digest of the mapped run-now fields make the run-now token, so the
 same key and parameters always send the same token (and the Jobs API answers with the run it
 started for it), while the same key with other parameters is refused (422) for as long as the
 memory remembers the key. When run-now may have started a run but its answer was lost (or
@@ -19,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from service.callers import Caller
 from service.clock import Clock
 from service.config import JobSettings
 from service.errors import IdempotencyKeyReused, InvalidRequest, OutcomeUnknown, Unavailable
@@ -43,9 +45,10 @@ def checked_key(key: str) -> str:
     return key
 
 
-def key_scope(job_key: str, identity: Identity, key: str) -> str:
-    """The key as the memory knows it: per job and identity, hashed."""
-    return hashlib.sha256(f"{job_key}\x1f{identity.key}\x1f{key}".encode()).hexdigest()
+def key_scope(job_key: str, identity: Identity, caller: Caller, key: str) -> str:
+    """The key as the memory knows it: per job, identity and caller, hashed."""
+    scoped = f"{job_key}\x1f{identity.key}\x1f{caller.name}\x1f{key}"
+    return hashlib.sha256(scoped.encode()).hexdigest()
 
 
 def params_digest(job_key: str, identity: Identity, fields: dict[str, Any]) -> str:
@@ -74,13 +77,19 @@ class Triggers:
         self._cut = False
 
     async def run_now(
-        self, job: JobSettings, identity: Identity, fields: dict[str, Any], key: str | None
+        self,
+        job: JobSettings,
+        identity: Identity,
+        fields: dict[str, Any],
+        key: str | None,
+        *,
+        caller: Caller,
     ) -> int:
         generated = key is None
         key = new_key() if key is None else checked_key(key)
         if self._cut:
             raise Unavailable("The service is shutting down", retry_after=1)
-        scope = key_scope(job.key, identity, key)
+        scope = key_scope(job.key, identity, caller, key)
         digest = params_digest(job.key, identity, fields)
         # A generated key is nobody else's until it is handed out (on an unknown outcome):
         # only then is it remembered, so plain triggers do not crowd clients' keys out.

@@ -43,7 +43,8 @@ def make_settings(
     **overrides: Any,
 ) -> Settings:
     """Settings from an optional TOML text and environment, then field overrides."""
-    env = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN}
+    # Listening on loopback: open mode by default (service.access_mode), as `make run` is.
+    env = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "HOST": "127.0.0.1"}
     if environ is not None:
         env = dict(environ)
     path = None
@@ -130,6 +131,7 @@ def m2m_settings(**overrides: Any) -> Settings:
         "DATABRICKS_CLIENT_ID": "c",
         "DATABRICKS_CLIENT_SECRET": "s",
         "DATABRICKS_JOB_ETL": str(JOB_IDS["etl"]),
+        "HOST": "127.0.0.1",
     }
     return make_settings(environ=environ, **overrides)
 

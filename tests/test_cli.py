@@ -19,6 +19,9 @@ from service.serving import hypercorn_config
 def env(monkeypatch, tmp_path):
     for name in ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "JOBS_CONFIG", "PORT"):
         monkeypatch.delenv(name, raising=False)
+    for name in ("ACCESS_MODE", "SIDECAR_API_KEYS", "DATABRICKS_APP_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOST", "127.0.0.1")  # loopback: open mode needs no more (access_mode)
     monkeypatch.setenv("DATABRICKS_HOST", "ws.example.com")
     monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-very-secret")
     monkeypatch.setenv("DATABRICKS_JOB_ETL", "12")

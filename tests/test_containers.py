@@ -28,8 +28,9 @@ from asgi_lifespan import LifespanManager
 from starlette.routing import Match
 
 from service.cli import argument_parser
-from service.config import config_path, load_settings
+from service.config import check_serving, config_path, load_settings
 from service.emulator.scenario import DEFAULT_TOKEN
+from service.errors import ConfigError
 from service.routes import routes
 from service.upstream.client import API
 from tests.compose_file import (
@@ -77,6 +78,8 @@ KNOWN_ENV = frozenset(
         "DATABRICKS_JOB_ID",
         "JOBS_CONFIG",
         "LOG_LEVEL",
+        "ACCESS_MODE",
+        "SIDECAR_API_KEYS",
     }
 )
 JOB_ENV = re.compile(r"^DATABRICKS_JOB_[A-Z0-9_]+$")
@@ -609,6 +612,23 @@ def test_sidecar_environment_loads_with_the_demo_config() -> None:
     assert settings.warnings == ()
 
 
+def test_the_compose_demo_serves_open_mode_on_purpose() -> None:
+    """Open on the container's interfaces (published on host loopback): demo.toml allows it."""
+    settings = _sidecar_settings()
+    check_serving(settings)
+    assert (settings.access.mode, settings.access.allow_open) == ("open", True)
+
+
+def test_the_image_chooses_no_access_mode() -> None:
+    """Outside Databricks Apps, a deployment of the image must say which mode it wants."""
+    assert "ACCESS_MODE" not in final_stage().env()
+    settings = load_settings(_workspace_env(), repo_file_in_image(image_path("config/jobs.toml")))
+    with pytest.raises(ConfigError, match=r"^no access mode for a service listening on 0\.0\.0\.0"):
+        check_serving(settings)
+    in_apps = load_settings({**_workspace_env(), "DATABRICKS_APP_PORT": "8080"}, None)
+    assert in_apps.access.mode == "apps"
+
+
 def test_sidecar_reaches_the_emulator_by_service_name() -> None:
     host = urlsplit(_sidecar_settings().workspace.host)
     emulator = cli_args(command(service("emulator")))
@@ -638,10 +658,16 @@ def test_workspace_example_is_a_working_configuration() -> None:
     svc = example["services"]["sidecar"]
     env = interpolated(
         environment(svc),
-        {"DATABRICKS_CLIENT_ID": "sp-client-id", "DATABRICKS_CLIENT_SECRET": "sp-secret"},
+        {
+            "DATABRICKS_CLIENT_ID": "sp-client-id",
+            "DATABRICKS_CLIENT_SECRET": "sp-secret",
+            "SIDECAR_API_KEYS": "frontend:a-secret-of-24-chars-x",
+        },
     )
     assert env["DATABRICKS_HOST"].startswith("https://")
     settings = load_settings(env, repo_file_in_image(image_path("config/jobs.toml")))
+    check_serving(settings)  # token mode, with the key the example asks for
+    assert (settings.access.mode, [k.name for k in settings.api_keys]) == ("token", ["frontend"])
     assert settings.workspace.auth_type == "oauth-m2m"
     assert settings.jobs["etl"].job_id is not None
     assert container_ports(svc) == [settings.port]

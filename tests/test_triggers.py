@@ -9,7 +9,17 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.factories import advance, make_client, make_settings, scim_me, upstream_router
+from service.jobs import Jobs
+from tests.factories import (
+    HOST,
+    TOKEN,
+    advance,
+    make_client,
+    make_settings,
+    scim_me,
+    transport,
+    upstream_router,
+)
 
 KEYED = "order-17"
 
@@ -395,3 +405,53 @@ async def test_run_now_400_is_not_retried(client, upstream):
     response = await client.post("/api/jobs/etl/run", json={})
     assert response.status_code == 404
     assert route.call_count == 1
+
+
+def token_settings(tmp_path):
+    keys = {"SIDECAR_API_KEYS": "frontend:frontend-secret-0123,batch:batch-secret-0123456"}
+    environ = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "ACCESS_MODE": "token", **keys}
+    return make_settings(PARAMS_TOML, environ=environ, tmp_path=tmp_path)
+
+
+def as_key(secret: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {secret}"}
+
+
+async def test_two_callers_with_one_key_get_a_run_each_and_never_a_422(tmp_path):
+    workspace = Workspace()
+    async with make_client(token_settings(tmp_path), workspace_router(workspace)) as client:
+        frontend = await run(client, {"run_date": "2026-11-29"}, **as_key("frontend-secret-0123"))
+        batch = await run(client, {"run_date": "2026-11-30"}, **as_key("batch-secret-0123456"))
+    assert (frontend.status_code, batch.status_code) == (200, 200)
+    assert frontend.json() != batch.json()
+    assert len(set(workspace.tokens)) == 2
+
+
+async def test_one_caller_sending_its_key_twice_gets_one_run(tmp_path):
+    workspace = Workspace()
+    async with make_client(token_settings(tmp_path), workspace_router(workspace)) as client:
+        answers = [
+            await run(client, {"run_date": "2026-11-29"}, **as_key("frontend-secret-0123"))
+            for _ in range(2)
+        ]
+        same_params_other_caller = await run(
+            client, {"run_date": "2026-11-29"}, **as_key("batch-secret-0123456")
+        )
+    assert answers[0].json() == answers[1].json()
+    assert same_params_other_caller.json() != answers[0].json()
+    assert len(workspace.runs) == 2
+
+
+async def test_the_python_api_s_keys_are_its_own_not_an_http_caller_s(tmp_path):
+    workspace = Workspace()
+    settings = params_settings(tmp_path)
+    async with make_client(settings, workspace_router(workspace)) as client:
+        over_http = await run(client, {"run_date": "2026-11-29"})  # open mode: anonymous
+    async with Jobs.open(settings, transport=transport(workspace_router(workspace))) as jobs:
+        in_python = await jobs("etl").run_now({"run_date": "2026-11-29"}, idempotency_key=KEYED)
+        again = await jobs("etl").run_now({"run_date": "2026-11-29"}, idempotency_key=KEYED)
+    assert in_python.data is not None
+    assert again.data is not None
+    assert in_python.data["run_id"] != over_http.json()["runId"]
+    assert again.data == in_python.data
+    assert len(workspace.runs) == 2

@@ -241,6 +241,26 @@ def test_databricks_app_port_wins_over_the_images_port(
         assert "ConnectionRefusedError" in nothing_on_8000.stderr
 
 
+# --- the access mode --------------------------------------------------------------------------
+
+
+def test_the_image_with_no_access_mode_refuses_to_start_saying_why(image: str) -> None:
+    """On all interfaces, outside Databricks Apps, the image asks for a mode: exit 2, one line."""
+    done = completed(
+        [
+            "docker", "run", "--rm", "--env=DATABRICKS_HOST=http://127.0.0.1:9",
+            "--env=DATABRICKS_TOKEN=dapi-local-dev", image,
+        ],
+        timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "configuration error: no access mode for a service listening on 0.0.0.0: set "
+        'ACCESS_MODE (or [access] mode) to "token" (API keys), "apps" (behind the Databricks '
+        'Apps proxy) or "open" (no authentication)'
+    ]
+
+
 # --- size ------------------------------------------------------------------------------------
 
 

@@ -140,5 +140,10 @@ async def start(emulator: str, config: Path) -> tuple[asyncio.subprocess.Process
 def etl_settings(url: str) -> object:
     """Settings from the environment alone: one job, etl = 1001, at the workspace `url`."""
     return load_settings(
-        {"DATABRICKS_HOST": url, "DATABRICKS_TOKEN": DEFAULT_TOKEN, "DATABRICKS_JOB_ETL": "1001"}
+        {
+            "DATABRICKS_HOST": url,
+            "DATABRICKS_TOKEN": DEFAULT_TOKEN,
+            "DATABRICKS_JOB_ETL": "1001",
+            "HOST": "127.0.0.1",
+        }
     )

@@ -11,8 +11,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
+from service.api_keys import ApiKey
 from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
+from service.secret import Secret
 from tests.e2e.servers import SPEED, fast_settings, running
 
 pytestmark = pytest.mark.looptime(False)
@@ -76,3 +78,26 @@ async def test_the_http_client_triggers_and_follows_the_stream():
     lines = out.splitlines()
     assert re.fullmatch(r"run (\d+) retried as \1", lines[0])  # one run, not two
     assert lines[-1] == "TERMINATED SUCCESS"
+
+
+async def test_the_http_client_sends_its_api_key_in_token_mode():
+    secret = "frontend-secret-0123456789"
+    async with running(emulator_app()) as emulator_url:
+        settings = fast_settings(emulator_url)
+        settings = msgspec.structs.replace(
+            settings,
+            access=msgspec.structs.replace(settings.access, mode="token"),
+            api_keys=(ApiKey("frontend", Secret(secret)),),
+        )
+        async with running(create_app(settings)) as service_url:
+            code, out, err = await example(
+                "http_client.py", "etl", JOBS_SIDECAR_URL=service_url, JOBS_SIDECAR_KEY=secret
+            )
+            refused, without, _ = await example(
+                "http_client.py", "etl", JOBS_SIDECAR_URL=service_url
+            )
+    assert code == 0, err
+    assert out.splitlines()[-1] == "TERMINATED SUCCESS"
+    assert refused == 1
+    assert "401" in without
+    assert "UNAUTHENTICATED" in without
