@@ -53,8 +53,60 @@ export class RunView {
         h("div", { class: "run-actions" }, this.link, this.cancel, closeButton)),
       this.transitions, this.error, this.timeline, this.outputs);
     this.root.hidden = false;
-    this.watch = this.client.watch(key, runId, (event) => this.handle(event));
+    // A reload resumes after the last event this tab saw (the service replays what came since),
+    // with the states seen before it shown again: no gap and nothing twice.
+    this.memoryKey = `jobs-sidecar:run:${key}/${runId}`;
+    const remembered = this.recall();
+    for (const { status, label } of remembered.seen) this.addSeen(status, label);
+    if (remembered.seen.length) this.showState(remembered.seen.at(-1).status, remembered.result);
+    const watch = this.client.watch(key, runId, (event) => this.handle(event), {
+      lastEventId: remembered.lastEventId ?? undefined,
+    });
+    this.watch = watch;
     this.timer = setInterval(() => this.tick(), 1000);
+    watch.done.then((last) => {
+      // Nothing came (the tab had the final event already): show the run as it is now.
+      if (last === null && this.watch === watch && !this.root.hidden) this.load(key, runId);
+    });
+  }
+
+  recall() {
+    try {
+      const saved = JSON.parse(sessionStorage.getItem(this.memoryKey) ?? "null");
+      if (saved && Array.isArray(saved.seen)) return saved;
+    } catch {
+      // Storage refused or garbled: start afresh.
+    }
+    return { seen: [], lastEventId: null, result: null };
+  }
+
+  remember(lastEventId, result) {
+    try {
+      sessionStorage.setItem(this.memoryKey, JSON.stringify({ seen: this.seen, lastEventId, result }));
+    } catch {
+      // Storage full or refused: a reload then starts from the run's current state.
+    }
+  }
+
+  async load(key, runId) {
+    try {
+      const run = await this.client.run(key, runId);
+      if (this.runId === runId) this.handle({ type: "update", id: null, status: run.state.life_cycle_state, result: run.result, run });
+    } catch (error) {
+      if (this.runId === runId) this.error.textContent = `${error.message} (${error.code})`;
+    }
+  }
+
+  addSeen(status, label) {
+    this.seen.push({ status, label });
+    this.transitions.append(h("li", { "data-state": status }, label));
+  }
+
+  showState(status, result) {
+    this.state.textContent = status;
+    this.state.className = `state state-${status}`;
+    this.result.textContent = result ?? "";
+    this.result.className = result ? `result result-${result}` : "result";
   }
 
   close() {
@@ -75,14 +127,9 @@ export class RunView {
     }
     this.run = event.run;
     const label = event.result ? `${event.status} ${event.result}` : event.status;
-    if (this.seen.at(-1) !== label) {
-      this.seen.push(label);
-      this.transitions.append(h("li", { "data-state": event.status }, label));
-    }
-    this.state.textContent = event.status;
-    this.state.className = `state state-${event.status}`;
-    this.result.textContent = event.result ?? "";
-    this.result.className = event.result ? `result result-${event.result}` : "result";
+    if (this.seen.at(-1)?.label !== label) this.addSeen(event.status, label);
+    this.showState(event.status, event.result);
+    if (event.id) this.remember(event.id, event.result);
     if (event.run.run_page_url) {
       this.link.href = event.run.run_page_url;
       this.link.hidden = false;
@@ -126,7 +173,7 @@ export class RunView {
       const tasks = output.tasks ?? [{ task_key: this.run?.tasks?.[0]?.task_key ?? "output", output }];
       this.outputs.replaceChildren(
         h("h3", {}, "Output"),
-        tasks.map((task) => h("section", { class: "task-output", "aria-label": `Output of ${task.task_key}` },
+        ...tasks.map((task) => h("section", { class: "task-output", "aria-label": `Output of ${task.task_key}` },
           h("h3", {}, task.task_key), h("pre", {}, outputText(task.output)))));
     } catch (error) {
       if (this.runId === runId) this.outputs.replaceChildren(h("p", { class: "muted" }, `No output: ${error.message}`));

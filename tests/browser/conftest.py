@@ -1,0 +1,85 @@
+"""Fixtures of the browser tests: Debian's chromium under Playwright, and where screenshots go.
+
+Without chromium these tests skip with the reason, except in CI (CI=true), where they fail: CI
+must run them. `.ci/browser-up --install` installs it; `make test` does when it can.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import tempfile
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, async_playwright
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts" / "browser"
+# Debian's chromium as it is; nothing is downloaded, nothing phones home.
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def chromium_path() -> str:
+    """The chromium to drive ($CHROMIUM, else `chromium` on PATH), or skip (fail in CI)."""
+    found = shutil.which(os.environ.get("CHROMIUM", "chromium"))
+    if found is None:
+        reason = "no chromium found (bash .ci/browser-up --install, or set CHROMIUM)"
+        if os.environ.get("CI", "").lower() in ("true", "1"):
+            pytest.fail(f"CI must run the browser tests, but {reason}", pytrace=False)
+        pytest.skip(reason)
+    return found
+
+
+@pytest.fixture
+async def browser() -> AsyncIterator[BrowserContext]:
+    """A fresh chromium with a fresh profile, closed after the test."""
+    executable = chromium_path()
+    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
+        async with async_playwright() as playwright:
+            context = await playwright.chromium.launch_persistent_context(
+                profile,
+                executable_path=executable,
+                headless=True,
+                args=CHROMIUM_ARGS,
+                viewport={"width": 1280, "height": 900},
+            )
+            context.set_default_timeout(10_000)
+            try:
+                yield context
+            finally:
+                await context.close()
+
+
+class Shots:
+    """Numbered screenshots of one test's steps, under test-artifacts/browser/<test>/."""
+
+    def __init__(self, name: str) -> None:
+        self.dir = ARTIFACTS / re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+        shutil.rmtree(self.dir, ignore_errors=True)
+        self.dir.mkdir(parents=True)
+        self.count = 0
+
+    async def take(self, page: object, step: str) -> Path:
+        self.count += 1
+        path = self.dir / f"{self.count:02d}-{step}.png"
+        await page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        return path
+
+
+@pytest.fixture
+def shots(request: pytest.FixtureRequest) -> Shots:
+    taken = Shots(request.node.name)
+    print(f"screenshots: {taken.dir}")  # noqa: T201 - the artefacts' path, shown with -s / -rP
+    return taken
