@@ -78,8 +78,16 @@ class Shots:
         return path
 
 
+_SHOTS_TAKEN = pytest.StashKey[bool]()
+
+
 @pytest.fixture
 def shots(request: pytest.FixtureRequest) -> Shots:
-    taken = Shots(request.node.name)
-    print(f"screenshots: {taken.dir}")  # noqa: T201 - the artefacts' path, shown with -s / -rP
-    return taken
+    request.config.stash[_SHOTS_TAKEN] = True
+    return Shots(request.node.name)
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if terminalreporter.config.stash.get(_SHOTS_TAKEN, False):
+        terminalreporter.write_sep("-", "browser screenshots")
+        terminalreporter.write_line(f"each step of the browser tests: {ARTIFACTS}/<test>/")
