@@ -1,16 +1,18 @@
 """The dashboard and the browser client: files of `service/static/`, served as they are.
 
 Only the files named here are served, each with its type, a strict Content-Security-Policy (the
-page runs its own scripts and talks to its own origin, nothing else) and `no-cache`, so a new
-release is picked up at the next load while an unchanged file costs a 304.
+page runs its own scripts and talks to its own origin, nothing else) and `no-cache` with an
+ETag, so a new release is picked up at the next load while an unchanged file costs a 304. The
+files are small: each is read once, when the app is built.
 """
 
 from __future__ import annotations
 
+import hashlib
 from importlib.resources import files
 
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 STATIC = files("service") / "static"
@@ -44,9 +46,13 @@ def page_routes() -> list[BaseRoute]:
 
 
 def _route(path: str, name: str, media_type: str) -> Route:
-    source = STATIC / name
+    content = (STATIC / name).read_bytes()
+    etag = f'"{hashlib.sha256(content).hexdigest()[:32]}"'
+    headers = {**HEADERS, "ETag": etag}
 
     async def serve(request: Request) -> Response:
-        return FileResponse(str(source), media_type=media_type, headers=HEADERS)
+        if etag in request.headers.get("if-none-match", ""):
+            return Response(status_code=304, headers=headers)
+        return Response(content, media_type=media_type, headers=headers)
 
     return Route(path, serve, methods=["GET"], name=f"static:{name}")

@@ -98,7 +98,7 @@ def _run_body(run: Run) -> str:
         for p in run.job_parameters or ()
     )
     return (
-        f'<p><a href="/">Workspace</a> › Job {run.job_id}</p>'
+        f'<p><a href="/">Workspace</a> &rsaquo; Job {run.job_id}</p>'
         f"<h1>{escape(run.run_name)}: run {run.run_id}</h1>"
         f'<p>State: <strong id="state">{escape(state.life_cycle_state)}</strong> '
         f'Result: <strong id="result">{escape(state.result_state or "—")}</strong></p>'

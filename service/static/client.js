@@ -252,6 +252,6 @@ function sleep(ms, signal) {
   });
 }
 
-// The same functions on a client with the defaults, for `import { trigger } from "/client.js"`.
+// The same functions on a client with the defaults: `import { trigger } from "./client.js"`.
 const defaults = createClient();
 export const { jobs, trigger, watch, job, status, runs, run, output, cancel } = defaults;

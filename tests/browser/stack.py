@@ -31,5 +31,6 @@ async def served(speed: float) -> AsyncIterator[Served]:
     scenario = msgspec.structs.replace(Scenario.demo(), speed=speed)
     emulator_app = create_emulator_app(scenario, clock=ScaledClock(speed=speed))
     async with running(emulator_app) as emulator_url:
-        async with running(create_app(fast_settings(emulator_url))) as url:
+        service = create_app(fast_settings(emulator_url))
+        async with running(service) as url:
             yield Served(url=url, emulator_url=emulator_url, emulator=emulator_state(emulator_app))

@@ -7,7 +7,6 @@ from importlib.resources import files
 
 import pytest
 import structlog
-from playwright.async_api import expect
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response

@@ -55,7 +55,8 @@ async def test_the_page_lists_every_demo_job_with_a_labelled_form(browser, shots
         script = page.get_by_role("region", name="script", exact=True)
         await script.get_by_role("button", name="Add args item").click()
         await script.get_by_role("button", name="Add args item").click()
-        await expect(script.get_by_role("group", name="args").get_by_role("textbox")).to_have_count(2)
+        args = script.get_by_role("group", name="args").get_by_role("textbox")
+        await expect(args).to_have_count(2)
         await expect(script.get_by_role("textbox", name="args 2")).to_be_focused()
         await shots.take(page, "list-inputs")
 
