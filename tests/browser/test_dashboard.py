@@ -6,6 +6,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 from playwright.async_api import BrowserContext, Page, expect
 
@@ -108,8 +109,20 @@ async def test_a_multi_task_run_goes_to_success_with_its_task_timeline(browser, 
         )
         await expect(pipeline.locator(".latest")).to_have_text("Latest run: TERMINATED SUCCESS")
         await expect(pipeline.get_by_role("img", name=re.compile("^Last 1 runs"))).to_be_visible()
-        await shots.take(page, "success")
         (run,) = s.runs_of(DEMO_JOB_IDS["pipeline"])
+        await pipeline.get_by_text("Run history").click()
+        rows = pipeline.get_by_role("row")
+        await expect(rows).to_have_count(2)  # the header and the run
+        await expect(rows.nth(1).get_by_role("cell")).to_have_text(
+            [
+                str(run.run_id),
+                re.compile(r"\d"),
+                re.compile(r"s$"),
+                "SUCCESS",
+                "emulator@example.com",
+            ]
+        )
+        await shots.take(page, "success")
         assert page.url.endswith(f"#run=pipeline/{run.run_id}")
         # The run's page "in Databricks" is the emulator's page of that run.
         link = page.get_by_role("link", name="Open in Databricks")
@@ -155,3 +168,41 @@ async def test_a_reload_mid_run_resumes_without_a_gap(browser, shots: Shots):
         )
         await shots.take(page, "finished-after-reload")
         assert len(s.runs_of(DEMO_JOB_IDS["etl"])) == 1
+
+
+async def test_a_run_started_elsewhere_shows_up_on_its_job(browser, shots: Shots):
+    async with served(speed=1) as s, dashboard(browser, s) as page:
+        etl = page.get_by_role("region", name="etl", exact=True)
+        await expect(etl.locator(".latest")).to_have_text("Latest run: never run")
+        async with httpx.AsyncClient(base_url=s.url) as api:
+            started = await api.post(
+                "/api/jobs/etl/run", json={"params": {"run_date": "2026-11-29"}}
+            )
+        assert started.status_code == 200
+        # The page looks again every 5 s; no reload, no click.
+        await expect(etl.locator(".latest")).to_have_text(
+            re.compile("Latest run: (PENDING|RUNNING)"), timeout=8_000
+        )
+        await expect(etl.locator("svg rect.bar")).to_have_count(1)
+        await shots.take(page, "started-elsewhere")
+
+
+async def test_a_job_the_caller_may_not_run_has_no_run_button(browser):
+    async with served(speed=10) as s:
+        page = await browser.new_page()
+
+        async def without_report_runs(route):
+            # The front door's catalog says canRun per job; this one says no for report.
+            response = await route.fetch()
+            body = await response.json()
+            for job in body["jobs"]:
+                job["canRun"] = job["key"] != "report"
+            await route.fulfill(response=response, json=body)
+
+        await page.route("**/api/jobs", without_report_runs)
+        await page.goto(s.url)
+        report = page.get_by_role("region", name="report", exact=True)
+        await expect(report).to_contain_text("You may view this job but not run it.")
+        await expect(report.get_by_role("button", name="Run", exact=True)).to_have_count(0)
+        etl = page.get_by_role("region", name="etl", exact=True)
+        await expect(etl.get_by_role("button", name="Run", exact=True)).to_be_visible()
