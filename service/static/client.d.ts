@@ -102,7 +102,11 @@ export interface Watch {
   close(): void;
   /** The id of the last event received: pass it as `lastEventId` to resume elsewhere. */
   readonly lastEventId: string | null;
-  /** Resolves with the last event once the watch is over (final update, error or close). */
+  /**
+   * Resolves with the last event once the watch is over (final update, error or close); null
+   * when nothing came: the run had ended before (a resumed watch), or the stream was refused
+   * (read `run()` to know which).
+   */
   readonly done: Promise<WatchEvent | null>;
 }
 

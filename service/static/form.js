@@ -31,7 +31,8 @@ function field(prefix, name, schema, required) {
     control = h("select", common, blank, options);
     read = () => (control.value === "" ? undefined : schema.enum.find((v) => String(v) === control.value));
   } else if (kind === "boolean") {
-    control = h("input", { ...common, type: "checkbox", checked: schema.default === true });
+    // `required` on a checkbox would mean "must be ticked": a required flag is sent either way.
+    control = h("input", { ...common, required: false, "aria-required": false, type: "checkbox", checked: schema.default === true });
     read = () => control.checked;
   } else if (kind === "list") {
     return listField(id, name, schema, required, mark, error);
