@@ -35,6 +35,7 @@ export class RunView {
     this.runId = runId;
     this.run = null;
     this.seen = [];
+    this.outputsFor = 0; // how many finished tasks the outputs shown cover
     this.state = h("span", { class: "state" }, "…");
     this.result = h("span", { class: "result" });
     this.elapsed = h("span", { class: "elapsed" }, "—");
@@ -138,9 +139,12 @@ export class RunView {
     this.cancel.hidden = final;
     this.tick();
     this.onUpdate(this.key, event);
-    if (final) {
-      clearInterval(this.timer);
-      this.showOutputs();
+    if (final) clearInterval(this.timer);
+    // Each task's output as soon as it has finished, and all of them when the run has.
+    const done = (event.run.tasks ?? []).filter((task) => isFinal(task.state?.life_cycle_state));
+    if (final || done.length > this.outputsFor) {
+      this.outputsFor = done.length;
+      this.showOutputs(final ? null : new Set(done.map((task) => task.task_key)));
     }
   }
 
@@ -165,18 +169,23 @@ export class RunView {
     }
   }
 
-  async showOutputs() {
+  /** The outputs of the tasks in `only` (all when null); a later call's answer wins. */
+  async showOutputs(only) {
     const { key, runId } = this;
+    this.outputCalls = (this.outputCalls ?? 0) + 1;
+    const call = this.outputCalls;
+    const current = () => this.runId === runId && this.outputCalls === call;
     try {
       const output = await this.client.output(key, runId);
-      if (this.runId !== runId) return;
-      const tasks = output.tasks ?? [{ task_key: this.run?.tasks?.[0]?.task_key ?? "output", output }];
+      if (!current()) return;
+      const all = output.tasks ?? [{ task_key: this.run?.tasks?.[0]?.task_key ?? "output", output }];
+      const tasks = only ? all.filter((task) => only.has(task.task_key)) : all;
       this.outputs.replaceChildren(
         h("h3", {}, "Output"),
         ...tasks.map((task) => h("section", { class: "task-output", "aria-label": `Output of ${task.task_key}` },
           h("h3", {}, task.task_key), h("pre", {}, outputText(task.output)))));
     } catch (error) {
-      if (this.runId === runId) this.outputs.replaceChildren(h("p", { class: "muted" }, `No output: ${error.message}`));
+      if (current()) this.outputs.replaceChildren(h("p", { class: "muted" }, `No output: ${error.message}`));
     }
   }
 }

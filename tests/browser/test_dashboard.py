@@ -96,6 +96,8 @@ async def test_a_multi_task_run_goes_to_success_with_its_task_timeline(browser, 
         await expect(bars).to_have_count(1)  # ingest only: the others wait for it
         await shots.take(page, "running-first-task")
         await expect(bars).to_have_count(2)
+        outputs = page.locator(".task-output pre")
+        await expect(outputs).to_have_text(['{"files": 12}'])  # ingest's, once it has finished
         await shots.take(page, "running-second-task")
         await expect(page.get_by_role("button", name="Cancel")).to_be_visible()
         await expect(status(page)).to_have_text("TERMINATED SUCCESS", timeout=15_000)
@@ -103,7 +105,6 @@ async def test_a_multi_task_run_goes_to_success_with_its_task_timeline(browser, 
         await expect(page.get_by_role("button", name="Cancel")).to_be_hidden()
         await expect(seen(page).first).to_have_text("PENDING")
         await expect(seen(page).last).to_have_text("TERMINATED SUCCESS")
-        outputs = page.locator(".task-output pre")
         await expect(outputs).to_have_text(
             ['{"files": 12}', "transformed 12 files\n", '{"published": true}']
         )
