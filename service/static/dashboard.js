@@ -51,7 +51,7 @@ function jobCard(job, index) {
     h("p", { class: "latest" }, "Latest run: ", latest, " ", latestResult),
     chart, form,
     h("details", { class: "history" }, h("summary", {}, "Run history"),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Run", "Start", "Duration", "Result", "Triggered by"].map((t) => h("th", { scope: "col" }, t)))), history)));
+      h("table", {}, h("thead", {}, h("tr", {}, ["Run", "Start", "Duration", "Result", "By"].map((t) => h("th", { scope: "col" }, t)))), history)));
   return { job, element, latest, latestResult, chart, history, latestRunId: null };
 }
 
@@ -62,6 +62,14 @@ function showLatest(card, status, result) {
   card.latestResult.className = result ? `result result-${result}` : "result";
 }
 
+/** A start time: the time of day for today's runs, else the date. */
+function started(ms) {
+  if (!ms) return "—";
+  const when = new Date(ms);
+  const today = when.toDateString() === new Date().toDateString();
+  return today ? when.toLocaleTimeString() : when.toLocaleDateString();
+}
+
 function showRuns(card, runs) {
   const now = Date.now();
   card.chart.replaceChildren(recentRunsChart(card.job.key, runs, now));
@@ -69,7 +77,7 @@ function showRuns(card, runs) {
     const state = run.state?.life_cycle_state;
     return h("tr", { "data-run-id": run.run_id },
       h("td", {}, h("a", { href: `#run=${encodeURIComponent(card.job.key)}/${run.run_id}` }, String(run.run_id))),
-      h("td", {}, run.start_time ? new Date(run.start_time).toLocaleString() : "—"),
+      h("td", { title: run.start_time ? new Date(run.start_time).toString() : false }, started(run.start_time)),
       h("td", {}, duration(runDuration(run, now))),
       h("td", { class: `result result-${resultOf(run) ?? ""}` }, resultOf(run) ?? state ?? "—"),
       h("td", {}, run.creator_user_name ?? "—"));
