@@ -104,7 +104,7 @@ export function createClient(options = {}) {
    * exactly one. Other errors are thrown at once, as a JobsError.
    */
   async function trigger(key, params = {}, { idempotencyKey, signal } = {}) {
-    const idemKey = idempotencyKey ?? crypto.randomUUID();
+    const idemKey = idempotencyKey ?? newKey();
     const init = {
       method: "POST",
       credentials,
@@ -234,6 +234,16 @@ async function errorFrom(response) {
       retryAfter: Number.isFinite(retryAfter) ? retryAfter : null,
     },
   );
+}
+
+/** A random UUID (v4). `crypto.randomUUID` exists only on HTTPS and localhost pages. */
+function newKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
 }
 
 function networkError(cause) {

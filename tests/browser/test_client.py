@@ -129,3 +129,29 @@ async def test_errors_from_the_service_are_objects_with_status_code_and_message(
         },
         {"isError": True, "status": 404, "code": "RUN_NOT_FOUND", "fields": []},
     ]
+
+
+async def test_a_page_without_crypto_random_uuid_still_sends_a_uuid_key(browser):
+    """Plain-HTTP pages off localhost have no crypto.randomUUID (it needs a secure context)."""
+    async with served(speed=10) as s:
+        page = await browser.new_page()
+        await page.goto(f"{s.url}/client.js")
+        got = await page.evaluate(
+            """async () => {
+                Object.defineProperty(Crypto.prototype, "randomUUID", { value: undefined });
+                const { createClient } = await import("/client.js");
+                const keys = [];
+                const recording = (url, init) => {
+                  keys.push(init.headers["Idempotency-Key"]);
+                  return fetch(url, init);
+                };
+                const client = createClient({ fetch: recording });
+                await client.trigger("etl", { run_date: "2026-11-29" });
+                await client.trigger("etl", { run_date: "2026-11-29" });
+                return { keys, hasRandomUUID: typeof crypto.randomUUID };
+            }"""
+        )
+        assert len(s.runs_of(DEMO_JOB_IDS["etl"])) == 2  # two keys: two runs
+    assert got["hasRandomUUID"] == "undefined"
+    assert all(UUID.match(key) for key in got["keys"])
+    assert got["keys"][0] != got["keys"][1]
