@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from playwright.async_api import BrowserContext
 
+from service.emulator.faults import FaultRule
 from tests.browser.stack import Served, served
 from tests.factories import DEMO_JOB_IDS
 
@@ -155,3 +156,32 @@ async def test_a_page_without_crypto_random_uuid_still_sends_a_uuid_key(browser)
     assert got["hasRandomUUID"] == "undefined"
     assert all(UUID.match(key) for key in got["keys"])
     assert got["keys"][0] != got["keys"][1]
+
+
+async def test_watch_reports_the_streams_error_event_once_and_stops(browser):
+    async with served(speed=1) as s:
+        page = await browser.new_page()
+        await page.goto(f"{s.url}/client.js")
+        await page.evaluate(
+            """async () => {
+                const { createClient } = await import("/client.js");
+                const client = createClient();
+                const { runId } = await client.trigger("etl", { run_date: "2026-11-29" });
+                window.events = [];
+                const seen = (event) => event.type === "error"
+                  ? { type: "error", code: event.error.code, isError: event.error instanceof Error }
+                  : { type: event.type, status: event.status, result: event.result };
+                window.watching = client.watch("etl", runId, (e) => window.events.push(seen(e)));
+            }"""
+        )
+        await page.wait_for_function("() => window.events.length > 0")
+        # Databricks fails every poll from now on: the service gives up and says so.
+        s.emulator.add_fault(FaultRule(endpoint="runs/get", status=503, count=1000))
+        last = await page.evaluate(
+            "window.watching.done.then((e) => ({ type: e.type, code: e.error.code }))"
+        )
+        events = await page.evaluate("window.events")
+    assert events[0] == {"type": "update", "status": "PENDING", "result": None}
+    assert events[-1] == {"type": "error", "code": "UPSTREAM_UNAVAILABLE", "isError": True}
+    assert last == {"type": "error", "code": "UPSTREAM_UNAVAILABLE"}
+    assert [e["type"] for e in events].count("error") == 1
