@@ -1,5 +1,9 @@
 """Fixtures of the browser tests: Debian's chromium under Playwright, and where screenshots go.
 
+One chromium serves the session (its launch is most of a short test's time), so the browser
+tests run on the session's event loop (`pytestmark` in each module); each test has a context of
+its own.
+
 Without chromium these tests skip with the reason, except in CI (CI=true), where they fail: CI
 must run them. `.ci/browser-up --install` installs it; `make test` does when it can.
 """
@@ -9,12 +13,12 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, async_playwright
+import pytest_asyncio
+from playwright.async_api import Browser, BrowserContext, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
@@ -42,24 +46,29 @@ def chromium_path() -> str:
     return found
 
 
-@pytest.fixture
-async def browser() -> AsyncIterator[BrowserContext]:
-    """A fresh chromium with a fresh profile, closed after the test."""
+@pytest_asyncio.fixture(scope="session", loop_scope="session")
+async def chromium() -> AsyncIterator[Browser]:
+    """One chromium for the session (Playwright gives it a fresh temporary profile)."""
     executable = chromium_path()
-    with tempfile.TemporaryDirectory(prefix="chromium-") as profile:
-        async with async_playwright() as playwright:
-            context = await playwright.chromium.launch_persistent_context(
-                profile,
-                executable_path=executable,
-                headless=True,
-                args=CHROMIUM_ARGS,
-                viewport={"width": 1280, "height": 900},
-            )
-            context.set_default_timeout(10_000)
-            try:
-                yield context
-            finally:
-                await context.close()
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=executable, headless=True, args=CHROMIUM_ARGS
+        )
+        try:
+            yield launched
+        finally:
+            await launched.close()
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def browser(chromium: Browser) -> AsyncIterator[BrowserContext]:
+    """A fresh context per test: no cookies, storage or cache from another test."""
+    context = await chromium.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(10_000)
+    try:
+        yield context
+    finally:
+        await context.close()
 
 
 class Shots:

@@ -12,7 +12,7 @@ from service.emulator.faults import FaultRule
 from tests.browser.stack import Served, served
 from tests.factories import DEMO_JOB_IDS
 
-pytestmark = pytest.mark.looptime(False)
+pytestmark = [pytest.mark.looptime(False), pytest.mark.asyncio(loop_scope="session")]
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
 
 # Runs in the page: client.js with a fetch that sends each request for real and then spoils the

@@ -16,7 +16,7 @@ from tests.browser.conftest import Shots
 from tests.browser.stack import served
 from tests.e2e.servers import running
 
-pytestmark = pytest.mark.looptime(False)
+pytestmark = [pytest.mark.looptime(False), pytest.mark.asyncio(loop_scope="session")]
 BODY = {"params": {"run_date": "2026-11-29"}}
 
 

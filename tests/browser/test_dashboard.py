@@ -14,7 +14,7 @@ from tests.browser.conftest import Shots
 from tests.browser.stack import Served, served
 from tests.factories import DEMO_JOB_IDS
 
-pytestmark = pytest.mark.looptime(False)
+pytestmark = [pytest.mark.looptime(False), pytest.mark.asyncio(loop_scope="session")]
 
 
 @asynccontextmanager
