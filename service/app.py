@@ -22,6 +22,7 @@ from service.config import Settings
 from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
+from service.pages import page_routes
 from service.routes import routes
 from service.runtime import open_services
 
@@ -58,7 +59,7 @@ def create_app(
         _log.info("app.stopped")
 
     return Starlette(
-        routes=routes(),
+        routes=[*routes(), *page_routes()],
         middleware=[
             Middleware(AccessLog),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),

@@ -111,6 +111,10 @@ def test_the_banner_quotes_every_url_with_a_query():
             assert url.startswith("'"), url  # unquoted, zsh globs the ? and fails
 
 
+def test_the_banner_names_the_dashboard():
+    assert "dashboard http://127.0.0.1:8000/ " in try_this(8000)
+
+
 def test_the_console_script_checks_the_config_from_a_clean_environment():
     script = Path(sys.executable).parent / "jobs-sidecar"
     done = subprocess.run(  # noqa: S603 - the console script this project installs

@@ -28,6 +28,7 @@ from service.emulator.errors import (
 )
 from service.emulator.faults import FaultMiddleware
 from service.emulator.inputs import origin
+from service.emulator.run_page import run_page_routes
 from service.emulator.scenario import Scenario
 from service.emulator.scim import SCIM_ME_PATH, me
 from service.emulator.state import Emulator
@@ -47,7 +48,12 @@ def create_emulator_app(
     """
     emulator = Emulator(scenario, clock or ScaledClock(speed=scenario.speed), base_url=base_url)
     app = Starlette(
-        routes=[*JobsApi(emulator).routes(), *_oauth_routes(emulator), *control_routes(emulator)],
+        routes=[
+            *JobsApi(emulator).routes(),
+            *_oauth_routes(emulator),
+            *control_routes(emulator),
+            *run_page_routes(emulator),
+        ],
         middleware=[
             # Outermost first: every call is counted, then faults fire, then auth is checked.
             Middleware(RecordingMiddleware, stats=emulator.stats),

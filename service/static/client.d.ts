@@ -1,0 +1,170 @@
+// Types of client.js, the browser client of jobs-sidecar (served at /client.d.ts).
+
+/** An error from the service, or `status` 0 and code "NETWORK" when it could not be reached. */
+export class JobsError extends Error {
+  readonly name: "JobsError";
+  status: number;
+  /** BAD_REQUEST, UNKNOWN_JOB, RUN_NOT_FOUND, CROSS_ORIGIN, OUTCOME_UNKNOWN, WAIT_TIMEOUT, ... */
+  code: string;
+  /** For a 400 about parameters: each misfit parameter and why. */
+  fields: { field: string; message: string }[];
+  /** On a trigger: the key it was sent with (retry with it to reach the same run). */
+  idempotencyKey: string | null;
+  /** Seconds, from a Retry-After header. */
+  retryAfter: number | null;
+}
+
+/** SUCCESS, FAILED, CANCELED, TIMEDOUT, ... or null while the run has no result. */
+export type Result =
+  | "SUCCESS"
+  | "FAILED"
+  | "CANCELED"
+  | "TIMEDOUT"
+  | "SUCCESS_WITH_FAILURES"
+  | "EXCLUDED"
+  | "UPSTREAM_FAILED"
+  | "UPSTREAM_CANCELED"
+  | "MAXIMUM_CONCURRENT_RUNS_REACHED"
+  | (string & {})
+  | null;
+
+/** PENDING, QUEUED, RUNNING, TERMINATING, TERMINATED, SKIPPED, INTERNAL_ERROR, BLOCKED, ... */
+export type LifeCycleState = string;
+
+/** A run as the Jobs API describes it (`runs/get`), plus the top-level `result`. */
+export interface Run {
+  run_id: number;
+  job_id: number;
+  state: { life_cycle_state: LifeCycleState; result_state?: string; state_message?: string };
+  start_time: number;
+  end_time: number;
+  run_duration?: number;
+  run_page_url: string;
+  creator_user_name?: string;
+  tasks?: TaskRun[];
+  result: Result;
+  [field: string]: unknown;
+}
+
+export interface TaskRun {
+  task_key: string;
+  run_id: number;
+  state: { life_cycle_state: LifeCycleState; result_state?: string };
+  start_time: number;
+  end_time: number;
+  depends_on?: { task_key: string }[];
+  [field: string]: unknown;
+}
+
+/** A job of the catalog; `params` is its parameters' JSON Schema (null: any parameters). */
+export interface Job {
+  key: string;
+  taskType: string;
+  configured: boolean;
+  runAs: "service_principal" | "user";
+  params: JsonSchema | null;
+  canRun: boolean;
+}
+
+export interface JsonSchema {
+  type?: string;
+  format?: string;
+  enum?: unknown[];
+  default?: unknown;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  items?: JsonSchema;
+  minimum?: number;
+  maximum?: number;
+  pattern?: string;
+  [keyword: string]: unknown;
+}
+
+export interface Status {
+  status: LifeCycleState | null;
+  result: Result;
+  run: Run | null;
+}
+
+export type WatchEvent =
+  | {
+      type: "update";
+      id: string;
+      status: LifeCycleState;
+      result: Result;
+      timestamp: number;
+      run: Run;
+    }
+  | { type: "error"; error: JobsError };
+
+export interface Watch {
+  /** Stop following (the run goes on). */
+  close(): void;
+  /** The id of the last event received: pass it as `lastEventId` to resume elsewhere. */
+  readonly lastEventId: string | null;
+  /**
+   * Resolves with the last event once the watch is over (final update, error or close); null
+   * when nothing came: the run had ended before (a resumed watch), or the stream was refused
+   * (read `run()` to know which).
+   */
+  readonly done: Promise<WatchEvent | null>;
+}
+
+export type TaskOutput = Record<string, unknown>;
+export type Output = TaskOutput | { tasks: { task_key: string; run_id: number; output: TaskOutput }[] };
+
+interface Signal {
+  signal?: AbortSignal;
+}
+
+export interface ClientOptions {
+  /** Where the service is; default "", paths relative to the page (`api/jobs/...`). */
+  baseUrl?: string;
+  /** Extra attempts of a trigger whose outcome is unknown (default 3). */
+  retries?: number;
+  /** The first backoff between those attempts, doubled each time (default 500 ms). */
+  retryDelayMs?: number;
+  /** fetch's credentials mode (default "same-origin"); "include" for cookies to another origin. */
+  credentials?: RequestCredentials;
+  /** Headers added to every fetch (EventSource cannot send headers). */
+  headers?: Record<string, string>;
+  fetch?: typeof fetch;
+  EventSource?: typeof EventSource;
+}
+
+export interface Client {
+  jobs(options?: Signal): Promise<Job[]>;
+  trigger(
+    key: string,
+    params?: Record<string, unknown>,
+    options?: { idempotencyKey?: string } & Signal,
+  ): Promise<{ runId: number; idempotencyKey: string }>;
+  watch(
+    key: string,
+    runId: number,
+    onEvent: (event: WatchEvent) => void,
+    options?: { lastEventId?: string },
+  ): Watch;
+  job(key: string, options?: Signal): Promise<Record<string, unknown>>;
+  status(key: string, options?: Signal): Promise<Status>;
+  runs(key: string, options?: { limit?: number } & Signal): Promise<Run[]>;
+  run(key: string, runId: number, options?: Signal): Promise<Run>;
+  output(key: string, runId: number, options?: Signal): Promise<Output>;
+  cancel(key: string, runId: number, options?: Signal): Promise<void>;
+}
+
+export function createClient(options?: ClientOptions): Client;
+export const FINAL_STATES: readonly string[];
+export function isFinal(status: LifeCycleState | null | undefined): boolean;
+export function resultOf(item: unknown): Result;
+export function canRun(job: { canRun?: boolean }): boolean;
+
+export const jobs: Client["jobs"];
+export const trigger: Client["trigger"];
+export const watch: Client["watch"];
+export const job: Client["job"];
+export const status: Client["status"];
+export const runs: Client["runs"];
+export const run: Client["run"];
+export const output: Client["output"];
+export const cancel: Client["cancel"];

@@ -1,0 +1,267 @@
+/**
+ * The browser client of jobs-sidecar: list, trigger, watch and cancel jobs over its HTTP API.
+ *
+ * An ES module with no dependencies and no build step, served by the service at /client.js
+ * (types at /client.d.ts). Paths are relative (`api/jobs/...`) unless `baseUrl` is given, so it
+ * works at the root of a Databricks App and behind any proxy that serves the page and the API
+ * together.
+ *
+ *   import { createClient } from "./client.js";
+ *   const jobs = createClient();
+ *   const { runId } = await jobs.trigger("etl", { run_date: "2026-11-29" });
+ *   const watch = jobs.watch("etl", runId, (event) => console.log(event.status, event.result));
+ */
+
+/** An error from the service (or the network): `status` 0 and code `NETWORK` for the latter. */
+export class JobsError extends Error {
+  constructor(status, code, message, body = {}) {
+    super(message);
+    this.name = "JobsError";
+    this.status = status;
+    this.code = code;
+    this.fields = Array.isArray(body.fields) ? body.fields : [];
+    this.idempotencyKey = body.idempotencyKey ?? null;
+    this.retryAfter = body.retryAfter ?? null;
+  }
+}
+
+/** Life-cycle states after which a run changes no more. */
+export const FINAL_STATES = Object.freeze(["TERMINATED", "SKIPPED", "INTERNAL_ERROR"]);
+
+/** Whether a life-cycle state is final. */
+export function isFinal(status) {
+  return FINAL_STATES.includes(status);
+}
+
+/**
+ * The run's outcome (SUCCESS, FAILED, CANCELED, TIMEDOUT, ...) or null while it runs, from a
+ * status reply, a run event or a run: the service's top-level `result` when it sends one, else
+ * the run's own `state.result_state`.
+ */
+export function resultOf(item) {
+  if (item == null) return null;
+  if (item.result !== undefined) return item.result;
+  const run = item.run !== undefined ? item.run : item;
+  return run?.state?.result_state ?? null;
+}
+
+/** Whether the caller may run the job (a catalog without `canRun` lets everyone run). */
+export function canRun(job) {
+  return job.canRun !== false;
+}
+
+// Statuses with which run-now may or may not have started a run; the body's code says which.
+const UNKNOWN_OUTCOME = new Set([502, 503, 504]);
+const isUnknownOutcome = (error) =>
+  UNKNOWN_OUTCOME.has(error.status) && error.code === "OUTCOME_UNKNOWN";
+const NO_BODY = new Set([204, 205]);
+
+/**
+ * A client. Options: `baseUrl` (default: paths relative to the page), `retries` (extra attempts
+ * of a trigger whose outcome is unknown, default 3), `retryDelayMs` (first backoff, doubled each
+ * time, at most 8 s; a Retry-After header wins), `credentials` (fetch's; "include" also makes
+ * EventSource send cookies to another origin), `headers` (added to every fetch; EventSource
+ * cannot send headers), `fetch` and `EventSource` (to replace them).
+ */
+export function createClient(options = {}) {
+  const base = (options.baseUrl ?? "").replace(/\/+$/, "");
+  const fetchImpl = options.fetch ?? ((...args) => globalThis.fetch(...args));
+  const Source = options.EventSource ?? globalThis.EventSource;
+  const retries = options.retries ?? 3;
+  const retryDelayMs = options.retryDelayMs ?? 500;
+  const credentials = options.credentials ?? "same-origin";
+  const headers = options.headers ?? {};
+
+  const url = (...parts) => {
+    const path = ["api", "jobs", ...parts.map((p) => encodeURIComponent(String(p)))].join("/");
+    return base ? `${base}/${path}` : path;
+  };
+
+  async function call(method, target, init = {}) {
+    let response;
+    try {
+      response = await fetchImpl(target, { method, credentials, headers, ...init });
+    } catch (cause) {
+      if (init.signal?.aborted) throw cause;
+      throw networkError(cause);
+    }
+    if (!response.ok) throw await errorFrom(response);
+    return NO_BODY.has(response.status) ? null : response.json();
+  }
+
+  const get = (target, signal) => call("GET", target, { signal });
+
+  /** Every job the caller may view: `{key, taskType, configured, runAs, params, canRun}`. */
+  async function jobs({ signal } = {}) {
+    const reply = await get(url(), signal);
+    return reply.jobs.map((job) => ({ ...job, canRun: canRun(job) }));
+  }
+
+  /**
+   * Start a run: `{runId, idempotencyKey}`. Always sends an Idempotency-Key (a new UUID unless
+   * given); when the outcome is unknown (the network failed, or 502/503/504 OUTCOME_UNKNOWN) it
+   * tries again with the same key, so the service returns the run already started or starts
+   * exactly one. Other errors are thrown at once, as a JobsError.
+   */
+  async function trigger(key, params = {}, { idempotencyKey, signal } = {}) {
+    const idemKey = idempotencyKey ?? newKey();
+    const init = {
+      method: "POST",
+      credentials,
+      headers: { ...headers, "Content-Type": "application/json", "Idempotency-Key": idemKey },
+      body: JSON.stringify({ params }),
+      signal,
+    };
+    for (let attempt = 0; ; attempt += 1) {
+      let error;
+      try {
+        const response = await fetchImpl(url(key, "run"), init);
+        if (response.ok) {
+          const { runId } = await response.json();
+          return { runId, idempotencyKey: idemKey };
+        }
+        error = await errorFrom(response);
+      } catch (cause) {
+        if (signal?.aborted) throw cause;
+        error = networkError(cause);
+      }
+      const unknown = error.code === "NETWORK" || isUnknownOutcome(error);
+      error.idempotencyKey = idemKey;
+      if (!unknown || attempt >= retries) throw error;
+      const backoff = Math.min(retryDelayMs * 2 ** attempt, 8000);
+      await sleep(error.retryAfter != null ? error.retryAfter * 1000 : backoff, signal);
+    }
+  }
+
+  /**
+   * Follow a run live: `onEvent` gets `{type: "update", id, status, result, timestamp, run}` for
+   * each change, then stops after the final one; or `{type: "error", error}` once (a JobsError,
+   * e.g. WAIT_TIMEOUT or RUN_NOT_FOUND) and stops. The browser reconnects by itself after a drop,
+   * resuming after the last event it saw (Last-Event-ID); `lastEventId` resumes a watch from an
+   * earlier page. Returns `{close(), lastEventId, done}`; `done` resolves with the last event.
+   */
+  function watch(key, runId, onEvent, { lastEventId } = {}) {
+    let target = url(key, "runs", runId, "events");
+    if (lastEventId) target += `?lastEventId=${encodeURIComponent(lastEventId)}`;
+    const source = new Source(target, { withCredentials: credentials === "include" });
+    let last = null;
+    let settle;
+    const done = new Promise((resolve) => {
+      settle = resolve;
+    });
+    const handle = {
+      lastEventId: lastEventId ?? null,
+      done,
+      close() {
+        source.close();
+        settle(last);
+      },
+    };
+    const emit = (event) => {
+      last = event;
+      try {
+        onEvent(event);
+      } finally {
+        if (event.type === "error" || (event.type === "update" && isFinal(event.status))) {
+          handle.close();
+        }
+      }
+    };
+    source.addEventListener("message", (message) => {
+      const data = JSON.parse(message.data);
+      handle.lastEventId = message.lastEventId || handle.lastEventId;
+      emit({ type: "update", id: message.lastEventId, ...data, result: resultOf(data) });
+    });
+    source.addEventListener("error", (message) => {
+      if (typeof message.data === "string") {
+        // The service's `event: error`: the same body as an HTTP error; the watch is over.
+        const body = JSON.parse(message.data);
+        emit({ type: "error", error: new JobsError(0, body.code, body.error, body) });
+      } else if (source.readyState === Source.CLOSED) {
+        // Refused (4xx), or 204: the client has the final event already. Nothing more comes.
+        handle.close();
+      }
+      // Otherwise the connection dropped and the browser is reconnecting with Last-Event-ID.
+    });
+    return handle;
+  }
+
+  return {
+    jobs,
+    trigger,
+    watch,
+    /** The job as Databricks describes it (`jobs/get`). */
+    job: (key, { signal } = {}) => get(url(key), signal),
+    /** The latest run: `{status, result, run}`, `status` null when the job never ran. */
+    status: async (key, { signal } = {}) => {
+      const reply = await get(url(key, "status"), signal);
+      return { ...reply, result: resultOf(reply) };
+    },
+    /** The latest runs, newest first (1-100, default 20), each with `result`. */
+    runs: async (key, { limit = 20, signal } = {}) => {
+      const reply = await get(`${url(key, "runs")}?limit=${limit}`, signal);
+      return reply.runs.map((run) => ({ ...run, result: resultOf(run) }));
+    },
+    /** One run, with `result`. */
+    run: async (key, runId, { signal } = {}) => {
+      const run = await get(url(key, "runs", runId), signal);
+      return { ...run, result: resultOf(run) };
+    },
+    /** A one-task run's output, or `{tasks: [{task_key, run_id, output}]}`. */
+    output: (key, runId, { signal } = {}) => get(url(key, "runs", runId, "output"), signal),
+    /** Cancel a run (a finished run stays as it was). */
+    cancel: async (key, runId, { signal } = {}) => {
+      await call("DELETE", url(key, "runs", runId), { signal });
+    },
+  };
+}
+
+async function errorFrom(response) {
+  let body = {};
+  try {
+    body = await response.json();
+  } catch {
+    // Not our JSON (a proxy's page): the status says enough.
+  }
+  const retryAfter = Number.parseInt(response.headers.get("Retry-After") ?? "", 10);
+  return new JobsError(
+    response.status,
+    typeof body.code === "string" ? body.code : `HTTP_${response.status}`,
+    typeof body.error === "string" ? body.error : `HTTP ${response.status}`,
+    {
+      ...body,
+      idempotencyKey: body.idempotencyKey ?? response.headers.get("Idempotency-Key"),
+      retryAfter: Number.isFinite(retryAfter) ? retryAfter : null,
+    },
+  );
+}
+
+/** A random UUID (v4). `crypto.randomUUID` exists only on HTTPS and localhost pages. */
+function newKey() {
+  if (typeof crypto.randomUUID === "function") return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+function networkError(cause) {
+  const error = new JobsError(0, "NETWORK", "The service could not be reached");
+  error.cause = cause;
+  return error;
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener("abort", () => {
+      clearTimeout(timer);
+      reject(signal.reason);
+    });
+  });
+}
+
+// The same functions on a client with the defaults: `import { trigger } from "./client.js"`.
+const defaults = createClient();
+export const { jobs, trigger, watch, job, status, runs, run, output, cancel } = defaults;

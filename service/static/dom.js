@@ -1,0 +1,43 @@
+/** Building DOM nodes: elements, SVG elements and text, never HTML strings (so no injection). */
+
+const SVG_NS = "http://www.w3.org/2000/svg";
+
+function build(node, attrs, children) {
+  for (const [name, value] of Object.entries(attrs ?? {})) {
+    if (value === false || value == null) continue;
+    if (name.startsWith("on")) node.addEventListener(name.slice(2), value);
+    else node.setAttribute(name, value === true ? "" : String(value));
+  }
+  for (const child of children.flat()) {
+    if (child == null || child === false) continue;
+    node.append(child instanceof Node ? child : String(child));
+  }
+  return node;
+}
+
+/** An HTML element: `h("p", {class: "x"}, "text", child)`. */
+export function h(tag, attrs, ...children) {
+  return build(document.createElement(tag), attrs, children);
+}
+
+/** An SVG element, as `h`. */
+export function s(tag, attrs, ...children) {
+  return build(document.createElementNS(SVG_NS, tag), attrs, children);
+}
+
+/** "1 h 02 min", "3 min 05 s", "4.2 s". */
+export function duration(ms) {
+  if (!(ms >= 0)) return "—";
+  const seconds = ms / 1000;
+  if (seconds < 60) return `${seconds.toFixed(1)} s`;
+  const minutes = Math.floor(seconds / 60);
+  if (minutes < 60) return `${minutes} min ${String(Math.floor(seconds % 60)).padStart(2, "0")} s`;
+  return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
+}
+
+/** The CSS classes that colour a run or task by its outcome, or its state while it has none. */
+export function outcomeClasses(state, result) {
+  return [result ? `result-${result}` : null, state ? `state-${state}` : null]
+    .filter(Boolean)
+    .join(" ");
+}
