@@ -22,7 +22,7 @@ from service.config import Settings
 from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
-from service.pages import page_routes
+from service.pages import PAGES, page_routes
 from service.routes import routes
 from service.runtime import open_services
 
@@ -63,7 +63,12 @@ def create_app(
         middleware=[
             Middleware(AccessLog),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
-            Middleware(Authenticate, access=settings.access, api_keys=settings.api_keys),
+            Middleware(
+                Authenticate,
+                access=settings.access,
+                api_keys=settings.api_keys,
+                public=PAGES,
+            ),
             Middleware(
                 BodyLimits,
                 max_bytes=settings.max_body_bytes,

@@ -1,8 +1,9 @@
 """Who is calling, by the access mode: the Databricks Apps proxy's word, an API key, or no one.
 
 `Authenticate` is pure ASGI middleware: it finds the caller before routing and puts it in the
-scope (`service.callers.caller_of`), or answers 401 itself. The probes (and `/metrics` unless
-`[access] metrics = "auth"`) are public: they answer without a caller.
+scope (`service.callers.caller_of`), or answers 401 itself. The probes, the dashboard's files
+(they hold no data: the page reads everything through the API) and `/metrics` unless
+`[access] metrics = "auth"` are public: they answer without a caller.
 
 - apps: the proxy names the user in `X-Forwarded-Email` (else `X-Forwarded-Preferred-Username`,
   else `X-Forwarded-User`). Only a peer inside `trusted_proxies` is believed; from any other peer
@@ -38,10 +39,19 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 class Authenticate:
     """Put the caller in the scope, or answer 401 (with `WWW-Authenticate` in token mode)."""
 
-    def __init__(self, app: ASGIApp, *, access: AccessTable, api_keys: tuple[ApiKey, ...]) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        access: AccessTable,
+        api_keys: tuple[ApiKey, ...],
+        public: Iterable[str] = (),
+    ) -> None:
+        """`public`: paths that hold no data (the dashboard's files) and answer without a caller."""
         self.app = app
         self._mode = access.mode
-        self._public = PROBES | ({"/metrics"} if access.metrics == "open" else set())
+        metrics = {"/metrics"} if access.metrics == "open" else set()
+        self._public = PROBES | metrics | set(public)
         self._trusted = trusted_networks(access.trusted_proxies)
         self._keys = KeyRing(api_keys)
 

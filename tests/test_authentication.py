@@ -71,12 +71,14 @@ async def test_apps_mode_believes_the_proxy_and_only_a_trusted_one(upstream):
     assert "www-authenticate" not in forged.headers
 
 
-async def test_the_probes_and_open_metrics_need_no_caller(upstream):
+async def test_the_probes_the_dashboard_s_files_and_open_metrics_need_no_caller(upstream):
     settings = settings_for("token", SIDECAR_API_KEYS=f"ci-bot:{KEY}")
     async with calling(settings, upstream) as client:
-        probes = [await client.get(path) for path in ("/livez", "/readyz", "/metrics")]
+        probes = [
+            await client.get(path) for path in ("/livez", "/readyz", "/metrics", "/", "/client.js")
+        ]
         jobs = await client.get("/api/jobs")
-    assert [r.status_code for r in probes] == [200, 200, 200]
+    assert [r.status_code for r in probes] == [200] * 5
     assert jobs.status_code == 401
 
 

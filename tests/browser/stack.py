@@ -12,8 +12,7 @@ from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.emulator.app import emulator_state
 from service.emulator.state import Emulator
-from tests.e2e.servers import running
-from tests.e2e.test_emulator_e2e import fast_settings
+from tests.e2e.servers import fast_settings, running
 
 
 class Served(msgspec.Struct):
