@@ -18,6 +18,7 @@ from service.errors import (
     UpstreamNotFound,
 )
 from service.params import run_now_fields, validate_params
+from service.run_result import with_result
 from service.triggers import Triggers
 from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
@@ -205,7 +206,7 @@ class JobOperations:
                 identity, job.job_id, limit=min(UPSTREAM_PAGE, limit - len(runs)), page_token=token
             )
             # runs/list filters by job_id upstream; check anyway so a run never leaks across jobs.
-            runs.extend(r for r in page.runs if job_id_of(r) == job.job_id)
+            runs.extend(with_result(r) for r in page.runs if job_id_of(r) == job.job_id)
             token = page.next_page_token
             if not token or not page.runs:
                 break

@@ -73,7 +73,7 @@ async def test_runs_list_passes_limit_and_returns_runs(client, upstream):
     runs = [make_run(3), make_run(2)]
     route = upstream.get("/runs/list").respond(json={"runs": runs, "has_more": False})
     response = await client.get("/api/jobs/etl/runs?limit=2")
-    assert response.json() == {"runs": runs}
+    assert response.json() == {"runs": [{**run, "result": None} for run in runs]}
     assert route.calls.last.request.url.params["limit"] == "2"
     assert route.calls.last.request.url.params["job_id"] == str(JOB_IDS["etl"])
 
@@ -177,14 +177,14 @@ async def test_status_is_latest_run(client, upstream):
     run = make_run(9, state="PENDING")
     route = upstream.get("/runs/list").respond(json={"runs": [run], "has_more": True})
     response = await client.get("/api/jobs/etl/status")
-    assert response.json() == {"status": "PENDING", "run": run}
+    assert response.json() == {"status": "PENDING", "result": None, "run": run}
     assert route.calls.last.request.url.params["limit"] == "1"
 
 
 async def test_status_without_runs_is_null(client, upstream):
     upstream.get("/runs/list").respond(json={"has_more": False})
     response = await client.get("/api/jobs/etl/status")
-    assert response.json() == {"status": None, "run": None}
+    assert response.json() == {"status": None, "result": None, "run": None}
 
 
 async def test_get_job_returns_upstream_job(client, upstream):
