@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import preflight
+from service.allow import allowed_methods
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
@@ -75,9 +76,12 @@ def create_app(
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code)
     body = error_body(RouteRefused(exc.detail, status=exc.status_code))
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request.app.routes, request.scope) or ""
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)

@@ -34,13 +34,14 @@ _HEADERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "pattern": "^[!-~]{1,255}$"},
     },
     "Last-Event-ID": {
-        "description": "The `id` of the last event received: the stream resumes after it",
-        "schema": {"type": "string", "maxLength": 1024},
+        "description": "The `id` of the last event received: the stream resumes after it "
+        "(one not of this service is ignored: the stream starts afresh)",
+        "schema": {"type": "string"},
     },
     "X-Request-Id": {
         "description": "Echoed back and logged when it is 1-128 of `A-Za-z0-9._:-`; "
         "otherwise one is made",
-        "schema": {"type": "string", "maxLength": 1024},
+        "schema": {"type": "string"},
     },
 }
 _RESPONSE_HEADERS: dict[str, dict[str, Any]] = {
@@ -222,13 +223,7 @@ def _replies(doc: RouteDoc, schema_of: Mapping[int, Any]) -> dict[str, Any]:
         else:
             responses[status] = {"description": reply.description, "headers": _headers(())}
         if reply.events:
-            media: dict[str, Any] = {
-                "schema": {"type": "string", "description": _events_text(reply)},
-                "x-sse-events": {
-                    e.name: {"description": e.description, "data": schema_of[id(e.data)]}
-                    for e in reply.events
-                },
-            }
+            media: dict[str, Any] = {"schema": _event_schema(reply, schema_of)}
         elif reply.body is not None:
             media = {"schema": schema_of[id(reply.body)]}
         else:
@@ -237,12 +232,32 @@ def _replies(doc: RouteDoc, schema_of: Mapping[int, Any]) -> dict[str, Any]:
     return responses
 
 
-def _events_text(reply: Reply) -> str:
+def _event_schema(reply: Reply, schema_of: Mapping[int, Any]) -> dict[str, Any]:
+    """One event of the stream (before OpenAPI 3.2, `schema` of an event stream describes each
+    event): its `event` name, `id`, `retry` hint, and `data`, JSON of the event's struct."""
     names = ", ".join(f"`{e.name}`" for e in reply.events)
-    return (
-        f"Server-Sent Events ({names}); each `data:` is JSON, its schema in x-sse-events. "
-        "Comment lines (`: heartbeat`) keep the line open."
-    )
+    return {
+        "description": f"Server-Sent Events: {names}. Comment lines (`: heartbeat`) keep "
+        "the line open; `data` is JSON, described by its `contentSchema`.",
+        "oneOf": [
+            {
+                "type": "object",
+                "description": event.description,
+                "properties": {
+                    "event": {"const": event.name},
+                    "id": {"type": "string"},
+                    "retry": {"type": "integer", "minimum": 0},
+                    "data": {
+                        "type": "string",
+                        "contentMediaType": "application/json",
+                        "contentSchema": schema_of[id(event.data)],
+                    },
+                },
+                "required": ["event", "data"],
+            }
+            for event in reply.events
+        ],
+    }
 
 
 def _errors(doc: RouteDoc) -> dict[str, Any]:
@@ -286,6 +301,7 @@ def _run_body(job: JobSettings, components: dict[str, Any]) -> dict[str, Any]:
     body: dict[str, Any] = {
         "type": "object",
         "properties": {"params": {"$ref": REF.format(name=name)}},
+        "additionalProperties": False,
     }
     if required:
         body["required"] = ["params"]

@@ -59,6 +59,16 @@ from service.upstream.wire import JobReply, Run, RunOutput
 
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
+
+
+def _whole_number(text: str) -> float | int:
+    """JSON Schema (so the API document) and JavaScript count `5.0` as an integer: read a whole
+    number as an int, within 2**53 (beyond it a float is not exact)."""
+    value = float(text)
+    return int(value) if value.is_integer() and abs(value) <= 2**53 else value
+
+
+_body_decoder = msgspec.json.Decoder(float_hook=_whole_number)
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -245,7 +255,7 @@ async def _trigger(svc: Services, job: JobSettings, identity: Identity, request:
         query=(
             Query(
                 "lastEventId",
-                {"type": "string", "maxLength": 1024},
+                {"type": "string"},
                 "As the Last-Event-ID header, for clients that cannot set it",
             ),
         ),
@@ -392,7 +402,7 @@ async def _params(request: Request) -> Any:
     if not body.strip():
         return None
     try:
-        payload = msgspec.json.decode(body)
+        payload = _body_decoder.decode(body)
     except msgspec.DecodeError:
         raise InvalidRequest("Request body must be valid JSON") from None
     except RecursionError:  # msgspec's depth guard: ~1,000 nested arrays or objects
@@ -403,14 +413,21 @@ async def _params(request: Request) -> Any:
         raise InvalidRequest("params must be a plain object")
     if payload and "params" not in payload:
         raise InvalidRequest(_unwrapped_hint(payload))
+    if len(payload) > 1:  # as the API document says: a body holds "params" and nothing else
+        others = ", ".join(f'"{name}"' for name in _plain([k for k in payload if k != "params"]))
+        raise InvalidRequest(f'The body holds "params" only: remove {others or "the rest"}')
     return payload.get("params")
 
 
 def _unwrapped_hint(payload: dict[str, Any]) -> str:
-    """Parameters sent at the top level: say where they go (a few names, and only plain ones)."""
-    names = [k for k in payload if k.isidentifier() and len(k) <= 64][:3]
-    shown = ", ".join(f'"{name}": ...' for name in names) or "..."
+    """Parameters sent at the top level: say where they go."""
+    shown = ", ".join(f'"{name}": ...' for name in _plain(list(payload))) or "..."
     return f'Parameters go under "params": send {{"params": {{{shown}}}}}, not {{{shown}}}'
+
+
+def _plain(keys: list[str]) -> list[str]:
+    """A few of a client's member names, and only plain ones, to repeat in a message."""
+    return [k for k in keys if k.isidentifier() and len(k) <= 64][:3]
 
 
 def routes() -> list[BaseRoute]:

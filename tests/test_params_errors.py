@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import tomllib
 
 import pytest
@@ -74,6 +75,37 @@ async def test_a_bad_request_names_every_invalid_field_in_the_response(tmp_path,
         {"field": "run_date", "message": "Invalid RFC3339 encoded date"},
         {"field": "env", "message": "Invalid enum value 'staging'"},
     ]
+    assert not run_now.called
+
+
+@pytest.mark.parametrize(("sent", "status"), [("5.0", 200), ("5", 200), ("5.5", 400)])
+async def test_a_whole_number_with_a_fraction_part_is_an_integer_as_json_schema_says(
+    tmp_path, upstream, sent, status
+):
+    settings = make_settings(JOBS_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now").respond(json={"run_id": 7})
+    body = '{"params": {"run_date": "2026-11-29", "limit": ' + sent + "}}"
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/etl/run", content=body)
+    assert response.status_code == status
+    if status == 200:
+        sent_params = json.loads(run_now.calls.last.request.content)["job_parameters"]
+        assert sent_params["limit"] == "5"
+    else:
+        assert response.json()["fields"] == [
+            {"field": "limit", "message": "Expected `int`, got `float`"}
+        ]
+        assert not run_now.called
+
+
+async def test_a_member_beside_params_is_400_and_starts_nothing(tmp_path, upstream):
+    settings = make_settings(JOBS_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now")
+    body = {"params": {"run_date": "2026-11-29"}, "priority": "high"}
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/etl/run", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == 'The body holds "params" only: remove "priority"'
     assert not run_now.called
 
 

@@ -254,6 +254,13 @@ async def test_wrong_method_is_json_405(client):
     assert response.headers["content-type"] == "application/json"
 
 
+async def test_a_405_allows_every_method_of_the_path_not_only_the_first_routes(client):
+    response = await client.request("OPTIONS", "/api/jobs/etl/runs/1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, DELETE"
+    assert response.json()["code"] == "HTTP_405"
+
+
 @pytest.mark.parametrize("path", ["/livez", "/readyz", "/health"])
 async def test_probes_answer_without_calling_databricks(client, upstream, path):
     response = await client.get(path)
