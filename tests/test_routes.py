@@ -181,6 +181,23 @@ async def test_status_is_latest_run(client, upstream):
     assert route.calls.last.request.url.params["limit"] == "1"
 
 
+async def test_status_of_a_finished_run_has_its_result_on_top(client, upstream):
+    run = make_run(9, state="TERMINATED", result="FAILED")
+    upstream.get("/runs/list").respond(json={"runs": [run], "has_more": False})
+    response = await client.get("/api/jobs/etl/status")
+    assert response.json() == {"status": "TERMINATED", "result": "FAILED", "run": run}
+
+
+async def test_each_listed_run_has_its_result_on_top(client, upstream):
+    runs = [make_run(3, state="RUNNING"), make_run(2, state="TERMINATED", result="CANCELED")]
+    upstream.get("/runs/list").respond(json={"runs": runs, "has_more": False})
+    response = await client.get("/api/jobs/etl/runs")
+    assert [(r["run_id"], r["result"]) for r in response.json()["runs"]] == [
+        (3, None),
+        (2, "CANCELED"),
+    ]
+
+
 async def test_status_without_runs_is_null(client, upstream):
     upstream.get("/runs/list").respond(json={"has_more": False})
     response = await client.get("/api/jobs/etl/status")

@@ -23,11 +23,15 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.config import SchemathesisConfig
 
+from service.app import create_app
+from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.openapi import openapi_document
 from service.routes import routes
-from tests.e2e.test_emulator_e2e import fast_settings, stack
+from tests.e2e.servers import running
+from tests.e2e.test_emulator_e2e import fast_settings
 
-MAX_EXAMPLES = 12  # per operation: ~25 operations well under the suite's 30 s budget
+MAX_EXAMPLES = 12  # per operation: ~20 operations well under the suite's 30 s budget
+SPEED = 1000.0
 
 
 @pytest.fixture(scope="module")
@@ -38,10 +42,15 @@ def service_url() -> Iterator[str]:
 
     async def serve() -> None:
         stop = asyncio.Event()
+        # The demo's runs at SPEED times their pace: a run-and-wait case ends in a few polls.
+        scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
+        emulator = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
         try:
-            async with stack() as s:
-                started.set_result((str(s.api.base_url), asyncio.get_running_loop(), stop))
-                await stop.wait()
+            async with running(emulator) as emulator_url:
+                app = create_app(fast_settings(emulator_url))
+                async with running(app) as url:
+                    started.set_result((url, asyncio.get_running_loop(), stop))
+                    await stop.wait()
         except BaseException as exc:
             if not started.done():
                 started.set_exception(exc)
