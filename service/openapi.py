@@ -99,6 +99,7 @@ def openapi_document(
                     operation["operationId"] = f"{route.name}_{_component_name(job.key)}"
                     operation["summary"] = f"{doc.summary} ({job.key})"
                     operation["requestBody"] = _run_body(job, components)
+                    operation["responses"]["200"]["links"] = _run_links(job.key, routes)
                     paths.setdefault(path, {})[method.lower()] = operation
             else:
                 operation = _operation(route, doc, jobs, schema_of, exclude=())
@@ -114,6 +115,7 @@ def openapi_document(
         "paths": paths,
         "components": {
             "schemas": components,
+            "headers": _RESPONSE_HEADERS,
             "securitySchemes": {
                 "apiKey": {
                     "type": "http",
@@ -286,7 +288,19 @@ def _errors(doc: RouteDoc) -> dict[str, Any]:
 
 
 def _headers(names: Sequence[str]) -> dict[str, Any]:
-    return {name: _RESPONSE_HEADERS[name] for name in ("X-Request-Id", *names)}
+    return {name: {"$ref": f"#/components/headers/{name}"} for name in ("X-Request-Id", *names)}
+
+
+def _run_links(job_key: str, routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    """From a started run to the operations on it: `runId` is their `run_id`."""
+    return {
+        route.name: {
+            "operationId": route.name,
+            "parameters": {"job_key": job_key, "run_id": "$response.body#/runId"},
+        }
+        for route in routes
+        if isinstance(route, Route) and "{run_id}" in route.path and doc_of(route.endpoint)
+    }
 
 
 def _run_body(job: JobSettings, components: dict[str, Any]) -> dict[str, Any]:

@@ -17,7 +17,7 @@ from service.errors import (
     UnknownJob,
     UpstreamNotFound,
 )
-from service.params import run_now_fields, validate_params
+from service.params import check_sendable, run_now_fields, validate_params
 from service.run_result import with_result
 from service.triggers import Triggers
 from service.upstream.auth import Identity
@@ -82,7 +82,9 @@ class JobOperations:
     def prepare_run(self, job: JobSettings, params: object) -> dict[str, Any]:
         """Validate and map parameters to run-now fields; raises 400 before any upstream call."""
         validated = validate_params(job.key, job.params, {} if params is None else params)
-        return run_now_fields(job.key, job.task_type, validated)
+        fields = run_now_fields(job.key, job.task_type, validated)
+        check_sendable(fields)
+        return fields
 
     async def run_now(
         self,

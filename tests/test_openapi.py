@@ -93,6 +93,15 @@ def test_each_job_has_its_own_run_operation_typed_by_its_parameters(document):
     assert params["required"] == ["run_date"]
 
 
+def test_a_started_runs_id_links_to_the_operations_on_that_run(document):
+    links = document["paths"]["/api/jobs/etl/run"]["post"]["responses"]["200"]["links"]
+    assert set(links) == {"get_run", "cancel_run", "watch_run", "get_run_output"}
+    assert links["watch_run"] == {
+        "operationId": "watch_run",
+        "parameters": {"job_key": "etl", "run_id": "$response.body#/runId"},
+    }
+
+
 def test_a_job_without_required_parameters_takes_no_body(document):
     body = document["paths"]["/api/jobs/pipeline/run"]["post"]["requestBody"]
     assert body["required"] is False

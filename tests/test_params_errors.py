@@ -8,7 +8,7 @@ import tomllib
 import pytest
 
 from service.errors import InvalidParams
-from service.params import schema_from_toml, validate_params
+from service.params import params_json_schema, schema_from_toml, validate_params
 from tests.factories import make_client, make_settings
 
 SCHEMA = """
@@ -122,3 +122,46 @@ async def test_parameters_outside_the_params_wrapper_get_a_hint(tmp_path, upstre
         "plugin": "jobs",
     }
     assert not run_now.called
+
+
+SCRIPT_TOML = '[jobs.script]\njob_id = 101\ntask_type = "python_script"\n[jobs.script.params]\n'
+SCRIPT_TOML += 'args = "list[str]?"\n'
+NOTEBOOK_TOML = '[jobs.nb]\njob_id = 101\ntask_type = "notebook"\n[jobs.nb.params]\nnote = "str"\n'
+
+
+async def test_a_non_ascii_script_argument_is_400_naming_it_and_starts_nothing(tmp_path, upstream):
+    settings = make_settings(SCRIPT_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now")
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/script/run", json={"params": {"args": ["a", "é"]}})
+    assert response.status_code == 400
+    message = "args[1] must be ASCII: Databricks takes ASCII python_params only"
+    assert response.json()["fields"] == [{"field": "args", "message": message}]
+    assert not run_now.called
+
+
+@pytest.mark.parametrize(("length", "status"), [(9_000, 200), (10_001, 400)])
+async def test_parameters_over_databricks_10000_bytes_are_400_and_start_nothing(
+    tmp_path, upstream, length, status
+):
+    settings = make_settings(NOTEBOOK_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now").respond(json={"run_id": 7})
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/nb/run", json={"params": {"note": "x" * length}})
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["error"] == (
+            "The parameters are over the 10,000 bytes Databricks takes in notebook_params"
+        )
+    assert run_now.called is (status == 200)
+
+
+def test_a_script_jobs_published_arguments_are_ascii_only():
+    schema = params_json_schema(
+        schema_from_toml("script", {"args": "list[str]?"}), task_type="python_script"
+    )
+    assert schema is not None
+    assert schema["properties"]["args"]["items"] == {
+        "type": "string",
+        "pattern": "^[\\x00-\\x7f]*$",
+    }
