@@ -1,19 +1,19 @@
 """`/docs`: Swagger UI over `/openapi.json`, its files served from the installed package.
 
-The files come from the `swagger-ui-py` distribution (Swagger UI 5, which reads OpenAPI 3.1),
-never from a CDN, so the page works with no internet (inside a workspace, on a laptop offline).
+The files come from the `swagger-ui-bundle-v2` distribution (Swagger UI 5, which reads OpenAPI
+3.1), never from a CDN, so the page works with no internet (in a workspace, on a laptop offline).
 Every URL on the page is relative, so it works at the root of a Databricks App as well.
 """
 
 from __future__ import annotations
 
-import importlib.util
 from pathlib import Path
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
 
 # `validatorUrl: null`: Swagger UI would otherwise send the document to validator.swagger.io.
 _PAGE = """<!doctype html>
@@ -41,11 +41,8 @@ _PAGE = """<!doctype html>
 
 
 def assets_dir() -> Path:
-    """Swagger UI's files in the installed package (found without importing it)."""
-    spec = importlib.util.find_spec("swagger_ui")
-    if spec is None or not spec.submodule_search_locations:
-        raise RuntimeError("swagger-ui-py is not installed")
-    return Path(next(iter(spec.submodule_search_locations))) / "static"
+    """Swagger UI's files in the installed package."""
+    return Path(str(swagger_ui_path))
 
 
 async def docs(_request: Request) -> Response:
