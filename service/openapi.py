@@ -112,6 +112,10 @@ def openapi_document(
             "description": "Trigger, watch and cancel Databricks Jobs over HTTP. Every error "
             "answer is an `ErrorBody`; its `code` says what went wrong.",
         },
+        "tags": [
+            {"name": "jobs", "description": "Jobs and their runs (behind the front door)"},
+            {"name": "service", "description": "Probes and metrics"},
+        ],
         "paths": paths,
         "components": {
             "schemas": components,
@@ -198,6 +202,7 @@ def _operation(
     ]
     operation: dict[str, Any] = {
         "operationId": route.name,
+        "tags": ["jobs" if doc.job else "service"],
         "summary": doc.summary,
         "parameters": parameters,
         "responses": {**_replies(doc, schema_of), **_errors(doc)},

@@ -201,6 +201,8 @@ def test_job_routes_document_the_front_doors_statuses_and_headers(document, path
 
 def test_probes_are_not_behind_the_front_door(document):
     assert set(document["paths"]["/livez"]["get"]["responses"]) == {"200"}
+    assert document["paths"]["/livez"]["get"]["tags"] == ["service"]
+    assert document["paths"]["/api/jobs/etl/run"]["post"]["tags"] == ["jobs"]
     assert set(document["paths"]["/readyz"]["get"]["responses"]) == {"200", "503"}
 
 
