@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from importlib.metadata import version
-from typing import Annotated, Any, NamedTuple
+from typing import Annotated, NamedTuple
 
 import msgspec
 from starlette.requests import Request
@@ -50,6 +50,7 @@ from service.route_doc import (
     errors,
     schema_of,
 )
+from service.run_body import run_params
 from service.runs.events import json_frame
 from service.runs.follow import Following
 from service.runs.streams import EventStream
@@ -61,14 +62,6 @@ DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
 
 
-def _whole_number(text: str) -> float | int:
-    """JSON Schema (so the API document) and JavaScript count `5.0` as an integer: read a whole
-    number as an int, within 2**53 (beyond it a float is not exact)."""
-    value = float(text)
-    return int(value) if value.is_integer() and abs(value) <= 2**53 else value
-
-
-_body_decoder = msgspec.json.Decoder(float_hook=_whole_number)
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
 
 
@@ -238,7 +231,7 @@ async def run_job(request: Request) -> Response | ASGIApp:
 
 
 async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
-    fields = svc.ops.prepare_run(job, await _params(request))
+    fields = svc.ops.prepare_run(job, run_params(await request.body()))
     return await svc.ops.run_now(
         job, identity, fields, idempotency_key=request.headers.get("idempotency-key")
     )
@@ -395,39 +388,6 @@ async def openapi_json(request: Request) -> Response:
     jobs = services(request).settings.jobs
     document = openapi_document(request.app.routes, jobs, version=version("jobs-sidecar"))
     return json_response(document)
-
-
-async def _params(request: Request) -> Any:
-    body = await request.body()
-    if not body.strip():
-        return None
-    try:
-        payload = _body_decoder.decode(body)
-    except msgspec.DecodeError:
-        raise InvalidRequest("Request body must be valid JSON") from None
-    except RecursionError:  # msgspec's depth guard: ~1,000 nested arrays or objects
-        raise InvalidRequest("Request body is nested too deeply") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("Request body must be a JSON object")
-    if "params" in payload and not isinstance(payload["params"], dict):
-        raise InvalidRequest("params must be a plain object")
-    if payload and "params" not in payload:
-        raise InvalidRequest(_unwrapped_hint(payload))
-    if len(payload) > 1:  # as the API document says: a body holds "params" and nothing else
-        others = ", ".join(f'"{name}"' for name in _plain([k for k in payload if k != "params"]))
-        raise InvalidRequest(f'The body holds "params" only: remove {others or "the rest"}')
-    return payload.get("params")
-
-
-def _unwrapped_hint(payload: dict[str, Any]) -> str:
-    """Parameters sent at the top level: say where they go."""
-    shown = ", ".join(f'"{name}": ...' for name in _plain(list(payload))) or "..."
-    return f'Parameters go under "params": send {{"params": {{{shown}}}}}, not {{{shown}}}'
-
-
-def _plain(keys: list[str]) -> list[str]:
-    """A few of a client's member names, and only plain ones, to repeat in a message."""
-    return [k for k in keys if k.isidentifier() and len(k) <= 64][:3]
 
 
 def routes() -> list[BaseRoute]:
