@@ -15,10 +15,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import preflight
+from service.allow import allowed_methods
 from service.authentication import Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
+from service.docs_page import DOCS_ASSETS, DOCS_PAGE
 from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
@@ -67,7 +69,8 @@ def create_app(
                 Authenticate,
                 access=settings.access,
                 api_keys=settings.api_keys,
-                public=PAGES,
+                public={*PAGES, DOCS_PAGE},
+                public_prefixes=(DOCS_ASSETS + "/",),
             ),
             Middleware(
                 BodyLimits,
@@ -83,9 +86,12 @@ def create_app(
     )
 
 
-async def _http_error(_request: Request, exc: Exception) -> Response:
+async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
     if exc.status_code in (204, 304):
         return Response(status_code=exc.status_code)
     body = error_body(RouteRefused(exc.detail, status=exc.status_code))
-    return JSONResponse(body, status_code=exc.status_code, headers=exc.headers)
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = allowed_methods(request.app.routes, request.scope) or ""
+    return JSONResponse(body, status_code=exc.status_code, headers=headers)

@@ -46,12 +46,15 @@ class Authenticate:
         access: AccessTable,
         api_keys: tuple[ApiKey, ...],
         public: Iterable[str] = (),
+        public_prefixes: tuple[str, ...] = (),
     ) -> None:
-        """`public`: paths that hold no data (the dashboard's files) and answer without a caller."""
+        """`public`, `public_prefixes`: paths of files that hold no data (the dashboard, the
+        API document's page) and answer without a caller."""
         self.app = app
         self._mode = access.mode
         metrics = {"/metrics"} if access.metrics == "open" else set()
         self._public = PROBES | metrics | set(public)
+        self._public_prefixes = public_prefixes
         self._trusted = trusted_networks(access.trusted_proxies)
         self._keys = KeyRing(api_keys)
 
@@ -62,10 +65,13 @@ class Authenticate:
         caller = self._caller(scope)
         if caller is not None:
             scope[SCOPE_KEY] = caller
-        elif scope["path"] not in self._public:
+        elif not self._is_public(scope["path"]):
             await self._refuse(scope, receive, send)
             return
         await self.app(scope, receive, send)
+
+    def _is_public(self, path: str) -> bool:
+        return path in self._public or path.startswith(self._public_prefixes)
 
     def _caller(self, scope: Scope) -> Caller | None:
         if self._mode is None:  # no mode chosen: `check_serving` refuses to serve; no one here

@@ -38,7 +38,9 @@ Messages are ours: no upstream text, token or trace reaches a response. Details 
 from __future__ import annotations
 
 import math
+from typing import Annotated, Literal
 
+import msgspec
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
@@ -261,6 +263,24 @@ class OutcomeUnknown(UpstreamError):
     ) -> None:
         super().__init__(message, detail=detail, retry_after=retry_after)
         self.status = status
+
+
+class FieldError(msgspec.Struct, frozen=True):
+    """One parameter that misfits the job's schema."""
+
+    field: str
+    message: str
+
+
+# The API document's schema of `error_body`'s dict (tests hold the two together).
+class ErrorBody(msgspec.Struct, frozen=True):
+    """Every error answer, in a response or in an `error` event."""
+
+    error: Annotated[str, msgspec.Meta(description="What went wrong, for people")]
+    code: Annotated[str, msgspec.Meta(description="What went wrong, for programs")]
+    plugin: Literal["jobs"]
+    idempotencyKey: str | msgspec.UnsetType = msgspec.UNSET  # noqa: N815 - the wire name
+    fields: list[FieldError] | msgspec.UnsetType = msgspec.UNSET
 
 
 def error_body(exc: SidecarError) -> dict[str, object]:

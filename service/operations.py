@@ -18,7 +18,8 @@ from service.errors import (
     UnknownJob,
     UpstreamNotFound,
 )
-from service.params import run_now_fields, validate_params
+from service.params import check_sendable, run_now_fields, validate_params
+from service.run_result import with_result
 from service.triggers import Triggers
 from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
@@ -87,7 +88,9 @@ class JobOperations:
     def prepare_run(self, job: JobSettings, params: object) -> dict[str, Any]:
         """Validate and map parameters to run-now fields; raises 400 before any upstream call."""
         validated = validate_params(job.key, job.params, {} if params is None else params)
-        return run_now_fields(job.key, job.task_type, validated)
+        fields = run_now_fields(job.key, job.task_type, validated)
+        check_sendable(fields)
+        return fields
 
     async def run_now(
         self,
@@ -214,7 +217,7 @@ class JobOperations:
                 identity, job.job_id, limit=min(UPSTREAM_PAGE, limit - len(runs)), page_token=token
             )
             # runs/list filters by job_id upstream; check anyway so a run never leaks across jobs.
-            runs.extend(r for r in page.runs if job_id_of(r) == job.job_id)
+            runs.extend(with_result(r) for r in page.runs if job_id_of(r) == job.job_id)
             token = page.next_page_token
             if not token or not page.runs:
                 break

@@ -55,4 +55,4 @@ def _route(path: str, name: str, media_type: str) -> Route:
             return Response(status_code=304, headers=headers)
         return Response(content, media_type=media_type, headers=headers)
 
-    return Route(path, serve, methods=["GET"], name=f"static:{name}")
+    return Route(path, serve, methods=["GET"], name=f"static:{name}", include_in_schema=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import re
 from collections.abc import Mapping
 from datetime import date, datetime
@@ -31,6 +32,11 @@ RUN_NOW_PARAM_FIELDS = frozenset(
     }
 )
 MAX_UNSCHEMATISED_KEYS = 50
+# Databricks refuses (400) a legacy parameter field over 10,000 bytes of JSON, and non-ASCII
+# python_params / spark_submit_params: refused here first, saying which, with nothing sent.
+MAX_PARAM_BYTES = 10_000
+_ASCII_ONLY = frozenset({"python_params", "spark_submit_params"})
+ASCII_PATTERN = "^[\\x00-\\x7f]*$"
 MAX_FIELD_ERRORS = 50  # a body of 10,000 unknown keys gets 50 of them named, not 10,000
 
 _TYPES: dict[str, Any] = {
@@ -285,6 +291,21 @@ def run_now_fields(
     raise ConfigError(f'job "{job_key}": unknown task_type "{task_type}"')
 
 
+def check_sendable(fields: Mapping[str, Any]) -> None:
+    """Refuse what Databricks would refuse as too long or not ASCII (a 400 before any call)."""
+    for name, value in fields.items():
+        if name in _ASCII_ONLY:
+            for index, arg in enumerate(value):
+                if not arg.isascii():
+                    message = f"args[{index}] must be ASCII: Databricks takes ASCII {name} only"
+                    raise InvalidParams(message, fields=[{"field": "args", "message": message}])
+        # Measured as Databricks' own limit is documented: JSON, non-ASCII escaped (the most).
+        if name != "job_parameters" and len(json.dumps(value)) > MAX_PARAM_BYTES:
+            raise InvalidRequest(
+                f"The parameters are over the {MAX_PARAM_BYTES:,} bytes Databricks takes in {name}"
+            )
+
+
 def _as_string(name: str, value: object) -> str:
     """The Jobs API takes parameters as strings: JSON spellings for booleans, lists and objects."""
     if isinstance(value, bool):
@@ -320,7 +341,7 @@ def params_json_schema(
         }
     if schema is None:
         return None
-    document = msgspec.json.schema(schema)
+    document = _published(msgspec.json.schema(schema), task_type)
     ref = document.pop("$ref", None)
     if ref is None:
         return {"$schema": "https://json-schema.org/draft/2020-12/schema", **document}
@@ -329,3 +350,13 @@ def params_json_schema(
     if len(defs) > 1:  # nested structs still point into $defs, which now sits at the root
         root["$defs"] = defs
     return {"$schema": "https://json-schema.org/draft/2020-12/schema", **root}
+
+
+def _published(document: dict[str, Any], task_type: str | None) -> dict[str, Any]:
+    """A python_script job's `args` go as python_params, which Databricks takes in ASCII only."""
+    if task_type == "python_script":
+        for definition in document.get("$defs", {}).values():
+            items = definition.get("properties", {}).get("args", {}).get("items")
+            if isinstance(items, dict) and items.get("type") == "string":
+                items["pattern"] = ASCII_PATTERN
+    return document

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from importlib.metadata import version
+from typing import Annotated, NamedTuple
 
 import msgspec
 from starlette.requests import Request
@@ -12,35 +13,58 @@ from starlette.types import ASGIApp
 
 from service.callers import caller_of
 from service.config import JobSettings
-from service.errors import InvalidRequest, Unavailable
+from service.docs_page import docs_routes
+from service.errors import (
+    IdempotencyKeyReused,
+    InvalidRequest,
+    Unavailable,
+    UpstreamNotFound,
+)
 from service.identity import forwarded_token
 from service.ids import positive_int64
 from service.metrics import CONTENT_TYPE, registry_for, render
-from service.operations import LIMIT_RULE
+from service.openapi import openapi_document
+from service.operations import LIMIT_RULE, MultiTaskOutput
 from service.params import params_json_schema
 from service.permissions import admit, may_run, may_view
+from service.replies import (
+    RUN_STREAM_EVENTS,
+    STREAM_EVENTS,
+    STREAM_TEXT,
+    JobInfo,
+    JobsReply,
+    Probe,
+    RunsReply,
+    RunStarted,
+    StatusReply,
+    StreamStarted,
+)
+from service.route_doc import (
+    JOB_ERRORS,
+    OUTCOME_UNKNOWN,
+    RUN_ERRORS,
+    UPSTREAM_ERRORS,
+    WRITE_ERRORS,
+    Query,
+    Reply,
+    RouteDoc,
+    documented,
+    errors,
+    schema_of,
+)
+from service.run_body import run_params
 from service.runs.events import json_frame
 from service.runs.follow import Following
 from service.runs.streams import EventStream
 from service.runtime import Services
 from service.upstream.auth import Identity
+from service.upstream.wire import JobReply, Run, RunOutput
 
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()
+
+
 _FLAGS = {"true": True, "1": True, "false": False, "0": False}
-
-
-class RunStarted(msgspec.Struct, frozen=True):
-    runId: int  # noqa: N815 - the wire name the AppKit contract uses
-
-
-class StatusReply(msgspec.Struct, frozen=True):
-    status: str | None
-    run: msgspec.Raw | None
-
-
-class RunsReply(msgspec.Struct, frozen=True):
-    runs: tuple[msgspec.Raw, ...]
 
 
 def services(request: Request) -> Services:
@@ -127,32 +151,74 @@ def event_stream(svc: Services, following: Following, *, prelude: bytes = b"") -
     )
 
 
+@documented(
+    RouteDoc("The configured jobs", (Reply(200, "The jobs", JobsReply),), job=True),
+)
 async def list_jobs(request: Request) -> Response:
     """The jobs the caller may view, each saying whether they may run it."""
     jobs, who = services(request).settings.jobs, caller_of(request)
     return json_response(
-        {
-            "jobs": [
-                {
-                    "key": job.key,
-                    "taskType": job.task_type,
-                    "configured": job.job_id is not None,
-                    "runAs": job.run_as,
-                    "canRun": may_run(job.access, who),
-                    "params": params_json_schema(job.params, task_type=job.task_type),
-                }
+        JobsReply(
+            jobs=[
+                JobInfo(
+                    key=job.key,
+                    taskType=job.task_type,
+                    configured=job.job_id is not None,
+                    runAs=job.run_as,
+                    canRun=may_run(job.access, who),
+                    params=params_json_schema(job.params, task_type=job.task_type),
+                )
                 for job in jobs.values()
                 if may_view(job.access, who)
             ]
-        }
+        )
     )
 
 
+@documented(
+    RouteDoc(
+        "The job's definition, as Databricks has it",
+        (Reply(200, "The job (jobs/get)", Annotated[msgspec.Raw, schema_of(JobReply)]),),
+        (*JOB_ERRORS, *errors(UpstreamNotFound), *UPSTREAM_ERRORS),
+        job=True,
+    )
+)
 async def get_job(request: Request) -> Response:
     svc, job, identity = await caller(request)
     return json_response(await svc.ops.get_job(job, identity))
 
 
+@documented(
+    RouteDoc(
+        "Start a run of the job with its parameters; once per Idempotency-Key and parameters",
+        (
+            Reply(200, "The run started (a stream of its events with stream=true)", RunStarted),
+            Reply(
+                200,
+                STREAM_TEXT,
+                media_type="text/event-stream",
+                events=RUN_STREAM_EVENTS,
+            ),
+        ),
+        (
+            *JOB_ERRORS,
+            *errors(InvalidRequest, IdempotencyKeyReused, Unavailable),
+            *WRITE_ERRORS,
+            *UPSTREAM_ERRORS,
+            *OUTCOME_UNKNOWN,
+        ),
+        query=(
+            Query(
+                "stream",
+                {"type": "boolean", "default": False},
+                "true: answer with the run's events until it ends (run and wait), not its id",
+            ),
+        ),
+        headers=("Idempotency-Key",),
+        job=True,
+        per_job=True,
+    )
+)
 async def run_job(request: Request) -> Response | ASGIApp:
     svc, job, identity = await caller(request)
     stream = parse_flag("stream", request.query_params.get("stream"))
@@ -167,19 +233,38 @@ async def run_job(request: Request) -> Response | ASGIApp:
         # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
         following = await svc.follow_new_run(job, identity, run_id)
         watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
-        started = {"runId": run_id, "watchUrl": str(watch_url)}
+        started = StreamStarted(runId=run_id, watchUrl=str(watch_url))
         prelude = json_frame(started, event="run", event_id=following.start_id)
         return event_stream(svc, following, prelude=prelude)
 
 
 async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
-    fields = svc.ops.prepare_run(job, await _params(request))
+    fields = svc.ops.prepare_run(job, run_params(await request.body()))
     key = request.headers.get("idempotency-key")
     return await svc.ops.run_now(
         job, identity, fields, idempotency_key=key, caller=caller_of(request)
     )
 
 
+@documented(
+    RouteDoc(
+        "Follow a run: its events until it ends; resumes after Last-Event-ID",
+        (
+            Reply(200, STREAM_TEXT, media_type="text/event-stream", events=STREAM_EVENTS),
+            Reply(204, "The client already has the run's last event: stop reconnecting"),
+        ),
+        (*RUN_ERRORS, *errors(Unavailable)),
+        query=(
+            Query(
+                "lastEventId",
+                {"type": "string"},
+                "As the Last-Event-ID header, for clients that cannot set it",
+            ),
+        ),
+        headers=("Last-Event-ID",),
+        job=True,
+    )
+)
 async def watch_run(request: Request) -> Response | ASGIApp:
     (svc, job, identity), run_id = await run_caller(request)
     refuse_when_draining(svc)
@@ -192,6 +277,21 @@ async def watch_run(request: Request) -> Response | ASGIApp:
         return event_stream(svc, following)
 
 
+@documented(
+    RouteDoc(
+        "The job's runs, newest first",
+        (Reply(200, "The runs", RunsReply),),
+        (*JOB_ERRORS, *errors(InvalidRequest), *UPSTREAM_ERRORS),
+        query=(
+            Query(
+                "limit",
+                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
+                "How many runs (1-100)",
+            ),
+        ),
+        job=True,
+    )
+)
 async def list_runs(request: Request) -> Response:
     svc, job, identity = await caller(request)
     limit = parse_limit(request.query_params.get("limit"))
@@ -199,35 +299,82 @@ async def list_runs(request: Request) -> Response:
     return json_response(RunsReply(runs=runs))
 
 
+@documented(
+    RouteDoc(
+        "One run of the job, as Databricks sent it",
+        (Reply(200, "The run (runs/get)", Annotated[msgspec.Raw, schema_of(Run)]),),
+        RUN_ERRORS,
+        job=True,
+    )
+)
 async def get_run(request: Request) -> Response:
     (svc, job, identity), run_id = await run_caller(request)
     snapshot = await svc.ops.get_run(job, identity, run_id)
     return Response(bytes(snapshot.raw), media_type="application/json")
 
 
+@documented(
+    RouteDoc(
+        "A run's output: its task's (runs/get-output), or each task's for a multi-task run",
+        (
+            Reply(
+                200,
+                "The output",
+                Annotated[msgspec.Raw, schema_of(RunOutput)] | MultiTaskOutput,
+            ),
+        ),
+        RUN_ERRORS,
+        job=True,
+    )
+)
 async def get_run_output(request: Request) -> Response:
     (svc, job, identity), run_id = await run_caller(request)
     return json_response(await svc.ops.get_run_output(job, identity, run_id))
 
 
+@documented(
+    RouteDoc(
+        "Cancel a run of the job (harmless when it has ended)",
+        (Reply(204, "Cancelling"),),
+        (*RUN_ERRORS, *WRITE_ERRORS),
+        job=True,
+    )
+)
 async def cancel_run(request: Request) -> Response:
     (svc, job, identity), run_id = await run_caller(request)
     await svc.ops.cancel_run(job, identity, run_id)
     return Response(status_code=204)
 
 
+@documented(
+    RouteDoc(
+        "The job's latest run, with its state and result",
+        (Reply(200, "The latest run; all null when the job has none", StatusReply),),
+        (*JOB_ERRORS, *UPSTREAM_ERRORS),
+        job=True,
+    )
+)
 async def status(request: Request) -> Response:
     svc, job, identity = await caller(request)
     latest = await svc.ops.last_run(job, identity)
     if latest is None:
-        return json_response(StatusReply(status=None, run=None))
-    return json_response(StatusReply(status=latest.run.life_cycle_state, run=latest.raw))
+        return json_response(StatusReply(status=None, result=None, run=None))
+    run = latest.run
+    reply = StatusReply(status=run.life_cycle_state, result=run.result, run=latest.raw)
+    return json_response(reply)
 
 
+@documented(RouteDoc("Liveness: the process answers", (Reply(200, "Alive", Probe),)))
 async def livez(_request: Request) -> Response:
     return json_response({"status": "ok"})
 
 
+@documented(
+    RouteDoc(
+        "Readiness: 503 once the service is stopping",
+        (Reply(200, "Ready", Probe), Reply(503, "Draining: send no more", Probe)),
+    )
+)
 async def readyz(request: Request) -> Response:
     svc = services(request)
     if svc.stopping.is_set() or svc.draining.is_set():
@@ -235,34 +382,22 @@ async def readyz(request: Request) -> Response:
     return json_response({"status": "ready"})
 
 
+@documented(
+    RouteDoc(
+        "Prometheus metrics",
+        (Reply(200, "The text exposition format", str, media_type=CONTENT_TYPE),),
+    )
+)
 async def metrics(request: Request) -> Response:
     return Response(render(registry_for(services(request))), media_type=CONTENT_TYPE)
 
 
-async def _params(request: Request) -> Any:
-    body = await request.body()
-    if not body.strip():
-        return None
-    try:
-        payload = msgspec.json.decode(body)
-    except msgspec.DecodeError:
-        raise InvalidRequest("Request body must be valid JSON") from None
-    except RecursionError:  # msgspec's depth guard: ~1,000 nested arrays or objects
-        raise InvalidRequest("Request body is nested too deeply") from None
-    if not isinstance(payload, dict):
-        raise InvalidRequest("Request body must be a JSON object")
-    if "params" in payload and not isinstance(payload["params"], dict):
-        raise InvalidRequest("params must be a plain object")
-    if payload and "params" not in payload:
-        raise InvalidRequest(_unwrapped_hint(payload))
-    return payload.get("params")
-
-
-def _unwrapped_hint(payload: dict[str, Any]) -> str:
-    """Parameters sent at the top level: say where they go (a few names, and only plain ones)."""
-    names = [k for k in payload if k.isidentifier() and len(k) <= 64][:3]
-    shown = ", ".join(f'"{name}": ...' for name in names) or "..."
-    return f'Parameters go under "params": send {{"params": {{{shown}}}}}, not {{{shown}}}'
+async def openapi_json(request: Request) -> Response:
+    """The API document for this service's routes and the jobs the caller may view."""
+    who = caller_of(request)
+    jobs = {k: j for k, j in services(request).settings.jobs.items() if may_view(j.access, who)}
+    document = openapi_document(request.app.routes, jobs, version=version("jobs-sidecar"))
+    return json_response(document)
 
 
 def routes() -> list[BaseRoute]:
@@ -284,4 +419,6 @@ def routes() -> list[BaseRoute]:
         Route("/readyz", readyz, methods=["GET"], name="readyz"),
         Route("/health", livez, methods=["GET"], name="health"),
         Route("/metrics", metrics, methods=["GET"], name="metrics"),
+        Route("/openapi.json", openapi_json, name="openapi", include_in_schema=False),
+        *docs_routes(),
     ]

@@ -75,10 +75,15 @@ async def test_the_probes_the_dashboard_s_files_and_open_metrics_need_no_caller(
     settings = settings_for("token", SIDECAR_API_KEYS=f"ci-bot:{KEY}")
     async with calling(settings, upstream) as client:
         probes = [
-            await client.get(path) for path in ("/livez", "/readyz", "/metrics", "/", "/client.js")
+            await client.get(path)
+            for path in ("/livez", "/readyz", "/metrics", "/", "/client.js", "/docs")
         ]
+        asset = await client.get("/docs/assets/swagger-ui.css")
+        document = await client.get("/openapi.json")
         jobs = await client.get("/api/jobs")
-    assert [r.status_code for r in probes] == [200] * 5
+    assert [r.status_code for r in probes] == [200] * 6
+    assert asset.status_code == 200
+    assert document.status_code == 401  # it names the jobs: only for callers
     assert jobs.status_code == 401
 
 

@@ -611,3 +611,77 @@ async def test_parameters_outside_the_params_wrapper_get_a_hint(tmp_path, upstre
         "plugin": "jobs",
     }
     assert not run_now.called
+
+
+@pytest.mark.parametrize(("sent", "status"), [("5.0", 200), ("5", 200), ("5.5", 400)])
+async def test_a_whole_number_with_a_fraction_part_is_an_integer_as_json_schema_says(
+    tmp_path, upstream, sent, status
+):
+    settings = make_settings(JOBS_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now").respond(json={"run_id": 7})
+    body = '{"params": {"run_date": "2026-11-29", "limit": ' + sent + "}}"
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/etl/run", content=body)
+    assert response.status_code == status
+    if status == 200:
+        sent_params = json.loads(run_now.calls.last.request.content)["job_parameters"]
+        assert sent_params["limit"] == "5"
+    else:
+        assert response.json()["fields"] == [
+            {"field": "limit", "message": "Expected `int`, got `float`"}
+        ]
+        assert not run_now.called
+
+
+async def test_a_member_beside_params_is_400_and_starts_nothing(tmp_path, upstream):
+    settings = make_settings(JOBS_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now")
+    body = {"params": {"run_date": "2026-11-29"}, "priority": "high"}
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/etl/run", json=body)
+    assert response.status_code == 400
+    assert response.json()["error"] == 'The body holds "params" only: remove "priority"'
+    assert not run_now.called
+
+
+SCRIPT_TOML = '[jobs.script]\njob_id = 101\ntask_type = "python_script"\n[jobs.script.params]\n'
+SCRIPT_TOML += 'args = "list[str]?"\n'
+NOTEBOOK_TOML = '[jobs.nb]\njob_id = 101\ntask_type = "notebook"\n[jobs.nb.params]\nnote = "str"\n'
+
+
+async def test_a_non_ascii_script_argument_is_400_naming_it_and_starts_nothing(tmp_path, upstream):
+    settings = make_settings(SCRIPT_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now")
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/script/run", json={"params": {"args": ["a", "é"]}})
+    assert response.status_code == 400
+    message = "args[1] must be ASCII: Databricks takes ASCII python_params only"
+    assert response.json()["fields"] == [{"field": "args", "message": message}]
+    assert not run_now.called
+
+
+@pytest.mark.parametrize(("length", "status"), [(9_000, 200), (10_001, 400)])
+async def test_parameters_over_databricks_10000_bytes_are_400_and_start_nothing(
+    tmp_path, upstream, length, status
+):
+    settings = make_settings(NOTEBOOK_TOML, tmp_path=tmp_path)
+    run_now = upstream.post("/run-now").respond(json={"run_id": 7})
+    async with make_client(settings, upstream) as client:
+        response = await client.post("/api/jobs/nb/run", json={"params": {"note": "x" * length}})
+    assert response.status_code == status
+    if status == 400:
+        assert response.json()["error"] == (
+            "The parameters are over the 10,000 bytes Databricks takes in notebook_params"
+        )
+    assert run_now.called is (status == 200)
+
+
+def test_a_script_jobs_published_arguments_are_ascii_only():
+    schema = params_json_schema(
+        schema_from_toml("script", {"args": "list[str]?"}), task_type="python_script"
+    )
+    assert schema is not None
+    assert schema["properties"]["args"]["items"] == {
+        "type": "string",
+        "pattern": "^[\\x00-\\x7f]*$",
+    }

@@ -73,7 +73,7 @@ async def test_runs_list_passes_limit_and_returns_runs(client, upstream):
     runs = [make_run(3), make_run(2)]
     route = upstream.get("/runs/list").respond(json={"runs": runs, "has_more": False})
     response = await client.get("/api/jobs/etl/runs?limit=2")
-    assert response.json() == {"runs": runs}
+    assert response.json() == {"runs": [{**run, "result": None} for run in runs]}
     assert route.calls.last.request.url.params["limit"] == "2"
     assert route.calls.last.request.url.params["job_id"] == str(JOB_IDS["etl"])
 
@@ -177,14 +177,31 @@ async def test_status_is_latest_run(client, upstream):
     run = make_run(9, state="PENDING")
     route = upstream.get("/runs/list").respond(json={"runs": [run], "has_more": True})
     response = await client.get("/api/jobs/etl/status")
-    assert response.json() == {"status": "PENDING", "run": run}
+    assert response.json() == {"status": "PENDING", "result": None, "run": run}
     assert route.calls.last.request.url.params["limit"] == "1"
+
+
+async def test_status_of_a_finished_run_has_its_result_on_top(client, upstream):
+    run = make_run(9, state="TERMINATED", result="FAILED")
+    upstream.get("/runs/list").respond(json={"runs": [run], "has_more": False})
+    response = await client.get("/api/jobs/etl/status")
+    assert response.json() == {"status": "TERMINATED", "result": "FAILED", "run": run}
+
+
+async def test_each_listed_run_has_its_result_on_top(client, upstream):
+    runs = [make_run(3, state="RUNNING"), make_run(2, state="TERMINATED", result="CANCELED")]
+    upstream.get("/runs/list").respond(json={"runs": runs, "has_more": False})
+    response = await client.get("/api/jobs/etl/runs")
+    assert [(r["run_id"], r["result"]) for r in response.json()["runs"]] == [
+        (3, None),
+        (2, "CANCELED"),
+    ]
 
 
 async def test_status_without_runs_is_null(client, upstream):
     upstream.get("/runs/list").respond(json={"has_more": False})
     response = await client.get("/api/jobs/etl/status")
-    assert response.json() == {"status": None, "run": None}
+    assert response.json() == {"status": None, "result": None, "run": None}
 
 
 async def test_get_job_returns_upstream_job(client, upstream):
@@ -252,6 +269,13 @@ async def test_wrong_method_is_json_405(client):
     response = await client.put("/api/jobs/etl/run")
     assert response.status_code == 405
     assert response.headers["content-type"] == "application/json"
+
+
+async def test_a_405_allows_every_method_of_the_path_not_only_the_first_routes(client):
+    response = await client.request("OPTIONS", "/api/jobs/etl/runs/1")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "GET, HEAD, DELETE"
+    assert response.json()["code"] == "HTTP_405"
 
 
 @pytest.mark.parametrize("path", ["/livez", "/readyz", "/health"])

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import msgspec
 
 from service.errors import SidecarError, error_body
+from service.route_doc import schema_of
 from service.upstream.wire import Run, RunSnapshot
 
 _encoder = msgspec.json.Encoder()
 
 
 class StatusData(msgspec.Struct, frozen=True):
-    """The seed's event shape: the run's life-cycle state, when we saw it, and the whole run."""
+    """A `message` event: the run's life-cycle state, its outcome (`result`, null while it
+    runs), when we saw it (ms since the epoch), and the whole run as Databricks sent it."""
 
     status: str | None
+    result: str | None
     timestamp: int
-    run: msgspec.Raw
+    run: Annotated[msgspec.Raw, schema_of(Run)]
 
 
 class RunEvent(msgspec.Struct, frozen=True):
@@ -57,7 +62,9 @@ def event_id(epoch: str, seq: int) -> str:
 def make_event(epoch: str, seq: int, snapshot: RunSnapshot, timestamp: int) -> RunEvent:
     number = event_id(epoch, seq)
     status = snapshot.run.life_cycle_state
-    data = _encoder.encode(StatusData(status=status, timestamp=timestamp, run=snapshot.raw))
+    data = _encoder.encode(
+        StatusData(status=status, result=snapshot.run.result, timestamp=timestamp, run=snapshot.raw)
+    )
     return RunEvent(
         id=number,
         seq=seq,

@@ -16,7 +16,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Iterator
+from typing import Literal
 
+import msgspec
 import structlog
 from starlette.types import Receive, Scope, Send
 
@@ -35,6 +37,12 @@ SSE_HEADERS = [
 ]
 RETRY_MS = 3000
 _log = structlog.get_logger("service.streams")
+
+
+class ShutdownData(msgspec.Struct, frozen=True):
+    """A `shutdown` event: the service is stopping; reconnect (by Last-Event-ID) elsewhere."""
+
+    reason: Literal["shutdown"]
 
 
 class StreamGauge:
@@ -148,7 +156,7 @@ class EventStream:
 def end_frame(end: End) -> bytes:
     """The last bytes of a stream: an error event, a shutdown event, or none (done, dropped)."""
     if end.reason == "shutdown":
-        shutdown = json_frame({"reason": "shutdown"}, event="shutdown")
+        shutdown = json_frame(ShutdownData(reason="shutdown"), event="shutdown")
         return f"retry: {RETRY_MS}\n".encode() + shutdown
     if end.reason in ("error", "timeout") and end.error is not None:
         return error_frame(end.error)

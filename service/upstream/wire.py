@@ -46,6 +46,18 @@ class Run(msgspec.Struct, frozen=True):
     def is_terminal(self) -> bool:
         return self.life_cycle_state in TERMINAL_STATES
 
+    @property
+    def result(self) -> str | None:
+        """The run's outcome (`SUCCESS`, `FAILED`, `CANCELED`, ...), None while it runs.
+
+        A run that ended with no `result_state` (an infrastructure failure, a skip) answers its
+        life-cycle state (`INTERNAL_ERROR`, `SKIPPED`), so a finished run never reads as running.
+        """
+        state = self.state
+        if state is not None and state.result_state:
+            return state.result_state
+        return self.life_cycle_state if self.is_terminal else None
+
 
 class RunSnapshot(msgspec.Struct, frozen=True):
     """One run as Databricks sent it: the decoded fields we read, and every byte of the rest."""
@@ -70,17 +82,21 @@ class _CheckedPage(msgspec.Struct, frozen=True):
     next_page_token: str | None = None
 
 
-class _OutputMetadata(msgspec.Struct, frozen=True):
+class OutputMetadata(msgspec.Struct, frozen=True):
+    """The run a runs/get-output reply is for."""
+
     state: RunState | None = None
 
 
-class _RunOutput(msgspec.Struct, frozen=True):
-    """What we read of runs/get-output: its run's state (for the cache's TTL)."""
+class RunOutput(msgspec.Struct, frozen=True):
+    """A runs/get-output reply: we read its run's state; the rest passes through as sent."""
 
-    metadata: _OutputMetadata | None = None
+    metadata: OutputMetadata | None = None
 
 
-class _Job(msgspec.Struct, frozen=True):
+class JobReply(msgspec.Struct, frozen=True):
+    """What we read of jobs/get: its job id (the rest passes through as sent)."""
+
     job_id: int
 
 
@@ -107,8 +123,8 @@ _page_decoder = msgspec.json.Decoder(RunPage)
 _checked_page_decoder = msgspec.json.Decoder(_CheckedPage)
 _job_id_decoder = msgspec.json.Decoder(JobIdOnly)
 _run_now_decoder = msgspec.json.Decoder(RunNowReply)
-_output_decoder = msgspec.json.Decoder(_RunOutput)
-_job_decoder = msgspec.json.Decoder(_Job)
+_output_decoder = msgspec.json.Decoder(RunOutput)
+_job_decoder = msgspec.json.Decoder(JobReply)
 _object_decoder = msgspec.json.Decoder(_AnyObject)
 
 

@@ -16,7 +16,7 @@ import httpx
 import msgspec
 import pytest
 
-from tests.e2e.servers import free_port
+from tests.e2e.servers import free_port, wait_listening
 
 pytestmark = pytest.mark.looptime(False)
 ROOT = Path(__file__).resolve().parents[2]
@@ -84,6 +84,8 @@ async def service_process(
     collecting = asyncio.create_task(collect())
     try:
         await child.line("app.started")
+        # The lifespan starts before the socket listens: "app.started" alone races the listener.
+        await wait_listening(port)
         yield child
     finally:
         if process.returncode is None:

@@ -32,6 +32,7 @@ def test_an_event_carries_its_id_the_status_and_the_run_as_upstream_sent_it():
     assert (sent["id"], sent["event"]) == ("w1-3", "message")
     assert json.loads(sent["data"]) == {
         "status": "TERMINATED",
+        "result": "SUCCESS",
         "timestamp": 1_700_000_000_000,
         "run": run,
     }

@@ -43,7 +43,8 @@ async def test_run_stream_announces_the_run_then_each_change():
     }
     data = [json.loads(e["data"]) for e in events[1:]]
     assert [d["status"] for d in data] == ["PENDING", "RUNNING", "TERMINATED"]
-    assert all(set(d) == {"status", "timestamp", "run"} for d in data)
+    assert [d["result"] for d in data] == [None, None, "SUCCESS"]
+    assert all(set(d) == {"status", "result", "timestamp", "run"} for d in data)
     assert all("id" in e for e in events)
 
 
