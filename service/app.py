@@ -19,9 +19,11 @@ from service.authentication import Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
+from service.cors import Cors
 from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
+from service.rate_limits import RateLimitHeaders
 from service.routes import routes
 from service.runtime import open_services
 
@@ -61,8 +63,10 @@ def create_app(
         routes=routes(),
         middleware=[
             Middleware(AccessLog),
+            Middleware(Cors, origins=settings.access.cors_origins),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
             Middleware(Authenticate, access=settings.access, api_keys=settings.api_keys),
+            Middleware(RateLimitHeaders),
             Middleware(
                 BodyLimits,
                 max_bytes=settings.max_body_bytes,

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import AbstractContextManager, aclosing, asynccontextmanager
 from typing import Any, Generic, TypeVar
 
 import httpx
 import msgspec
 
+from service import audit
 from service.clock import Clock
 from service.config import JobSettings, Settings
 from service.echo import echo
@@ -24,6 +25,8 @@ from service.runtime import Services, open_services
 from service.upstream.auth import Identity
 
 T = TypeVar("T")
+# The audit line's caller for the Python API: the program itself (its identity acts upstream).
+PYTHON_CALLER = "python"
 
 
 class ExecutionError(msgspec.Struct, frozen=True):
@@ -112,6 +115,9 @@ class JobHandle:
             identity = exc
         return JobHandle(self._svc, self._job, identity)
 
+    def _audit(self, action: audit.Action) -> AbstractContextManager[audit.Entry]:
+        return audit.record(action, caller=PYTHON_CALLER, job_key=self._job.key, via="python")
+
     async def _context(self) -> tuple[JobSettings, Identity]:
         if isinstance(self._identity, SidecarError):
             raise self._identity
@@ -124,11 +130,12 @@ class JobHandle:
         self, params: object = None, *, idempotency_key: str | None = None
     ) -> ExecutionResult[dict[str, int]]:
         try:
-            job, identity = await self._context()
-            fields = self._svc.ops.prepare_run(job, params)
-            run_id = await self._svc.ops.run_now(
-                job, identity, fields, idempotency_key=idempotency_key
-            )
+            with self._audit("trigger"):
+                job, identity = await self._context()
+                fields = self._svc.ops.prepare_run(job, params)
+                run_id = await self._svc.ops.run_now(
+                    job, identity, fields, idempotency_key=idempotency_key
+                )
         except SidecarError as exc:
             return _fail(exc)
         return ExecutionResult(ok=True, data={"run_id": run_id})
@@ -144,9 +151,12 @@ class JobHandle:
         started is unknown (OutcomeUnknown), the error's `idempotency_key` gets it (or starts it
         once).
         """
-        job, identity = await self._context()
-        fields = self._svc.ops.prepare_run(job, params)
-        run_id = await self._svc.ops.run_now(job, identity, fields, idempotency_key=idempotency_key)
+        with self._audit("trigger"):
+            job, identity = await self._context()
+            fields = self._svc.ops.prepare_run(job, params)
+            run_id = await self._svc.ops.run_now(
+                job, identity, fields, idempotency_key=idempotency_key
+            )
         try:
             # aclosing: a caller that stops early frees the watcher now, not at collection.
             async with aclosing(self._wait(job, identity, run_id)) as statuses:
@@ -223,8 +233,9 @@ class JobHandle:
 
     async def cancel_run(self, run_id: int) -> ExecutionResult[None]:
         try:
-            job, identity = await self._context()
-            await self._svc.ops.cancel_run(job, identity, run_id)
+            with self._audit("cancel"):
+                job, identity = await self._context()
+                await self._svc.ops.cancel_run(job, identity, run_id)
         except SidecarError as exc:
             return _fail(exc)
         return ExecutionResult(ok=True)

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from service.audit import audited
 from service.config import JobSettings
 from service.errors import InvalidRequest, Unavailable
 from service.identity import forwarded_token
@@ -69,6 +70,7 @@ async def caller(request: Request) -> Caller:
     """The job (404 when unknown) and who acts on it (401 without a needed user token)."""
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
+    await svc.limits.admit(request, job.key)
     return Caller(svc, job, await identity_for(svc, job, request))
 
 
@@ -76,6 +78,7 @@ async def run_caller(request: Request) -> tuple[Caller, int]:
     """`caller` for a route about one run; a malformed run id is a 400 before anyone is asked."""
     svc = services(request)
     job = svc.ops.job(request.path_params["job_key"])
+    await svc.limits.admit(request, job.key)
     run_id = parse_run_id(request.path_params["run_id"])
     return Caller(svc, job, await identity_for(svc, job, request)), run_id
 
@@ -145,13 +148,14 @@ async def get_job(request: Request) -> Response:
     return json_response(await svc.ops.get_job(job, identity))
 
 
+@audited("trigger")
 async def run_job(request: Request) -> Response | ASGIApp:
-    stream = parse_flag("stream", request.query_params.get("stream"))
     svc, job, identity = await caller(request)
+    stream = parse_flag("stream", request.query_params.get("stream"))
     refuse_when_draining(svc)
     if not stream:
         return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
-    with svc.gauge.admit():
+    with svc.caller_streams.admit(request) as place, svc.gauge.admit():
         run_id = await _trigger(svc, job, identity, request)
         if svc.hub.closed:
             # Shutting down since the trigger: the run exists, so say which it is, not 503.
@@ -161,7 +165,7 @@ async def run_job(request: Request) -> Response | ASGIApp:
         watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
         started = {"runId": run_id, "watchUrl": str(watch_url)}
         prelude = json_frame(started, event="run", event_id=following.start_id)
-        return event_stream(svc, following, prelude=prelude)
+        return place.hold(event_stream(svc, following, prelude=prelude))
 
 
 async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
@@ -175,17 +179,17 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     (svc, job, identity), run_id = await run_caller(request)
     refuse_when_draining(svc)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-    with svc.gauge.admit():
+    with svc.caller_streams.admit(request) as place, svc.gauge.admit():
         following = await svc.follow_run(job, identity, run_id, last_event_id)
         if following is None:
             # The client has the final event: 204 tells EventSource to stop reconnecting.
             return Response(status_code=204)
-        return event_stream(svc, following)
+        return place.hold(event_stream(svc, following))
 
 
 async def list_runs(request: Request) -> Response:
-    limit = parse_limit(request.query_params.get("limit"))
     svc, job, identity = await caller(request)
+    limit = parse_limit(request.query_params.get("limit"))
     runs = await svc.ops.list_runs(job, identity, limit)
     return json_response(RunsReply(runs=runs))
 
@@ -201,6 +205,7 @@ async def get_run_output(request: Request) -> Response:
     return json_response(await svc.ops.get_run_output(job, identity, run_id))
 
 
+@audited("cancel")
 async def cancel_run(request: Request) -> Response:
     (svc, job, identity), run_id = await run_caller(request)
     await svc.ops.cancel_run(job, identity, run_id)

@@ -19,6 +19,7 @@ from typing import Any
 
 import msgspec
 
+from service import audit
 from service.clock import Clock
 from service.config import JobSettings
 from service.errors import IdempotencyKeyReused, InvalidRequest, OutcomeUnknown, Unavailable
@@ -77,6 +78,8 @@ class Triggers:
         self, job: JobSettings, identity: Identity, fields: dict[str, Any], key: str | None
     ) -> int:
         generated = key is None
+        if key is not None:
+            audit.note_key(key)
         key = new_key() if key is None else checked_key(key)
         if self._cut:
             raise Unavailable("The service is shutting down", retry_after=1)
@@ -91,6 +94,7 @@ class Triggers:
                     "This Idempotency-Key was already used with other parameters; use a new key"
                 )
             if use.run_id is not None:
+                audit.note_run(use.run_id, reused=True)
                 return use.run_id
         token = run_now_token(scope, digest)
         body = {"job_id": job.job_id, **fields, "idempotency_token": token}
@@ -105,6 +109,7 @@ class Triggers:
             )
             raise
         await self._memory.remember(scope, digest, run_id)
+        audit.note_run(run_id)
         return run_id
 
     async def cut_on_drain(self, draining: asyncio.Event) -> None:
