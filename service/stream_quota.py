@@ -33,6 +33,11 @@ class CallerStreams:
     def held(self, caller: str) -> int:
         return self._held[caller]
 
+    @property
+    def total(self) -> int:
+        """Places held by all callers (streams open or being set up)."""
+        return sum(self._held.values())
+
     @contextlib.contextmanager
     def admit(self, request: Request) -> Iterator[Place]:
         """A place for the request's caller while the route sets its stream up; 429 if none.
