@@ -23,7 +23,9 @@ JOB_IDS = {"etl": 101, "report": 102, "other": 103}
 # The demo jobs: config/demo.toml, config/emulator.toml and docker-compose.yml agree on these.
 # Tests trigger and read far more often than a person: out of the way unless a test sets
 # `[limits]` (or passes `limits=`); the defaults are tested in tests/test_rate_limits.py.
-ROOMY_LIMITS = LimitsTable(trigger="100000/minute", read="1000000/minute", streams_per_caller=10_000)
+ROOMY_LIMITS = LimitsTable(
+    trigger="100000/minute", read="1000000/minute", streams_per_caller=10_000
+)
 DEMO_JOB_IDS = {
     "etl": 1001,
     "wheel": 1002,

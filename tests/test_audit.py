@@ -1,4 +1,4 @@
-"""The audit line: exactly one per trigger and cancel, whatever the outcome; digests, never values."""
+"""The audit line: one per trigger and cancel, whatever the outcome; digests, never values."""
 
 from __future__ import annotations
 
@@ -246,7 +246,9 @@ async def test_a_cancel_of_another_jobs_run_is_refused_404(json_logs, settings, 
     assert not cancel.called
 
 
-async def test_an_unauthenticated_write_reaches_no_route_and_no_audit(json_logs, settings, upstream):
+async def test_an_unauthenticated_write_reaches_no_route_and_no_audit(
+    json_logs, settings, upstream
+):
     async with make_client(settings, upstream) as client:
         response = await client.post("/api/jobs/etl/run", json={})
     assert response.status_code == 401
@@ -287,8 +289,9 @@ async def test_run_and_wait_audits_its_trigger_once(json_logs, settings, upstrea
 
 
 async def test_a_bug_inside_a_write_is_still_one_line(json_logs):
-    with pytest.raises(ZeroDivisionError), audit.record(
-        "trigger", caller="x", job_key="etl", via="python"
+    with (
+        pytest.raises(ZeroDivisionError),
+        audit.record("trigger", caller="x", job_key="etl", via="python"),
     ):
         _ = 1 / 0
     line = the_line(json_logs)

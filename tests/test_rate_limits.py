@@ -180,7 +180,8 @@ def test_a_rate_the_library_cannot_read_stops_start_up_naming_the_setting(tmp_pa
 
 
 def test_the_defaults_are_the_issues():
-    assert LimitsTable() == LimitsTable(trigger="10/minute", read="600/minute", streams_per_caller=100)
+    defaults = LimitsTable(trigger="10/minute", read="600/minute", streams_per_caller=100)
+    assert LimitsTable() == defaults
 
 
 def test_the_storage_is_built_from_a_uri():
