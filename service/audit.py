@@ -76,12 +76,6 @@ def note_params(params: object) -> None:
         entry.params(params)
 
 
-def note_key(key: str) -> None:
-    """The client's Idempotency-Key (only its digest is kept)."""
-    if (entry := _current.get()) is not None:
-        entry.idempotency_key(key)
-
-
 def note_run(run_id: int, *, reused: bool = False) -> None:
     """The run the write is about; `reused`: answered from the idempotency memory."""
     if (entry := _current.get()) is not None:
@@ -97,7 +91,8 @@ def audited(action: Action) -> Callable[[Endpoint], Endpoint]:
         async def audited_endpoint(request: Request) -> Response | ASGIApp:
             caller = caller_of(request).name
             job_key = request.path_params["job_key"]
-            with record(action, caller=caller, job_key=job_key, via="http"):
+            key = request.headers.get("idempotency-key")
+            with record(action, caller=caller, job_key=job_key, via="http", idempotency_key=key):
                 return await endpoint(request)
 
         return audited_endpoint
@@ -106,9 +101,12 @@ def audited(action: Action) -> Callable[[Endpoint], Endpoint]:
 
 
 @contextlib.contextmanager
-def record(action: Action, *, caller: str, job_key: str, via: str) -> Iterator[Entry]:
+def record(
+    action: Action, *, caller: str, job_key: str, via: str, idempotency_key: str | None = None
+) -> Iterator[Entry]:
     """Log the write done in the block: its outcome from the block's end or exception."""
     entry = Entry(action, echo(caller), echo(job_key))
+    entry.idempotency_key(idempotency_key)
     context = _current.set(entry)
     outcome, status = "error", 500
     code: str | None = "INTERNAL"

@@ -115,8 +115,16 @@ class JobHandle:
             identity = exc
         return JobHandle(self._svc, self._job, identity)
 
-    def _audit(self, action: audit.Action) -> AbstractContextManager[audit.Entry]:
-        return audit.record(action, caller=PYTHON_CALLER, job_key=self._job.key, via="python")
+    def _audit(
+        self, action: audit.Action, idempotency_key: str | None = None
+    ) -> AbstractContextManager[audit.Entry]:
+        return audit.record(
+            action,
+            caller=PYTHON_CALLER,
+            job_key=self._job.key,
+            via="python",
+            idempotency_key=idempotency_key,
+        )
 
     async def _context(self) -> tuple[JobSettings, Identity]:
         if isinstance(self._identity, SidecarError):
@@ -130,7 +138,7 @@ class JobHandle:
         self, params: object = None, *, idempotency_key: str | None = None
     ) -> ExecutionResult[dict[str, int]]:
         try:
-            with self._audit("trigger"):
+            with self._audit("trigger", idempotency_key):
                 job, identity = await self._context()
                 fields = self._svc.ops.prepare_run(job, params)
                 run_id = await self._svc.ops.run_now(
@@ -151,7 +159,7 @@ class JobHandle:
         started is unknown (OutcomeUnknown), the error's `idempotency_key` gets it (or starts it
         once).
         """
-        with self._audit("trigger"):
+        with self._audit("trigger", idempotency_key):
             job, identity = await self._context()
             fields = self._svc.ops.prepare_run(job, params)
             run_id = await self._svc.ops.run_now(

@@ -78,8 +78,6 @@ class Triggers:
         self, job: JobSettings, identity: Identity, fields: dict[str, Any], key: str | None
     ) -> int:
         generated = key is None
-        if key is not None:
-            audit.note_key(key)
         key = new_key() if key is None else checked_key(key)
         if self._cut:
             raise Unavailable("The service is shutting down", retry_after=1)

@@ -184,6 +184,8 @@ async def test_a_trigger_over_its_rate_is_a_refused_429(json_logs, settings, ups
     assert refused.status_code == 429
     _, line = audit_lines(json_logs)
     assert (line["outcome"], line["status"], line["code"]) == ("refused", 429, "RATE_LIMITED")
+    assert line["idempotency_key_digest"] == audit.digest("k2")
+    assert line["params_digest"] is None  # refused before its body was read
 
 
 async def test_a_run_now_databricks_refused_is_failed(json_logs, settings, upstream):
