@@ -198,13 +198,13 @@ class Watch:
         self.response = response
         self.status_code = response.status_code
         # One iterator for the stream's life: a dropped one would close the connection.
-        self._chunks = response.aiter_raw()
+        self.chunks = response.aiter_raw()
 
     async def first(self) -> bytes:
-        return await anext(self._chunks)
+        return await anext(self.chunks)
 
     async def rest(self) -> bytes:
-        return b"".join([chunk async for chunk in self._chunks])
+        return b"".join([chunk async for chunk in self.chunks])
 
 
 @asynccontextmanager
