@@ -20,11 +20,13 @@ from service.authentication import Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
+from service.cors import Cors
 from service.docs_page import DOCS_ASSETS, DOCS_PAGE
 from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
 from service.pages import PAGES, page_routes
+from service.rate_limits import RateLimitHeaders
 from service.routes import routes
 from service.runtime import open_services
 
@@ -64,6 +66,7 @@ def create_app(
         routes=[*routes(), *page_routes()],
         middleware=[
             Middleware(AccessLog),
+            Middleware(Cors, origins=settings.access.cors_origins),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
             Middleware(
                 Authenticate,
@@ -72,6 +75,7 @@ def create_app(
                 public={*PAGES, DOCS_PAGE},
                 public_prefixes=(DOCS_ASSETS + "/",),
             ),
+            Middleware(RateLimitHeaders),
             Middleware(
                 BodyLimits,
                 max_bytes=settings.max_body_bytes,

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from service import settings_file
+from service import cors, rate_limits, settings_file
 from service.access_mode import refusal, resolve_mode
 from service.api_keys import ApiKey, load_api_keys
 from service.authentication import trusted_networks
@@ -71,11 +71,14 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     tunables = {name: getattr(file, name) for name in Tunables.__struct_fields__}
     access = _access(file.access, environ)
     api_keys = load_api_keys(environ, access.api_keys_file) if access.mode == "token" else ()
+    access = msgspec.structs.replace(access, cors_origins=_cors_origins(access.cors_origins))
+    rate_limits.check_rates(file.limits, {key: job.limits for key, job in jobs.items()})
     return Settings(
         workspace=_workspace(environ),
         jobs=jobs,
         listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
         port=_port(environ),
+        allowed_origins=cors.explicit(access.cors_origins),
         api_keys=api_keys,
         warnings=tuple(warnings),
         **(tunables | {"access": access}),
@@ -96,6 +99,13 @@ def check_serving(settings: Settings) -> None:
     problem = refusal(settings.access, settings.listen_host, len(settings.api_keys))
     if problem is not None:
         raise ConfigError(problem)
+
+
+def _cors_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
+    try:
+        return cors.checked_origins(origins)
+    except ValueError as exc:
+        raise ConfigError(f"[access] {exc}") from None
 
 
 def config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path | None:

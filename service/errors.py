@@ -18,7 +18,8 @@
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
     │   ├── RouteRefused               404/405: no such route or method (HTTP_<status>)
-    │   └── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
+    │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
+    │   └── RateLimited                429: over a [limits] rate or the caller's open streams
     ├── Unavailable                    503: we are shutting down, or have too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
@@ -172,6 +173,13 @@ class RouteRefused(ClientError):
 class IdempotencyKeyReused(ClientError):
     status = 422
     code = "IDEMPOTENCY_KEY_REUSED"
+
+
+class RateLimited(ClientError):
+    """Over a limit of `[limits]`; `Retry-After` says when the caller may try again."""
+
+    status = 429
+    code = "RATE_LIMITED"
 
 
 class Unavailable(SidecarError):

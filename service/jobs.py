@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Mapping
-from contextlib import aclosing, asynccontextmanager
+from contextlib import AbstractContextManager, aclosing, asynccontextmanager
 from typing import Any, Generic, TypeVar
 
 import httpx
 import msgspec
 
+from service import audit
 from service.callers import PROGRAM
 from service.clock import Clock
 from service.config import JobSettings, Settings
@@ -25,6 +26,7 @@ from service.runtime import Services, open_services
 from service.upstream.auth import Identity
 
 T = TypeVar("T")
+# The audit line's caller for the Python API: the program itself (its identity acts upstream).
 
 
 class ExecutionError(msgspec.Struct, frozen=True):
@@ -118,6 +120,17 @@ class JobHandle:
             identity = exc
         return JobHandle(self._svc, self._job, identity)
 
+    def _audit(
+        self, action: audit.Action, idempotency_key: str | None = None
+    ) -> AbstractContextManager[audit.Entry]:
+        return audit.record(
+            action,
+            caller=PROGRAM.name,
+            job_key=self._job.key,
+            via="python",
+            idempotency_key=idempotency_key,
+        )
+
     async def _context(self) -> tuple[JobSettings, Identity]:
         if isinstance(self._identity, SidecarError):
             raise self._identity
@@ -130,11 +143,12 @@ class JobHandle:
         self, params: object = None, *, idempotency_key: str | None = None
     ) -> ExecutionResult[dict[str, int]]:
         try:
-            job, identity = await self._context()
-            fields = self._svc.ops.prepare_run(job, params)
-            run_id = await self._svc.ops.run_now(
-                job, identity, fields, idempotency_key=idempotency_key, caller=PROGRAM
-            )
+            with self._audit("trigger", idempotency_key):
+                job, identity = await self._context()
+                fields = self._svc.ops.prepare_run(job, params)
+                run_id = await self._svc.ops.run_now(
+                    job, identity, fields, idempotency_key=idempotency_key, caller=PROGRAM
+                )
         except SidecarError as exc:
             return _fail(exc)
         return ExecutionResult(ok=True, data={"run_id": run_id})
@@ -150,11 +164,12 @@ class JobHandle:
         started is unknown (OutcomeUnknown), the error's `idempotency_key` gets it (or starts it
         once).
         """
-        job, identity = await self._context()
-        fields = self._svc.ops.prepare_run(job, params)
-        run_id = await self._svc.ops.run_now(
-            job, identity, fields, idempotency_key=idempotency_key, caller=PROGRAM
-        )
+        with self._audit("trigger", idempotency_key):
+            job, identity = await self._context()
+            fields = self._svc.ops.prepare_run(job, params)
+            run_id = await self._svc.ops.run_now(
+                job, identity, fields, idempotency_key=idempotency_key, caller=PROGRAM
+            )
         try:
             # aclosing: a caller that stops early frees the watcher now, not at collection.
             async with aclosing(self._wait(job, identity, run_id)) as statuses:
@@ -231,8 +246,9 @@ class JobHandle:
 
     async def cancel_run(self, run_id: int) -> ExecutionResult[None]:
         try:
-            job, identity = await self._context()
-            await self._svc.ops.cancel_run(job, identity, run_id)
+            with self._audit("cancel"):
+                job, identity = await self._context()
+                await self._svc.ops.cancel_run(job, identity, run_id)
         except SidecarError as exc:
             return _fail(exc)
         return ExecutionResult(ok=True)

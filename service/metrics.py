@@ -35,6 +35,18 @@ class ServicesCollector(Collector):
         for (verb, status), count in sorted(svc.client.calls.items()):
             calls.add_metric([verb, status], count)
         yield calls
+        yield GaugeMetricFamily(
+            "sidecar_caller_stream_places",
+            "Stream places held against [limits] streams_per_caller, all callers",
+            value=svc.caller_streams.total,
+        )
+        refused = CounterMetricFamily(
+            "sidecar_rate_limited", "Requests refused 429 by a [limits] limit", labels=["limit"]
+        )
+        for limit in ("read", "trigger"):
+            refused.add_metric([limit], svc.limits.refusals[limit])
+        refused.add_metric(["streams_per_caller"], svc.caller_streams.refusals)
+        yield refused
 
 
 def registry_for(services: Services) -> CollectorRegistry:

@@ -8,6 +8,7 @@ from typing import Any
 
 import msgspec
 
+from service import audit
 from service.cache import CacheKey, ReadCache
 from service.callers import Caller
 from service.config import JobSettings, Settings
@@ -87,6 +88,7 @@ class JobOperations:
 
     def prepare_run(self, job: JobSettings, params: object) -> dict[str, Any]:
         """Validate and map parameters to run-now fields; raises 400 before any upstream call."""
+        audit.note_params({} if params is None else params)
         validated = validate_params(job.key, job.params, {} if params is None else params)
         fields = run_now_fields(job.key, job.task_type, validated)
         check_sendable(fields)
@@ -147,6 +149,7 @@ class JobOperations:
 
     async def cancel_run(self, job: JobSettings, identity: Identity, run_id: int) -> None:
         """Cancel a run of this job; cancelling a finished run is harmless, so it is retried."""
+        audit.note_run(run_id)
         await self.get_run(job, identity, run_id)
         try:
             await self._client.cancel_run(identity, run_id, tier=SAFE_WRITE)

@@ -11,6 +11,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from service.audit import audited
 from service.callers import caller_of
 from service.config import JobSettings
 from service.docs_page import docs_routes
@@ -97,6 +98,7 @@ async def caller(request: Request) -> JobCall:
     svc = services(request)
     admit(svc.settings.jobs, request.path_params["job_key"], caller_of(request), request.method)
     job = svc.ops.job(request.path_params["job_key"])
+    await svc.limits.admit(request, job.key)
     return JobCall(svc, job, await identity_for(svc, job, request))
 
 
@@ -105,6 +107,7 @@ async def run_caller(request: Request) -> tuple[JobCall, int]:
     svc = services(request)
     admit(svc.settings.jobs, request.path_params["job_key"], caller_of(request), request.method)
     job = svc.ops.job(request.path_params["job_key"])
+    await svc.limits.admit(request, job.key)
     run_id = parse_run_id(request.path_params["run_id"])
     return JobCall(svc, job, await identity_for(svc, job, request)), run_id
 
@@ -156,7 +159,9 @@ def event_stream(svc: Services, following: Following, *, prelude: bytes = b"") -
 )
 async def list_jobs(request: Request) -> Response:
     """The jobs the caller may view, each saying whether they may run it."""
-    jobs, who = services(request).settings.jobs, caller_of(request)
+    svc, who = services(request), caller_of(request)
+    await svc.limits.admit(request)
+    jobs = svc.settings.jobs
     return json_response(
         JobsReply(
             jobs=[
@@ -219,13 +224,14 @@ async def get_job(request: Request) -> Response:
         per_job=True,
     )
 )
+@audited("trigger")
 async def run_job(request: Request) -> Response | ASGIApp:
     svc, job, identity = await caller(request)
     stream = parse_flag("stream", request.query_params.get("stream"))
     refuse_when_draining(svc)
     if not stream:
         return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
-    with svc.gauge.admit():
+    with svc.caller_streams.admit(request) as place, svc.gauge.admit():
         run_id = await _trigger(svc, job, identity, request)
         if svc.hub.closed:
             # Shutting down since the trigger: the run exists, so say which it is, not 503.
@@ -235,7 +241,7 @@ async def run_job(request: Request) -> Response | ASGIApp:
         watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
         started = StreamStarted(runId=run_id, watchUrl=str(watch_url))
         prelude = json_frame(started, event="run", event_id=following.start_id)
-        return event_stream(svc, following, prelude=prelude)
+        return place.hold(event_stream(svc, following, prelude=prelude))
 
 
 async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
@@ -269,12 +275,12 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     (svc, job, identity), run_id = await run_caller(request)
     refuse_when_draining(svc)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
-    with svc.gauge.admit():
+    with svc.caller_streams.admit(request) as place, svc.gauge.admit():
         following = await svc.follow_run(job, identity, run_id, last_event_id)
         if following is None:
             # The client has the final event: 204 tells EventSource to stop reconnecting.
             return Response(status_code=204)
-        return event_stream(svc, following)
+        return place.hold(event_stream(svc, following))
 
 
 @documented(
@@ -340,6 +346,7 @@ async def get_run_output(request: Request) -> Response:
         job=True,
     )
 )
+@audited("cancel")
 async def cancel_run(request: Request) -> Response:
     (svc, job, identity), run_id = await run_caller(request)
     await svc.ops.cancel_run(job, identity, run_id)

@@ -17,9 +17,11 @@ from service.config import JobSettings, Settings, Workspace
 from service.directory import UserDirectory
 from service.idempotency import LocalKeyMemory
 from service.operations import JobOperations
+from service.rate_limits import RateLimits
 from service.runs.follow import Following, follow
 from service.runs.hub import Hub, PollerHub
 from service.runs.streams import StreamGauge
+from service.stream_quota import CallerStreams
 from service.triggers import Triggers
 from service.upstream.auth import BearerAuth, Identity, OAuthM2MAuth, service_principal
 from service.upstream.client import JobsClient
@@ -37,6 +39,8 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     ops: JobOperations
     hub: Hub
     gauge: StreamGauge
+    limits: RateLimits  # [limits] read and trigger, per caller
+    caller_streams: CallerStreams  # [limits] streams_per_caller
     service_principal: Identity
     users: UserDirectory
     draining: asyncio.Event
@@ -139,6 +143,8 @@ async def open_services(
             ops=ops,
             hub=hub,
             gauge=StreamGauge(settings.max_streams),
+            limits=RateLimits(settings.limits, {k: j.limits for k, j in settings.jobs.items()}),
+            caller_streams=CallerStreams(settings.limits.streams_per_caller),
             service_principal=service_principal(
                 workspace_auth(
                     settings.workspace, clock, http, timeout_s=settings.timeout_ms / 1000

@@ -20,6 +20,7 @@ from typing import Any
 
 import msgspec
 
+from service import audit
 from service.callers import Caller
 from service.clock import Clock
 from service.config import JobSettings
@@ -100,6 +101,7 @@ class Triggers:
                     "This Idempotency-Key was already used with other parameters; use a new key"
                 )
             if use.run_id is not None:
+                audit.note_run(use.run_id, reused=True)
                 return use.run_id
         token = run_now_token(scope, digest)
         body = {"job_id": job.job_id, **fields, "idempotency_token": token}
@@ -114,6 +116,7 @@ class Triggers:
             )
             raise
         await self._memory.remember(scope, digest, run_id)
+        audit.note_run(run_id)
         return run_id
 
     async def cut_on_drain(self, draining: asyncio.Event) -> None:

@@ -17,12 +17,18 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.clock import LoopClock
 from service.config import Settings, load_settings
+from service.settings_file import LimitsTable
 
 HOST = "https://ws.test"
 TOKEN = "dapi-test-token"
 SCIM_ME = "/api/2.0/preview/scim/v2/Me"  # who a token belongs to
 JOB_IDS = {"etl": 101, "report": 102, "other": 103}
 # The demo jobs: config/demo.toml, config/emulator.toml and docker-compose.yml agree on these.
+# Tests trigger and read far more often than a person: out of the way unless a test sets
+# `[limits]` (or passes `limits=`); the defaults are tested in tests/test_rate_limits.py.
+ROOMY_LIMITS = LimitsTable(
+    trigger="100000/minute", read="1000000/minute", streams_per_caller=10_000
+)
 DEMO_JOB_IDS = {
     "etl": 1001,
     "wheel": 1002,
@@ -42,8 +48,10 @@ def make_settings(
     tmp_path: Path | None = None,
     **overrides: Any,
 ) -> Settings:
-    """Settings from an optional TOML text and environment, then field overrides."""
-    # Listening on loopback: open mode by default (service.access_mode), as `make run` is.
+    """Settings from an optional TOML text and environment, then field overrides.
+
+    Listening on loopback: open mode by default (service.access_mode), as `make run` is.
+    `[limits]` are roomy (ROOMY_LIMITS) unless the TOML has a `[limits]` table."""
     env = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "HOST": "127.0.0.1"}
     if environ is not None:
         env = dict(environ)
@@ -55,6 +63,8 @@ def make_settings(
     elif environ is None:
         env.update({f"DATABRICKS_JOB_{k.upper()}": str(v) for k, v in JOB_IDS.items()})
     settings = load_settings(env, path)
+    if "[limits]" not in (toml or ""):
+        overrides.setdefault("limits", ROOMY_LIMITS)
     return msgspec.structs.replace(settings, **overrides) if overrides else settings
 
 

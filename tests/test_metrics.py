@@ -29,6 +29,10 @@ async def test_a_fresh_app_shows_every_metric_at_zero(client):
         ("sidecar_polls_total", ()): 0,
         ("sidecar_cache_lookups_total", (("result", "hit"),)): 0,
         ("sidecar_cache_lookups_total", (("result", "miss"),)): 0,
+        ("sidecar_caller_stream_places", ()): 0,
+        ("sidecar_rate_limited_total", (("limit", "read"),)): 0,
+        ("sidecar_rate_limited_total", (("limit", "streams_per_caller"),)): 0,
+        ("sidecar_rate_limited_total", (("limit", "trigger"),)): 0,
     }
 
 

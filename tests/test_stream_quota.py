@@ -1,0 +1,79 @@
+"""Stream places per caller: taken while a stream is set up, given back once however it ends."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import pytest
+from starlette.requests import Request
+
+from service import rate_limits
+from service.callers import SCOPE_KEY, Caller
+from service.errors import RateLimited
+from service.stream_quota import RETRY_AFTER_S, CallerStreams
+
+
+def request_of(name: str) -> Request:
+    return Request({"type": "http", "method": "GET", "headers": [], SCOPE_KEY: Caller(name)})
+
+
+async def never_called(_message):
+    raise AssertionError("not called")
+
+
+async def test_a_caller_at_the_cap_is_429_with_its_window_while_another_is_served():
+    streams = CallerStreams(1)
+    alice = request_of("alice")
+    with streams.admit(alice), pytest.raises(RateLimited) as refused, streams.admit(alice):
+        pass
+    assert refused.value.retry_after == RETRY_AFTER_S
+    assert streams.refusals == 1
+    with streams.admit(alice), streams.admit(request_of("bob")):
+        assert (streams.held("alice"), streams.held("bob")) == (1, 1)
+
+
+def test_the_refusal_sets_the_ratelimit_headers_window():
+    streams = CallerStreams(1)
+    refused = request_of("alice")
+    with streams.admit(request_of("alice")), pytest.raises(RateLimited), streams.admit(refused):
+        pass
+    assert refused.scope[rate_limits.SCOPE_KEY] == rate_limits.Window(1, 0, RETRY_AFTER_S)
+
+
+@pytest.mark.parametrize("ending", ["answer without a stream", "error while setting up"])
+def test_a_place_not_handed_to_a_stream_is_given_back_when_the_route_ends(ending):
+    streams = CallerStreams(1)
+    failing = ending.startswith("error")
+    expected = pytest.raises(LookupError, match="lookup") if failing else contextlib.nullcontext()
+    with expected, streams.admit(request_of("alice")):
+        if failing:
+            raise LookupError("lookup failed")
+    assert streams.total == 0
+
+
+async def finishes(_scope, _receive, _send):
+    return None
+
+
+async def fails(_scope, _receive, _send):
+    raise OSError("socket gone")
+
+
+async def is_cancelled(_scope, _receive, _send):
+    await asyncio.sleep(3600)
+
+
+@pytest.mark.parametrize("stream", [finishes, fails, is_cancelled], ids=lambda f: f.__name__)
+async def test_a_held_place_is_given_back_once_when_its_stream_ends_however_it_ends(stream):
+    streams = CallerStreams(2)
+    with streams.admit(request_of("alice")) as place:
+        held = place.hold(stream)
+    assert streams.held("alice") == 1  # handed over: the stream keeps it
+    task = asyncio.create_task(held({}, None, never_called))
+    await asyncio.sleep(0)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    place.release()  # a second release changes nothing
+    assert streams.held("alice") == 0
+    assert streams.total == 0
