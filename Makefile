@@ -21,9 +21,11 @@ check-config: $(STAMP)
 	$(BIN)/jobs-sidecar check-config
 
 ## test: the whole suite (unit, emulator fidelity, end to end over loopback, and the container
-##       tests when a Docker engine answers or can be started; without one they skip, saying why)
+##       tests when a Docker engine answers or can be started; without one they skip, saying why;
+##       the Redis tests when redis-server is installed: .ci/redis-up)
 test: $(STAMP)
 	@bash .ci/docker-up --if-possible
+	@bash .ci/redis-up --if-possible
 	$(BIN)/python -m pytest
 
 ## test-container: the container tests alone: build the image and run it for real (starts dockerd

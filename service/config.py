@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -66,6 +67,8 @@ class Settings(Tunables, frozen=True, kw_only=True):
     port: int = 8000
     # Origins (`https://host[:port]`) whose pages may POST and DELETE cross-site (service.origin).
     allowed_origins: tuple[str, ...] = ()
+    # REDIS_URL: replicas share the cache, the poll loops and the key memory (service.redis_link).
+    redis_url: Secret | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -83,6 +86,7 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
         jobs=jobs,
         listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
         port=_port(environ),
+        redis_url=_redis_url(environ),
         warnings=tuple(warnings),
         **{name: getattr(file, name) for name in Tunables.__struct_fields__},
     )
@@ -119,6 +123,7 @@ def describe(settings: Settings) -> dict[str, Any]:
         "listen": f"{settings.listen_host}:{settings.port}",
         **{name: getattr(settings, name) for name in Tunables.__struct_fields__},
         "allowed_origins": list(settings.allowed_origins),
+        "redis": _shown_redis_url(settings.redis_url),
         "jobs": {
             key: {
                 "job_id": job.job_id,
@@ -216,3 +221,28 @@ def _port(environ: Mapping[str, str]) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigError(f"{name or 'PORT'} must be a TCP port number, got {raw!r}")
     return int(raw)
+
+
+def _redis_url(environ: Mapping[str, str]) -> Secret | None:
+    """REDIS_URL (redis://, rediss:// or unix://); a URL may carry a password, so it is a Secret."""
+    raw = environ.get("REDIS_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError("REDIS_URL has a port that is not a number") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    return Secret(raw)
+
+
+def _shown_redis_url(url: Secret | None) -> str | None:
+    """Where Redis is, without its credentials."""
+    if url is None:
+        return None
+    parts = urlsplit(url.value)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

@@ -119,6 +119,25 @@ class Tunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     idempotency_max_keys: Annotated[
         Count, Meta(description="client keys remembered (oldest forgotten first; ~0.5 KB each)")
     ] = 20_000
+    # Scale-out (service/redis_link.py): used only when REDIS_URL is set.
+    redis_timeout_ms: Annotated[
+        Ms, Meta(le=10_000, description="a Redis call's connect/read limit; past it, local mode")
+    ] = 500
+    redis_prefix: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=64,
+            pattern="^[A-Za-z0-9_.-]+$",
+            description="the prefix of every Redis key (the replicas of one service share it)",
+        ),
+    ] = "jobs-sidecar"
+    workers: Annotated[
+        int,
+        Meta(
+            ge=1, le=64, description="server processes on the one port; more than 1 needs REDIS_URL"
+        ),
+    ] = 1
 
 
 class SettingsFile(Tunables, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -10,6 +11,7 @@ import respx
 
 from service.config import Settings
 from tests.factories import make_client, make_settings, upstream_router
+from tests.redis_server import RedisServer, redis_server_for
 
 
 @pytest.fixture
@@ -42,3 +44,13 @@ def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> object:
     if pyfuncitem.get_closest_marker("asyncio") is None:  # pytest-asyncio marks async tests
         pyfuncitem.funcargs.pop("event_loop_policy", None)
     return (yield)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (skipped without the binary; CI fails instead)."""
+    server = redis_server_for(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()
