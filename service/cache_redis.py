@@ -85,6 +85,8 @@ class FailoverStore:
         self._local = local
         self._shared = redis_cache(link)
         link.on_rejoin(self.clear_shared)
+        # Not `RedisCache.close()`: aiocache 0.12 calls redis-py's deprecated `close()` there.
+        link.on_close(self._shared.client.aclose)
 
     def _namespace(self, job: str, call: str) -> str:
         return self._link.key("cache", job, call)
@@ -142,9 +144,6 @@ class FailoverStore:
     async def clear_shared(self) -> None:
         """On rejoin: what Redis holds may predate writes made while it was away."""
         await self._shared.clear(namespace=self._link.key("cache"))
-
-    async def close(self) -> None:
-        await self._shared.close()
 
     def __len__(self) -> int:
         """Entries held in this process (while Redis is down); shared ones are Redis' to count."""

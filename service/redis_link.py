@@ -23,6 +23,7 @@ from service.clock import Clock
 
 T = TypeVar("T")
 PROBE_S = 1.0  # how often the circuit asks a Redis that is down (and checks one that is up)
+BLOCK_MS = 500  # the hub's XREAD wait: its client reads this much longer than the timeout
 _log = logs.library_logger("service.redis")
 
 
@@ -45,7 +46,10 @@ class RedisLink:
         self._state: bool | None = None  # unknown until the first PING
         self.changes = 0  # times the link went down or came back (tests, metrics)
         self._on_rejoin: list[Callable[[], Awaitable[None]]] = []
+        self._on_close: list[Callable[[], Awaitable[None]]] = []
         self.client = self.new_client(read_timeout_s=timeout_s)
+        # Its own connection: a blocking XREAD would otherwise hold one the others wait for.
+        self.reader = self.new_client(read_timeout_s=timeout_s + BLOCK_MS / 1000)
 
     def new_client(self, *, read_timeout_s: float) -> redis.Redis:
         """A client of its own (the hub's blocking reader needs a longer read timeout)."""
@@ -69,6 +73,10 @@ class RedisLink:
     def on_rejoin(self, action: Callable[[], Awaitable[None]]) -> None:
         """Run `action` each time the link comes back (before it is used again)."""
         self._on_rejoin.append(action)
+
+    def on_close(self, action: Callable[[], Awaitable[None]]) -> None:
+        """Run `action` when the link closes (what else holds connections to Redis)."""
+        self._on_close.append(action)
 
     async def run(self, call: Callable[[redis.Redis], Awaitable[T]]) -> T:
         """`call(client)` within the timeout; `RedisDown` at once while the link is down."""
@@ -116,4 +124,7 @@ class RedisLink:
             await clock.sleep(PROBE_S)
 
     async def close(self) -> None:
+        for action in self._on_close:
+            await action()
+        await self.reader.aclose()
         await self.client.aclose()

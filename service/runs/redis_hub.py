@@ -28,7 +28,7 @@ from service.clock import Clock
 from service.config import JobSettings, Settings
 from service.errors import SidecarError, Unavailable
 from service.operations import JobOperations
-from service.redis_link import PROBE_S, RedisDown, RedisLink
+from service.redis_link import BLOCK_MS, PROBE_S, RedisDown, RedisLink
 from service.runs.events import RunEvent, signature
 from service.runs.hub import IDLE_GRACE_S, RETAIN_FINISHED_S, PollerHub, poll_until_done
 from service.runs.shared_run import SharedRun, decode_entry
@@ -38,7 +38,6 @@ from service.upstream.auth import Identity
 from service.upstream.wire import RunSnapshot, run_from_raw
 
 _Entry = tuple[bytes, dict[bytes, bytes]]
-BLOCK_MS = 500  # the reader's XREAD wait: a new stream joins its next read within this
 _log = logs.library_logger("service.poller")
 
 
@@ -265,27 +264,22 @@ class RedisHub:
 
     async def _relay(self) -> None:
         """The replica's one reader: every followed stream's new entries, to local watchers."""
-        client = self._link.new_client(read_timeout_s=self._link.timeout_s + BLOCK_MS / 1000)
-        try:
-            while True:
-                if not self._cursors or not self._link.up:
-                    self._more.clear()
-                    try:
-                        async with asyncio.timeout(PROBE_S):
-                            await self._more.wait()
-                    except TimeoutError:
-                        pass
-                    continue
-                streams = {name: cursor for name, (cursor, _) in self._cursors.items()}
-                try:
-                    reply = await client.xread(streams, count=100, block=BLOCK_MS)  # type: ignore[arg-type]
-                except (RedisError, OSError) as exc:
-                    self._link.mark_down(exc)
-                    continue
-                for name, entries in cast("list[tuple[bytes, list[_Entry]]]", reply or []):
-                    self._deliver(name.decode(), entries)
-        finally:
-            await client.aclose()
+        client = self._link.reader
+        while True:
+            if not self._cursors or not self._link.up:
+                self._more.clear()
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(PROBE_S):
+                        await self._more.wait()
+                continue
+            streams = {name: cursor for name, (cursor, _) in self._cursors.items()}
+            try:
+                reply = await client.xread(streams, count=100, block=BLOCK_MS)
+            except (RedisError, OSError) as exc:
+                self._link.mark_down(exc)
+                continue
+            for name, entries in cast("list[tuple[bytes, list[_Entry]]]", reply or []):
+                self._deliver(name.decode(), entries)
 
     def _deliver(self, name: str, entries: list[_Entry]) -> None:
         followed = self._cursors.get(name)
