@@ -274,7 +274,7 @@ class RedisHub:
                 continue
             streams = {name: cursor for name, (cursor, _) in self._cursors.items()}
             try:
-                reply = await client.xread(streams, count=100, block=BLOCK_MS)
+                reply = await client.xread(streams, count=100, block=BLOCK_MS)  # type: ignore[arg-type]
             except (RedisError, OSError) as exc:
                 self._link.mark_down(exc)
                 continue
