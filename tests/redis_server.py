@@ -34,7 +34,7 @@ class RedisServer:
     def __init__(self, workdir: Path) -> None:
         self.workdir = workdir
         self.port = free_port()
-        self._process: subprocess.Popen[bytes] | None = None
+        self.process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
@@ -43,21 +43,21 @@ class RedisServer:
     def start(self) -> None:
         binary = shutil.which("redis-server")
         assert binary is not None
-        self._process = subprocess.Popen(  # noqa: S603 - Debian's redis-server, fixed arguments
-            [binary, *self._options()],
+        self.process = subprocess.Popen(  # noqa: S603 - Debian's redis-server, fixed arguments
+            [binary, *self.options()],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + START_WITHIN_S
-        while not self._answers():
-            if self._process.poll() is not None or time.monotonic() > deadline:
+        while not self.answers():
+            if self.process.poll() is not None or time.monotonic() > deadline:
                 log = self.workdir / "redis.log"
                 tail = log.read_text()[-2000:] if log.exists() else ""
                 raise RuntimeError(f"redis-server did not start on {self.port}: {tail}")
             time.sleep(0.01)
 
-    def _options(self) -> list[str]:
+    def options(self) -> list[str]:
         """Loopback only, persistence off (no RDB snapshots, no AOF), files in the test's dir."""
         return [
             *("--port", str(self.port), "--bind", "127.0.0.1"),
@@ -67,12 +67,12 @@ class RedisServer:
         ]
 
     def stop(self) -> None:
-        if self._process is not None and self._process.poll() is None:
-            self._process.terminate()
-            self._process.wait(timeout=10)
-        self._process = None
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+        self.process = None
 
-    def _answers(self) -> bool:
+    def answers(self) -> bool:
         try:
             with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
                 sock.sendall(b"PING\r\n")

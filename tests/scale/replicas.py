@@ -25,13 +25,13 @@ class Upstream:
 
     def __init__(self, router: respx.MockRouter, state: str = "PENDING") -> None:
         self.state = state
-        self.route = router.get("/runs/get").mock(side_effect=self._respond)
+        self.route = router.get("/runs/get").mock(side_effect=self.respond)
 
     @property
     def polls(self) -> int:
         return self.route.call_count
 
-    def _respond(self, request: httpx.Request) -> httpx.Response:
+    def respond(self, request: httpx.Request) -> httpx.Response:
         result = "SUCCESS" if self.state == "TERMINATED" else None
         return httpx.Response(200, json=make_run(RUN_ID, state=self.state, result=result))
 
