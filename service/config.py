@@ -81,15 +81,28 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
             "no jobs are configured: every job route will answer 404; add [jobs.<key>] "
             "tables to the config file or set DATABRICKS_JOB_<NAME>=<job id>"
         )
-    return Settings(
-        workspace=_workspace(environ),
-        jobs=jobs,
-        listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
-        port=_port(environ),
-        redis_url=_redis_url(environ),
-        warnings=tuple(warnings),
-        **{name: getattr(file, name) for name in Tunables.__struct_fields__},
+    return checked_scale(
+        Settings(
+            workspace=_workspace(environ),
+            jobs=jobs,
+            listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
+            port=_port(environ),
+            redis_url=_redis_url(environ),
+            warnings=tuple(warnings),
+            **{name: getattr(file, name) for name in Tunables.__struct_fields__},
+        )
     )
+
+
+def checked_scale(settings: Settings) -> Settings:
+    """`workers` > 1 needs REDIS_URL: without it each worker would poll, cache and remember
+    keys alone, and a stream could not resume on another worker."""
+    if settings.workers > 1 and settings.redis_url is None:
+        raise ConfigError(
+            f"workers = {settings.workers} needs REDIS_URL (the workers share state over Redis); "
+            "set REDIS_URL or use workers = 1"
+        )
+    return settings
 
 
 def config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path | None:

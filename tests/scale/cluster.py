@@ -57,7 +57,12 @@ class Replica:
 
 @asynccontextmanager
 async def replica(
-    tmp_path: Path, emulator_url: str, redis_url: str | None, *, extra_toml: str = ""
+    tmp_path: Path,
+    emulator_url: str,
+    redis_url: str | None,
+    *,
+    extra_toml: str = "",
+    args: tuple[str, ...] = (),
 ) -> AsyncIterator[Replica]:
     config = tmp_path / f"jobs-{free_port()}.toml"
     config.write_text(extra_toml + SETTINGS)
@@ -73,7 +78,7 @@ async def replica(
     }
     process = await asyncio.create_subprocess_exec(
         sys.executable,
-        *("-m", "service", "serve"),
+        *("-m", "service", "serve", *args),
         cwd=ROOT,
         env=env,
         stdin=asyncio.subprocess.DEVNULL,

@@ -1,0 +1,83 @@
+"""`workers = N`: N server processes on one listening socket, forked from a small parent.
+
+Why fork rather than Hypercorn's own workers: the service binds its socket itself (keepalive
+options that accepted sockets inherit) and runs Hypercorn's loop around its own `Connection`
+(service/serving.py), which `hypercorn.run` would not. The parent binds the socket, forks the
+workers (each runs the whole service: its own lifespan, client and loops, sharing state over
+Redis), forwards SIGTERM/SIGINT to them, restarts one that dies while serving, and exits when
+they have all stopped. The kernel hands each connection to one of the workers' accepts.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import sys
+from collections.abc import Callable
+
+import structlog
+
+_log = structlog.get_logger("service.workers")
+RESTART_LIMIT = 10  # workers restarted over the parent's life before it gives up
+
+
+def run_workers(count: int, sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
+    """Fork `count` processes that each run `serve(sock)`; the parent's exit status."""
+    stopping = False
+
+    def stop(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        stopping = True
+        for pid in children:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signum)
+
+    children: set[int] = set()
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    for _ in range(count):
+        children.add(_fork(sock, serve))
+    _log.info("serve.workers", workers=count, pids=sorted(children))
+    restarts = 0
+    status = 0
+    while children:
+        try:
+            pid, wait_status = os.wait()
+        except ChildProcessError:
+            break
+        except InterruptedError:  # pragma: no cover - PEP 475 retries wait() for us
+            continue
+        children.discard(pid)
+        code = os.waitstatus_to_exitcode(wait_status)
+        if stopping:
+            continue
+        _log.warning("serve.worker_exited", pid=pid, code=code)
+        if restarts >= RESTART_LIMIT:
+            status = 1
+            stop(signal.SIGTERM, None)
+            continue
+        restarts += 1
+        children.add(_fork(sock, serve))
+    sock.close()
+    return status
+
+
+def _fork(sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
+    pid = os.fork()
+    if pid:
+        return pid
+    # The worker: default signal handlers until its own loop installs them; never returns.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    code = 0
+    try:
+        serve(sock)
+    except BaseException as exc:  # a worker's end is its exit status, whatever ended it
+        _log.error("serve.worker_failed", error=type(exc).__name__)
+        code = 1
+    finally:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)

@@ -1,0 +1,63 @@
+"""`workers = N`: forked processes sharing one port, and state over Redis; none without Redis."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from service.cli import main
+from service.emulator import ManualClock, Scenario, create_emulator_app
+from service.logs import configure_logging
+from tests.e2e.servers import running
+from tests.scale.cluster import emulator_calls, replica, trigger
+
+pytestmark = pytest.mark.looptime(False)
+
+
+def children(pid: int) -> list[int]:
+    return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+def alive(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists()
+
+
+def test_workers_above_one_without_redis_url_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys):
+    for name in ("REDIS_URL", "JOBS_CONFIG", "PORT"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("DATABRICKS_HOST", "ws.example.com")
+    monkeypatch.setenv("DATABRICKS_TOKEN", "dapi-very-secret")
+    monkeypatch.chdir(tmp_path)
+    try:
+        code = main(["serve", "--workers", "2"])
+    finally:
+        configure_logging("info")
+    assert code == 2
+    assert capsys.readouterr().err.strip().splitlines() == [
+        "configuration error: workers = 2 needs REDIS_URL (the workers share state over "
+        "Redis); set REDIS_URL or use workers = 1"
+    ]
+
+
+async def test_two_workers_serve_one_port_share_keys_and_stop_on_sigterm(tmp_path, redis_server):
+    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
+    async with (
+        running(emulator) as emulator_url,
+        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
+    ):
+        workers = children(parent.process.pid)
+        # Connections land on either worker; the key memory is one for both.
+        first = await trigger(parent.url, key="same")
+        runs = await asyncio.gather(*(trigger(parent.url, key="same") for _ in range(20)))
+        run_nows = await emulator_calls(emulator_url, "run-now")
+        served = {
+            line.get("replica") for line in parent.lines if line.get("event") == "redis.connected"
+        }
+    assert len(workers) == 2
+    assert set(runs) == {first}
+    assert run_nows == 1
+    assert len(served) == 2  # two processes, each with its own link
+    assert parent.process.returncode == 0
+    assert not any(alive(pid) for pid in workers)
