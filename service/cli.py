@@ -19,13 +19,14 @@ import os
 import signal
 import socket
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
 import anyio
 import msgspec
 import structlog
+import uvloop
 
 from service.app import create_app
 from service.clock import LoopClock
@@ -64,10 +65,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     if settings.workers > 1:
         return _serve_workers(settings)
-    asyncio.run(
-        _serve_forever(lambda stopping: [_serve(settings, stopping, check_credentials=True)])
+    _run(
+        _serve_forever(lambda stopping: [_serve(settings, stopping, check_credentials=True)]),
+        settings.event_loop,
     )
     return 0
+
+
+def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
+    """Run `main` on asyncio's loop, or on uvloop's when the settings say so."""
+    factory = uvloop.new_event_loop if event_loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
 
 
 def _serve_workers(settings: Settings) -> int:
@@ -78,10 +87,11 @@ def _serve_workers(settings: Settings) -> int:
     _log.info("serve.listening", address=f"{host}:{port}", workers=settings.workers)
 
     def serve_one(shared: socket.socket) -> None:
-        asyncio.run(
+        _run(
             _serve_forever(
                 lambda stopping: [_serve(settings, stopping, check_credentials=True, sock=shared)]
-            )
+            ),
+            settings.event_loop,
         )
 
     return run_workers(settings.workers, sock, serve_one)

@@ -132,6 +132,10 @@ class Tunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             description="the prefix of every Redis key (the replicas of one service share it)",
         ),
     ] = "jobs-sidecar"
+    event_loop: Annotated[
+        Literal["asyncio", "uvloop"],
+        Meta(description="asyncio's own event loop, or uvloop's (Hypercorn's uvloop worker class)"),
+    ] = "asyncio"
     workers: Annotated[
         int,
         Meta(

@@ -1,0 +1,145 @@
+"""Scale-out benchmarks (REDIS_URL): replicas sharing one poll loop, and workers on one port.
+
+    python -m bench.run 6 7
+
+6: three replicas, 1,000 watchers of one run on each: upstream runs/get per poll interval, in
+   total (the target is 1, as for one process).
+7: cached GET /status under wrk: one process (asyncio, then uvloop; no Redis), and with Redis
+   `workers = 1` and `workers = 2` (asyncio and uvloop), interleaved rounds, medians. Nothing
+   is pinned here: two workers need both cores (wrk shares them).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import statistics
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from bench.procs import Proc, free_port, sidecar, wait_port
+
+
+class RedisProc:
+    """Debian's redis-server on a free loopback port, persistence off."""
+
+    NO_PERSISTENCE = ("--save", "", "--appendonly", "no")
+
+    def __init__(self) -> None:
+        self.port = free_port()
+        self.dir = tempfile.mkdtemp(prefix="bench-redis-")
+        binary = shutil.which("redis-server")
+        assert binary, "redis-server is not installed (bash .ci/redis-up --install)"
+        self.popen = subprocess.Popen(  # noqa: S603 - Debian's redis-server, fixed arguments
+            [
+                binary,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--dir",
+                self.dir,
+                *self.NO_PERSISTENCE,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        wait_port(self.port)
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def stop(self) -> None:
+        self.popen.terminate()
+        self.popen.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def config_file(text: str) -> str:
+    """bench/jobs.toml with `text` added at the top (top-level settings)."""
+    path = Path(tempfile.mkstemp(prefix="bench-", suffix=".toml")[1])
+    path.write_text(text + "\n" + Path("bench/jobs.toml").read_text())
+    return str(path)
+
+
+async def bench_replicas(emu: Proc) -> dict[str, Any]:
+    from bench.run import close_watchers, open_watchers, trigger, upstream_gets  # noqa: PLC0415
+
+    redis = RedisProc()
+    replicas = [sidecar(emu.url, extra_env={"REDIS_URL": redis.url}) for _ in range(3)]
+    try:
+        async with httpx.AsyncClient(base_url=replicas[0].url) as client:
+            run_id = await trigger(client, "long")
+        opened = [
+            await open_watchers(svc, f"/api/jobs/long/runs/{run_id}/events", 1000)
+            for svc in replicas
+        ]
+        await asyncio.sleep(3)
+        before, started = await upstream_gets(emu), time.monotonic()
+        await asyncio.sleep(10)
+        calls, elapsed = await upstream_gets(emu) - before, time.monotonic() - started
+        for watchers, tasks in opened:
+            await close_watchers(watchers, tasks)
+    finally:
+        for svc in replicas:
+            svc.stop()
+        redis.stop()
+    return {
+        "replicas": 3,
+        "watchers_per_replica": 1000,
+        "window_s": round(elapsed, 2),
+        "upstream_runs_get": calls,
+        "runs_get_per_poll_interval": round(calls / elapsed, 2),  # bench/jobs.toml: 1 s
+    }
+
+
+async def bench_workers(emu: Proc) -> dict[str, Any]:
+    from bench.run import wrk  # noqa: PLC0415
+
+    if shutil.which("wrk") is None:
+        return {"skipped": "wrk not installed (apt-get install wrk)"}
+    redis = RedisProc()
+    shared = {"REDIS_URL": redis.url}
+    setups: dict[str, tuple[str, dict[str, str]]] = {
+        "1_process_asyncio_no_redis": ("", {}),
+        "1_process_uvloop_no_redis": ('event_loop = "uvloop"', {}),
+        "workers_1_asyncio_redis": ("workers = 1", shared),
+        "workers_2_asyncio_redis": ("workers = 2", shared),
+        "workers_2_uvloop_redis": ('workers = 2\nevent_loop = "uvloop"', shared),
+    }
+    procs = {
+        name: sidecar(emu.url, extra_env={**env, "JOBS_CONFIG": config_file(toml)}, pinned=False)
+        for name, (toml, env) in setups.items()
+    }
+    rps: dict[str, list[float]] = {name: [] for name in procs}
+    try:
+        await asyncio.sleep(1)
+        urls = {name: f"{p.url}/api/jobs/long/status" for name, p in procs.items()}
+        for url in urls.values():
+            wrk(url, 2)  # warm up (and fill each cache)
+        names = list(urls)
+        for round_ in range(5):
+            for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
+                rps[name].append(wrk(urls[name], 3)[0])
+    finally:
+        for proc in procs.values():
+            proc.stop()
+        redis.stop()
+    median = {name: round(statistics.median(v)) for name, v in rps.items()}
+    base = median["workers_1_asyncio_redis"]
+    return {
+        "connections": 32,
+        "median_rps": median,
+        "workers_2_over_1": round(median["workers_2_asyncio_redis"] / base, 2),
+        "workers_2_uvloop_over_1": round(median["workers_2_uvloop_redis"] / base, 2),
+        "uvloop_over_asyncio_1_process": round(
+            median["1_process_uvloop_no_redis"] / median["1_process_asyncio_no_redis"], 3
+        ),
+        "redis_over_local_cache_1_process": round(base / median["1_process_asyncio_no_redis"], 3),
+    }
