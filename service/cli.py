@@ -17,7 +17,6 @@ import gc
 import json
 import os
 import signal
-import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
@@ -80,21 +79,22 @@ def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
 
 
 def _serve_workers(settings: Settings) -> int:
-    """`workers` processes on one socket, bound here and shared (service/workers.py)."""
-    raise_fd_limit()
+    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/workers.py)."""
     host, port = settings.listen_host, settings.port
-    sock = listening_socket(host, port, dead_peer_timeout_s=settings.dead_peer_timeout_ms / 1000)
-    _log.info("serve.listening", address=f"{host}:{port}", workers=settings.workers)
+    # Bound once here first, so a port in use is one error at start, not a restarting worker.
+    listening_socket(host, port, dead_peer_timeout_s=1, reuse_port=True).close()
 
-    def serve_one(shared: socket.socket) -> None:
+    def serve_one() -> None:
         _run(
             _serve_forever(
-                lambda stopping: [_serve(settings, stopping, check_credentials=True, sock=shared)]
+                lambda stopping: [
+                    _serve(settings, stopping, check_credentials=True, reuse_port=True)
+                ]
             ),
             settings.event_loop,
         )
 
-    return run_workers(settings.workers, sock, serve_one)
+    return run_workers(settings.workers, serve_one)
 
 
 def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
@@ -123,19 +123,18 @@ async def _serve(
     stopping: asyncio.Event,
     *,
     check_credentials: bool = False,
-    sock: socket.socket | None = None,
+    reuse_port: bool = False,
 ) -> None:
-    """Serve until `stopping`; on `sock` when given (a worker's share of the parent's socket)."""
+    """Serve until `stopping`; `reuse_port`: as one of several workers on the port."""
     max_fds = raise_fd_limit()  # every connection is an fd
     draining = asyncio.Event()
     app = create_app(
         settings, draining=draining, stopping=stopping, check_credentials=check_credentials
     )
     host, port = settings.listen_host, settings.port
-    if sock is None:
-        timeout_s = settings.dead_peer_timeout_ms / 1000
-        sock = listening_socket(host, port, dead_peer_timeout_s=timeout_s)
-        _log.info("serve.listening", address=f"{host}:{port}", max_fds=max_fds)
+    timeout_s = settings.dead_peer_timeout_ms / 1000
+    sock = listening_socket(host, port, dead_peer_timeout_s=timeout_s, reuse_port=reuse_port)
+    _log.info("serve.listening", address=f"{host}:{port}", max_fds=max_fds, pid=os.getpid())
     # What is built by now (modules, settings, the app) lives as long as the process: keep it
     # out of the collector's full passes, which otherwise walk it all every few seconds under
     # load (25 ms a pass, ~4 us of every request in benchmark 4).

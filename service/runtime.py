@@ -129,7 +129,7 @@ async def open_services(
         cache = ReadCache(
             clock,
             max_entries=settings.cache_max_entries,
-            store=cache_store(link, clock, settings),
+            store=cache_store(link, clock, settings, tasks),
         )
         keys = key_memory(link, clock, settings)
         triggers = Triggers(client, keys, clock, grace_s=settings.shutdown_grace_ms / 1000)

@@ -41,9 +41,15 @@ async def open_link(settings: Settings) -> AsyncIterator[RedisLink | None]:
         await link.close()
 
 
-def cache_store(link: RedisLink | None, clock: Clock, settings: Settings) -> CacheStore:
+def cache_store(
+    link: RedisLink | None, clock: Clock, settings: Settings, tasks: TaskGroup
+) -> CacheStore:
     local = MemoryStore(clock, max_entries=settings.cache_max_entries)
-    return local if link is None else FailoverStore(link, local)
+    if link is None:
+        return local
+    store = FailoverStore(link, local)
+    tasks.start_soon(store.listen, clock)
+    return store
 
 
 def key_memory(link: RedisLink | None, clock: Clock, settings: Settings) -> KeyMemory:

@@ -1,11 +1,13 @@
-"""`workers = N`: N server processes on one listening socket, forked from a small parent.
+"""`workers = N`: N server processes on one port, forked from a small parent.
 
 Why fork rather than Hypercorn's own workers: the service binds its socket itself (keepalive
 options that accepted sockets inherit) and runs Hypercorn's loop around its own `Connection`
-(service/serving.py), which `hypercorn.run` would not. The parent binds the socket, forks the
-workers (each runs the whole service: its own lifespan, client and loops, sharing state over
-Redis), forwards SIGTERM/SIGINT to them, restarts one that dies while serving, and exits when
-they have all stopped. The kernel hands each connection to one of the workers' accepts.
+(service/serving.py), which `hypercorn.run` would not. The parent forks the workers (each runs
+the whole service: its own lifespan, client and loops, sharing state over Redis), forwards
+SIGTERM/SIGINT to them, restarts one that dies while serving, and exits when they have all
+stopped. Each worker listens on a socket of its own with SO_REUSEPORT, so the kernel spreads
+connections evenly: one shared socket let whichever worker woke first accept most of them
+(49 of 50 under wrk, measured).
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sys
 from collections.abc import Callable
 
@@ -23,8 +24,8 @@ _log = structlog.get_logger("service.workers")
 RESTART_LIMIT = 10  # workers restarted over the parent's life before it gives up
 
 
-def run_workers(count: int, sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
-    """Fork `count` processes that each run `serve(sock)`; the parent's exit status."""
+def run_workers(count: int, serve: Callable[[], None]) -> int:
+    """Fork `count` processes that each run `serve()`; the parent's exit status."""
     stopping = False
 
     def stop(signum: int, _frame: object) -> None:
@@ -38,7 +39,7 @@ def run_workers(count: int, sock: socket.socket, serve: Callable[[socket.socket]
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     for _ in range(count):
-        children.add(_fork(sock, serve))
+        children.add(_fork(serve))
     _log.info("serve.workers", workers=count, pids=sorted(children))
     restarts = 0
     status = 0
@@ -59,12 +60,11 @@ def run_workers(count: int, sock: socket.socket, serve: Callable[[socket.socket]
             stop(signal.SIGTERM, None)
             continue
         restarts += 1
-        children.add(_fork(sock, serve))
-    sock.close()
+        children.add(_fork(serve))
     return status
 
 
-def _fork(sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
+def _fork(serve: Callable[[], None]) -> int:
     pid = os.fork()
     if pid:
         return pid
@@ -73,7 +73,7 @@ def _fork(sock: socket.socket, serve: Callable[[socket.socket], None]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_DFL)
     code = 0
     try:
-        serve(sock)
+        serve()
     except BaseException as exc:  # a worker's end is its exit status, whatever ended it
         _log.error("serve.worker_failed", error=type(exc).__name__)
         code = 1
