@@ -61,3 +61,15 @@ async def test_two_workers_serve_one_port_share_keys_and_stop_on_sigterm(tmp_pat
     assert len(served) == 2  # two processes, each with its own link
     assert parent.process.returncode == 0
     assert not any(alive(pid) for pid in workers)
+
+
+async def test_event_loop_uvloop_serves_on_uvloop(tmp_path):
+    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
+    async with (
+        running(emulator) as emulator_url,
+        replica(tmp_path, emulator_url, None, extra_toml='event_loop = "uvloop"\n') as child,
+    ):
+        run_id = await trigger(child.url)
+        listening = [line for line in child.lines if line.get("event") == "serve.listening"]
+    assert run_id > 0
+    assert [line["loop"] for line in listening] == ["uvloop"]
