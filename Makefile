@@ -34,12 +34,12 @@ test-container: $(STAMP)
 	bash .ci/docker-up
 	$(BIN)/python -m pytest -m container tests/container
 
-## lint: ruff, mypy (strict) and hadolint on the Dockerfile
+## lint: ruff, mypy (strict) and hadolint on the Dockerfiles
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench examples
 	$(BIN)/ruff format --check service tests bench examples
 	$(BIN)/mypy
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile docker/redis/Dockerfile
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix service tests bench examples
