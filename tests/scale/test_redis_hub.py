@@ -4,10 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import pytest
 
+from service.redis_link import RedisLink
+from service.runs.shared_run import SharedRun
 from service.runs.subscription import End
-from tests.factories import upstream_router
+from service.upstream.wire import run_from_raw
+from tests.factories import make_run, upstream_router
 from tests.scale.replicas import Upstream, collect, replicas, until, watch
 
 pytestmark = pytest.mark.looptime(False)
@@ -75,3 +79,46 @@ async def test_the_polling_moves_within_two_intervals_when_its_replica_dies(redi
     assert moved_after <= 2.0 + 0.3  # two intervals (1 s), and a little for the test's own steps
     assert items[-1].reason == "done"
     follower_a.close()
+
+
+async def test_a_shared_watch_goes_on_locally_when_redis_dies_under_it(redis_server):
+    router = upstream_router()
+    upstream = Upstream(router, "PENDING")
+    async with replicas(1, redis_server.url, router) as (a,):
+        follower = await watch(a)
+        first = await follower.next()
+        redis_server.stop()
+        upstream.state = "RUNNING"
+        second = await asyncio.wait_for(follower.next(), 5)
+        upstream.state = "TERMINATED"
+        rest = await collect(follower)
+    assert (first.status, second.status) == ("PENDING", "RUNNING")
+    numbered = [first.id, second.id, *ids(rest)]
+    assert [i.rsplit("-", 1) for i in numbered] == [
+        [first.id.rsplit("-", 1)[0], str(n)] for n in (1, 2, 3)
+    ]
+    assert rest[-1].reason == "done"
+
+
+async def test_a_holder_that_lost_its_lease_publishes_nothing(redis_server):
+    links = [RedisLink(redis_server.url, timeout_s=0.5, prefix="t") for _ in range(2)]
+    for link in links:
+        await link.probe()
+    runs = [SharedRun(link, 555, "sp", lease_ms=200, retain_ms=10_000, maxlen=8) for link in links]
+    snapshot = run_from_raw(msgspec.Raw(msgspec.json.encode(make_run(555))))
+    try:
+        assert await runs[0].acquire()
+        assert not await runs[1].acquire()
+        assert await runs[0].publish("ep", 1, 0, snapshot)
+        await asyncio.sleep(0.3)  # runs[0] paused past its lease
+        assert await runs[1].acquire()
+        published_late = await runs[0].publish("ep", 2, 0, snapshot)
+        renewed_late = await runs[0].renew()
+        tail = await runs[1].tail()
+    finally:
+        for link in links:
+            await link.close()
+    assert not published_late
+    assert not renewed_late
+    assert tail is not None
+    assert tail.id == "ep-1"
