@@ -179,7 +179,8 @@ class RedisHub:
                 if not watch.done and not self.closed:
                     # Redis went away under this watch: go on polling from here, same epoch.
                     _log.info("poller.local", run_id=watch.run_id)
-                    await self._local.poll_locally(watch, first_delay=0.0)
+                    floor = self._settings.poll_floor_ms / 1000  # it may have just polled
+                    await self._local.poll_locally(watch, first_delay=floor)
             if watch.end is not None and watch.end.reason == "done":
                 await self._clock.sleep(RETAIN_FINISHED_S)
         except Exception as exc:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import signal
 from pathlib import Path
 
 import pytest
@@ -73,3 +75,25 @@ async def test_event_loop_uvloop_serves_on_uvloop(tmp_path):
         listening = [line for line in child.lines if line.get("event") == "serve.listening"]
     assert run_id > 0
     assert [line["loop"] for line in listening] == ["uvloop"]
+
+
+async def test_a_worker_that_dies_is_replaced(tmp_path, redis_server):
+    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
+    async with (
+        running(emulator) as emulator_url,
+        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
+    ):
+        first = children(parent.process.pid)
+        os.kill(first[0], signal.SIGKILL)
+        for _ in range(200):
+            now = children(parent.process.pid)
+            if len(now) == 2 and first[0] not in now:
+                break
+            await asyncio.sleep(0.05)
+        run_id = await trigger(parent.url)
+        exited = [line for line in parent.lines if line.get("event") == "serve.worker_exited"]
+    assert len(now) == 2
+    assert first[0] not in now
+    assert first[1] in now
+    assert run_id > 0
+    assert [(line["pid"], line["code"]) for line in exited] == [(first[0], -9)]
