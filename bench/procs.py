@@ -99,7 +99,6 @@ def sidecar(
 ) -> Proc:
     port = free_port()
     env = {
-        **(extra_env or {}),
         "LOG_LEVEL": log_level,
         "DATABRICKS_HOST": emulator_url,
         "DATABRICKS_TOKEN": TOKEN,
@@ -107,6 +106,7 @@ def sidecar(
         "JOBS_CONFIG": "bench/jobs.toml",
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        **(extra_env or {}),  # last: it may name another JOBS_CONFIG
     }
     return Proc(["-m", "service", "serve"], port, env, pinned=pinned)
 
