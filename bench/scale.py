@@ -118,6 +118,8 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
         for name, (toml, env) in setups.items()
     }
     rps: dict[str, list[float]] = {name: [] for name in procs}
+    # CPU per request (steadier than rates on a shared host), for the single processes.
+    cpu_us: dict[str, list[float]] = {name: [] for name in procs if name.startswith("1_")}
     try:
         await asyncio.sleep(1)
         urls = {name: f"{p.url}/api/jobs/long/status" for name, p in procs.items()}
@@ -126,18 +128,27 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
         names = list(urls)
         for round_ in range(5):
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
-                rps[name].append(wrk(urls[name], 3)[0])
+                before = procs[name].cpu_seconds()
+                rate, count = wrk(urls[name], 3)
+                rps[name].append(rate)
+                if name in cpu_us:
+                    cpu_us[name].append((procs[name].cpu_seconds() - before) / count * 1e6)
     finally:
         for proc in procs.values():
             proc.stop()
         redis.stop()
     median = {name: round(statistics.median(v)) for name, v in rps.items()}
+    cpu = {name: round(statistics.median(v), 1) for name, v in cpu_us.items()}
     base = median["workers_1_asyncio_redis"]
     return {
         "connections": 32,
         "median_rps": median,
         "workers_2_over_1": round(median["workers_2_asyncio_redis"] / base, 2),
         "workers_2_uvloop_over_1": round(median["workers_2_uvloop_redis"] / base, 2),
+        "server_cpu_us_per_request_1_process": cpu,
+        "uvloop_cpu_saving_1_process": round(
+            1 - cpu["1_process_uvloop_no_redis"] / cpu["1_process_asyncio_no_redis"], 3
+        ),
         "uvloop_over_asyncio_1_process": round(
             median["1_process_uvloop_no_redis"] / median["1_process_asyncio_no_redis"], 3
         ),
