@@ -105,6 +105,25 @@ async def test_with_redis_gone_the_replica_serves_locally_and_rejoins(redis_serv
     assert a.link.changes == 2  # down once, back once
 
 
+async def test_a_hung_redis_costs_one_short_timeout_then_nothing(redis_server):
+    router = upstream_router()
+    Upstream(router, "RUNNING")
+    async with replicas(1, redis_server.url, router) as (a,):
+        job = a.settings.jobs["etl"]
+        redis_server.pause()
+        loop = asyncio.get_running_loop()
+        times = []
+        for _ in range(3):
+            started = loop.time()
+            await a.ops.get_run(job, a.service_principal, RUN_ID)
+            times.append(loop.time() - started)
+        redis_server.resume()
+        await until(lambda: a.link.up, within_s=5)
+    # redis_timeout_ms is 500: the first read waits for it once, the next ones not at all.
+    assert times[0] < 1.2
+    assert max(times[1:]) < 0.1
+
+
 async def test_readyz_and_metrics_say_when_redis_is_down(redis_server):
     settings = make_settings(redis_url=Secret(redis_server.url))
     app = create_app(settings, upstream=transport(upstream_router()))
