@@ -68,6 +68,15 @@ def config_file(text: str) -> str:
     return str(path)
 
 
+async def hub_polls(svc: Proc) -> int:
+    """`sidecar_polls_total` from the replica's /metrics."""
+    async with httpx.AsyncClient(base_url=svc.url) as client:
+        text = (await client.get("/metrics")).text
+    return int(
+        float(next(x for x in text.splitlines() if x.startswith("sidecar_polls_total ")).split()[1])
+    )
+
+
 async def bench_replicas(emu: Proc) -> dict[str, Any]:
     from bench.run import close_watchers, open_watchers, trigger, upstream_gets  # noqa: PLC0415
 
@@ -81,9 +90,11 @@ async def bench_replicas(emu: Proc) -> dict[str, Any]:
             for svc in replicas
         ]
         await asyncio.sleep(3)
+        polls_before = [await hub_polls(svc) for svc in replicas]
         before, started = await upstream_gets(emu), time.monotonic()
         await asyncio.sleep(10)
         calls, elapsed = await upstream_gets(emu) - before, time.monotonic() - started
+        polls = [await hub_polls(svc) - b for svc, b in zip(replicas, polls_before, strict=True)]
         for watchers, tasks in opened:
             await close_watchers(watchers, tasks)
     finally:
@@ -96,6 +107,7 @@ async def bench_replicas(emu: Proc) -> dict[str, Any]:
         "window_s": round(elapsed, 2),
         "upstream_runs_get": calls,
         "runs_get_per_poll_interval": round(calls / elapsed, 2),  # bench/jobs.toml: 1 s
+        "polls_by_replica": polls,  # one replica polls; the others relay
     }
 
 
