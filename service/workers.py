@@ -13,6 +13,7 @@ connections evenly: one shared socket let whichever worker woke first accept mos
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import os
 import signal
 import sys
@@ -22,6 +23,7 @@ import structlog
 
 _log = structlog.get_logger("service.workers")
 RESTART_LIMIT = 10  # workers restarted over the parent's life before it gives up
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
 
 
 def run_workers(count: int, serve: Callable[[], None]) -> int:
@@ -65,12 +67,14 @@ def run_workers(count: int, serve: Callable[[], None]) -> int:
 
 
 def _fork(serve: Callable[[], None]) -> int:
+    parent = os.getpid()
     pid = os.fork()
     if pid:
         return pid
     # The worker: default signal handlers until its own loop installs them; never returns.
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+    _die_with(parent)
     code = 0
     try:
         serve()
@@ -81,3 +85,13 @@ def _fork(serve: Callable[[], None]) -> int:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
+
+
+def _die_with(parent: int) -> None:
+    """SIGTERM this worker when the parent dies, however it dies (SIGKILL included): workers
+    must not serve on, unsupervised, on a port their replacement will bind too."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM) != 0:  # Linux only; elsewhere: best effort
+        _log.warning("serve.worker_unlinked", errno=ctypes.get_errno())
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(0)

@@ -98,7 +98,10 @@ async def replica(
             except TimeoutError:
                 process.kill()
                 await process.wait()
-        await collecting
+        # Bounded: a worker outliving its parent would hold stderr open for ever.
+        done, _ = await asyncio.wait([collecting], timeout=10)
+        if not done:
+            collecting.cancel()
 
 
 @asynccontextmanager

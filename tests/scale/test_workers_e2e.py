@@ -97,3 +97,19 @@ async def test_a_worker_that_dies_is_replaced(tmp_path, redis_server):
     assert first[1] in now
     assert run_id > 0
     assert [(line["pid"], line["code"]) for line in exited] == [(first[0], -9)]
+
+
+async def test_workers_stop_when_their_parent_is_killed(tmp_path, redis_server):
+    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
+    async with (
+        running(emulator) as emulator_url,
+        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
+    ):
+        workers = children(parent.process.pid)
+        parent.kill()  # SIGKILL: no chance to forward anything
+        for _ in range(200):
+            if not any(alive(pid) for pid in workers):
+                break
+            await asyncio.sleep(0.05)
+    assert len(workers) == 2
+    assert not any(alive(pid) for pid in workers)
