@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import statistics
 import subprocess
@@ -125,9 +126,10 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
         "workers_2_asyncio_redis": ("workers = 2", shared),
         "workers_2_uvloop_redis": ('workers = 2\nevent_loop = "uvloop"', shared),
     }
+    configs = {name: config_file(toml) for name, (toml, _) in setups.items()}
     procs = {
-        name: sidecar(emu.url, extra_env={**env, "JOBS_CONFIG": config_file(toml)}, pinned=False)
-        for name, (toml, env) in setups.items()
+        name: sidecar(emu.url, extra_env={**env, "JOBS_CONFIG": configs[name]}, pinned=False)
+        for name, (_, env) in setups.items()
     }
     rps: dict[str, list[float]] = {name: [] for name in procs}
     # CPU per request (steadier than rates on a shared host), for the single processes.
@@ -147,8 +149,10 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
                     cpu_us[name].append((procs[name].cpu_seconds() - before) / count * 1e6)
     finally:
         for proc in procs.values():
-            proc.stop()
+            proc.terminate()  # SIGTERM: a parent forwards it to its workers
         redis.stop()
+        for path in configs.values():
+            os.unlink(path)
     median = {name: round(statistics.median(v)) for name, v in rps.items()}
     cpu = {name: round(statistics.median(v), 1) for name, v in cpu_us.items()}
     base = median["workers_1_asyncio_redis"]
