@@ -21,11 +21,13 @@ check-config: $(STAMP)
 	$(BIN)/jobs-sidecar check-config
 
 ## test: the whole suite (unit, emulator fidelity, end to end over loopback, and the container
-##       tests when a Docker engine answers or can be started, and the browser tests when chromium
-##       is there or can be installed; without them those tests skip, saying why)
+##       tests when a Docker engine answers or can be started, the browser tests when chromium is
+##       there or can be installed, the Redis tests when redis-server is; without them those tests
+##       skip, saying why)
 test: $(STAMP)
 	@bash .ci/docker-up --if-possible
 	@bash .ci/browser-up --if-possible
+	@bash .ci/redis-up --if-possible
 	$(BIN)/python -m pytest
 
 ## test-container: the container tests alone: build the image and run it for real (starts dockerd
@@ -34,12 +36,12 @@ test-container: $(STAMP)
 	bash .ci/docker-up
 	$(BIN)/python -m pytest -m container tests/container
 
-## lint: ruff, mypy (strict) and hadolint on the Dockerfile
+## lint: ruff, mypy (strict) and hadolint on the Dockerfiles
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench examples
 	$(BIN)/ruff format --check service tests bench examples
 	$(BIN)/mypy
-	$(BIN)/hadolint Dockerfile
+	$(BIN)/hadolint Dockerfile docker/redis/Dockerfile
 
 fmt: $(STAMP)
 	$(BIN)/ruff check --fix service tests bench examples

@@ -34,14 +34,16 @@ def wait_port(port: int, timeout: float = 20.0) -> None:
 class Proc:
     """A child process serving on a loopback port."""
 
-    def __init__(self, args: list[str], port: int, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, args: list[str], port: int, env: dict[str, str] | None = None, *, pinned: bool = True
+    ) -> None:
         full_env = {**os.environ, **(env or {})}
         self.port = port
         # Servers on core 0, load generators on core 1 (where there are two): on a small noisy
-        # machine this keeps the server and wrk from stealing each other's time.
-        pin = (
-            ["taskset", "-c", "0"] if shutil.which("taskset") and (os.cpu_count() or 1) > 1 else []
-        )
+        # machine this keeps the server and wrk from stealing each other's time. Not pinned:
+        # servers of several processes (workers), which need every core.
+        can_pin = pinned and shutil.which("taskset") and (os.cpu_count() or 1) > 1
+        pin = ["taskset", "-c", "0"] if can_pin else []
         self.popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             [*pin, sys.executable, *args],
             cwd=ROOT,
@@ -88,7 +90,13 @@ def emulator() -> Proc:
     )
 
 
-def sidecar(emulator_url: str, *, log_level: str = "warning") -> Proc:
+def sidecar(
+    emulator_url: str,
+    *,
+    log_level: str = "warning",
+    extra_env: dict[str, str] | None = None,
+    pinned: bool = True,
+) -> Proc:
     port = free_port()
     env = {
         "LOG_LEVEL": log_level,
@@ -98,8 +106,9 @@ def sidecar(emulator_url: str, *, log_level: str = "warning") -> Proc:
         "JOBS_CONFIG": "bench/jobs.toml",
         "HOST": "127.0.0.1",
         "PORT": str(port),
+        **(extra_env or {}),  # last: it may name another JOBS_CONFIG
     }
-    return Proc(["-m", "service", "serve"], port, env)
+    return Proc(["-m", "service", "serve"], port, env, pinned=pinned)
 
 
 def bare(body_file: Path) -> Proc:

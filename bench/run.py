@@ -1,6 +1,6 @@
 """Benchmarks of the stream and read paths against the emulator over loopback; prints JSON.
 
-    python -m bench.run              # all five (needs wrk for the throughput ratio)
+    python -m bench.run              # all seven (wrk for 4 and 7; redis-server for 6 and 7)
     python -m bench.run 2 4          # only memory and throughput
 
 Run by hand (make bench); the figures go in the README with the date and the machine.
@@ -25,6 +25,7 @@ from typing import Any
 import httpx
 
 from bench.procs import Proc, bare, emulator, sidecar
+from bench.scale import bench_replicas, bench_workers
 from bench.sse import Watcher
 
 POLL_S = 1.0
@@ -221,7 +222,15 @@ async def bench_sigterm(emu: Proc) -> dict[str, Any]:
     }
 
 
-BENCHES = ("1_shared_poller", "2_memory", "3_latency", "4_throughput", "5_sigterm")
+BENCHES = (
+    "1_shared_poller",
+    "2_memory",
+    "3_latency",
+    "4_throughput",
+    "5_sigterm",
+    "6_replicas",
+    "7_workers",
+)
 
 
 async def main(selected: list[str]) -> None:
@@ -238,6 +247,8 @@ async def main(selected: list[str]) -> None:
         "3_latency": lambda: bench_latency(emu, svc),
         "4_throughput": lambda: bench_throughput(emu),
         "5_sigterm": lambda: bench_sigterm(emu),
+        "6_replicas": lambda: bench_replicas(emu),
+        "7_workers": lambda: bench_workers(emu),
     }
     try:
         for name in BENCHES:

@@ -24,8 +24,8 @@ T = TypeVar("T")
 class ReadCache:
     """Cache for immutable values (frozen structs, bytes): callers cannot change what it holds."""
 
-    def __init__(self, clock: Clock, *, max_entries: int) -> None:
-        self._store: CacheStore = MemoryStore(clock, max_entries=max_entries)
+    def __init__(self, clock: Clock, *, max_entries: int, store: CacheStore | None = None) -> None:
+        self._store = store if store is not None else MemoryStore(clock, max_entries=max_entries)
         self._flights: dict[tuple[CacheKey, int], asyncio.Future[Any]] = {}
         self._generation: dict[str, int] = {}
         self.hits = 0

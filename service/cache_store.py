@@ -66,6 +66,10 @@ class MemoryStore:
         for key in [k for k in self._entries if k.job == job and k.call in calls]:
             del self._entries[key]
 
+    def clear(self) -> None:
+        """Drop every entry."""
+        self._entries.clear()
+
     def _sweep(self) -> None:
         now = self._clock.monotonic()
         for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:

@@ -2,7 +2,8 @@
 
 Settings come from a TOML file (--config, else $JOBS_CONFIG, else config/jobs.toml) and the
 environment: DATABRICKS_HOST, DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and
-DATABRICKS_CLIENT_SECRET), DATABRICKS_JOB_<NAME>=<job id>, HOST, PORT, LOG_LEVEL.
+DATABRICKS_CLIENT_SECRET), DATABRICKS_JOB_<NAME>=<job id>, HOST, PORT, LOG_LEVEL, and
+REDIS_URL for replicas (and workers) that share state.
 Without DATABRICKS_HOST, `dev` (make run) serves demo jobs on a local workspace emulator.
 """
 
@@ -17,19 +18,29 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
 from pathlib import Path
 
 import anyio
+import msgspec
 import structlog
+import uvloop
 
 from service.app import create_app
 from service.clock import LoopClock
-from service.config import Settings, check_serving, config_path, describe, load_settings
+from service.config import (
+    Settings,
+    check_serving,
+    checked_scale,
+    config_path,
+    describe,
+    load_settings,
+)
 from service.errors import ConfigError
 from service.logs import configure_logging
 from service.serving import drain_after, hypercorn_config, listening_socket, raise_fd_limit, serve
+from service.workers import run_workers
 
 EMULATOR_PORT = 8001
 DEMO_CONFIG = Path("config/demo.toml")
@@ -53,14 +64,45 @@ def main(argv: Sequence[str] | None = None) -> int:
             asyncio.run(_run_dev(environ))
             return 0
         settings = load_settings(environ, config_path(args.config, environ))
+        if args.workers is not None:
+            settings = checked_scale(msgspec.structs.replace(settings, workers=args.workers))
         check_serving(settings)
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
-    asyncio.run(
-        _serve_forever(lambda stopping: [_serve(settings, stopping, check_credentials=True)])
+    if settings.workers > 1:
+        return _serve_workers(settings)
+    _run(
+        _serve_forever(lambda stopping: [_serve(settings, stopping, check_credentials=True)]),
+        settings.event_loop,
     )
     return 0
+
+
+def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
+    """Run `main` on asyncio's loop, or on uvloop's when the settings say so."""
+    factory = uvloop.new_event_loop if event_loop == "uvloop" else None
+    with asyncio.Runner(loop_factory=factory) as runner:
+        runner.run(main)
+
+
+def _serve_workers(settings: Settings) -> int:
+    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/workers.py)."""
+    host, port = settings.listen_host, settings.port
+    # Bound once here first, so a port in use is one error at start, not a restarting worker.
+    listening_socket(host, port, dead_peer_timeout_s=1, reuse_port=True).close()
+
+    def serve_one() -> None:
+        _run(
+            _serve_forever(
+                lambda stopping: [
+                    _serve(settings, stopping, check_credentials=True, reuse_port=True)
+                ]
+            ),
+            settings.event_loop,
+        )
+
+    return run_workers(settings.workers, serve_one)
 
 
 def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
@@ -86,16 +128,25 @@ def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
 
 
 async def _serve(
-    settings: Settings, stopping: asyncio.Event, *, check_credentials: bool = False
+    settings: Settings,
+    stopping: asyncio.Event,
+    *,
+    check_credentials: bool = False,
+    reuse_port: bool = False,
 ) -> None:
+    """Serve until `stopping`; `reuse_port`: as one of several workers on the port."""
     max_fds = raise_fd_limit()  # every connection is an fd
     draining = asyncio.Event()
     app = create_app(
         settings, draining=draining, stopping=stopping, check_credentials=check_credentials
     )
     host, port = settings.listen_host, settings.port
-    sock = listening_socket(host, port, dead_peer_timeout_s=settings.dead_peer_timeout_ms / 1000)
-    _log.info("serve.listening", address=f"{host}:{port}", max_fds=max_fds)
+    timeout_s = settings.dead_peer_timeout_ms / 1000
+    sock = listening_socket(host, port, dead_peer_timeout_s=timeout_s, reuse_port=reuse_port)
+    loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # asyncio or uvloop
+    _log.info(
+        "serve.listening", address=f"{host}:{port}", max_fds=max_fds, pid=os.getpid(), loop=loop
+    )
     # What is built by now (modules, settings, the app) lives as long as the process: keep it
     # out of the collector's full passes, which otherwise walk it all every few seconds under
     # load (25 ms a pass, ~4 us of every request in benchmark 4).
@@ -204,6 +255,10 @@ def argument_parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", help="TOML file (default: $JOBS_CONFIG, config/jobs.toml)")
+        if name == "serve":
+            cmd.add_argument(
+                "--workers", type=int, help="server processes (default: the file's `workers`)"
+            )
     emulator = sub.add_parser("emulator", help="serve the local Jobs API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, default=EMULATOR_PORT)

@@ -6,6 +6,7 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 import msgspec
 
@@ -56,6 +57,8 @@ class Settings(Tunables, frozen=True, kw_only=True):
     allowed_origins: tuple[str, ...] = ()
     # Token mode's callers (service.api_keys): from SIDECAR_API_KEYS and `access.api_keys_file`.
     api_keys: tuple[ApiKey, ...] = ()
+    # REDIS_URL: replicas share the cache, the poll loops and the key memory (service.redis_link).
+    redis_url: Secret | None = None
     warnings: tuple[str, ...] = ()
 
 
@@ -73,15 +76,18 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     api_keys = load_api_keys(environ, access.api_keys_file) if access.mode == "token" else ()
     access = msgspec.structs.replace(access, cors_origins=_cors_origins(access.cors_origins))
     rate_limits.check_rates(file.limits, {key: job.limits for key, job in jobs.items()})
-    return Settings(
-        workspace=_workspace(environ),
-        jobs=jobs,
-        listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
-        port=_port(environ),
-        allowed_origins=cors.explicit(access.cors_origins),
-        api_keys=api_keys,
-        warnings=tuple(warnings),
-        **(tunables | {"access": access}),
+    return checked_scale(
+        Settings(
+            workspace=_workspace(environ),
+            jobs=jobs,
+            listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
+            port=_port(environ),
+            allowed_origins=cors.explicit(access.cors_origins),
+            api_keys=api_keys,
+            redis_url=_redis_url(environ),
+            warnings=tuple(warnings),
+            **(tunables | {"access": access}),
+        )
     )
 
 
@@ -106,6 +112,17 @@ def _cors_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
         return cors.checked_origins(origins)
     except ValueError as exc:
         raise ConfigError(f"[access] {exc}") from None
+
+
+def checked_scale(settings: Settings) -> Settings:
+    """`workers` > 1 needs REDIS_URL: without it each worker would poll, cache and remember
+    keys alone, and a stream could not resume on another worker."""
+    if settings.workers > 1 and settings.redis_url is None:
+        raise ConfigError(
+            f"workers = {settings.workers} needs REDIS_URL (the workers share state over Redis); "
+            "set REDIS_URL or use workers = 1"
+        )
+    return settings
 
 
 def config_path(cli_path: str | None, environ: Mapping[str, str]) -> Path | None:
@@ -140,6 +157,7 @@ def describe(settings: Settings) -> dict[str, Any]:
         **{name: _shown(getattr(settings, name)) for name in Tunables.__struct_fields__},
         "allowed_origins": list(settings.allowed_origins),
         "api_keys": [key.name for key in settings.api_keys],
+        "redis": _shown_redis_url(settings.redis_url),
         "jobs": {
             key: {
                 "job_id": job.job_id,
@@ -242,3 +260,28 @@ def _port(environ: Mapping[str, str]) -> int:
     if not raw.isdigit() or not 0 < int(raw) < 65536:
         raise ConfigError(f"{name or 'PORT'} must be a TCP port number, got {raw!r}")
     return int(raw)
+
+
+def _redis_url(environ: Mapping[str, str]) -> Secret | None:
+    """REDIS_URL (redis://, rediss:// or unix://); a URL may carry a password, so it is a Secret."""
+    raw = environ.get("REDIS_URL", "").strip()
+    if not raw:
+        return None
+    parts = urlsplit(raw)
+    try:
+        parts.port  # noqa: B018 - raises on a port that is not a number
+    except ValueError:
+        raise ConfigError("REDIS_URL has a port that is not a number") from None
+    if parts.scheme not in ("redis", "rediss", "unix"):
+        raise ConfigError("REDIS_URL must be a redis://, rediss:// or unix:// URL")
+    return Secret(raw)
+
+
+def _shown_redis_url(url: Secret | None) -> str | None:
+    """Where Redis is, without its credentials."""
+    if url is None:
+        return None
+    parts = urlsplit(url.value)
+    host = parts.hostname or ""
+    port = f":{parts.port}" if parts.port else ""
+    return f"{parts.scheme}://{host}{port}{parts.path}"

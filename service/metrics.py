@@ -25,6 +25,12 @@ class ServicesCollector(Collector):
         yield GaugeMetricFamily("sidecar_run_watches", "Runs being watched", value=len(svc.hub))
         yield GaugeMetricFamily("sidecar_cache_entries", "Read cache entries", value=len(svc.cache))
         yield CounterMetricFamily("sidecar_polls", "Upstream polls by watches", value=svc.hub.polls)
+        if svc.link is not None:
+            yield GaugeMetricFamily(
+                "sidecar_redis_up",
+                "1 while replicas share state over Redis, 0 while this one runs locally",
+                value=int(svc.link.up),
+            )
         hits = CounterMetricFamily("sidecar_cache_lookups", "Read cache lookups", labels=["result"])
         hits.add_metric(["hit"], svc.cache.hits)
         hits.add_metric(["miss"], svc.cache.misses)

@@ -7,15 +7,19 @@ Over a rate the request is a 429 `RATE_LIMITED` before its body is read or Datab
 Every job route response carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset`
 (seconds) of its tightest window (`RateLimitHeaders`), the 429 as well, with `Retry-After`.
 
-The counters live in a storage named by a URI (`open_storage`): `memory://` in this process
-now; `redis://host:6379` when several instances must share one count. Fixed windows: one counter
-per key and window, the cheapest strategy every storage supports (a caller may spend a window's
-rate at its end and the next window's at once: at most twice the rate in a short burst).
-The windows run on the wall clock (`limits` reads `time.time()`), not the injected Clock.
+The counters live in a storage named by a URI (`open_storage`): `memory://` in this process.
+With REDIS_URL (`service.redis_link`) the replicas count together in Redis, through the same
+library's Redis storage on the link's connections; while Redis is down each replica counts alone
+(the limit then holds per replica), and the shared count resumes when the link is back.
+Fixed windows: one counter per key and window, the cheapest strategy every storage supports (a
+caller may spend a window's rate at its end and the next window's at once: at most twice the
+rate in a short burst). The windows run on the wall clock (`limits` reads `time.time()`), not
+the injected Clock.
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import time
 from collections import Counter
@@ -23,14 +27,17 @@ from collections.abc import Mapping
 from typing import NamedTuple
 
 import limits
-from limits.aio.storage import Storage
+from limits.aio.storage import RedisStorage, Storage
 from limits.aio.strategies import FixedWindowRateLimiter
+from limits.errors import StorageError
 from limits.storage import storage_from_string
+from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from service.callers import caller_of
 from service.errors import ConfigError, RateLimited
+from service.redis_link import RedisLink
 from service.settings_file import JobLimits, LimitsTable
 
 MEMORY = "memory://"
@@ -87,12 +94,19 @@ class RateLimits:
     """The read and trigger limits of every caller; `refusals` counts 429s by limit."""
 
     def __init__(
-        self, table: LimitsTable, jobs: Mapping[str, JobLimits], *, storage_uri: str = MEMORY
+        self,
+        table: LimitsTable,
+        jobs: Mapping[str, JobLimits],
+        *,
+        storage_uri: str = MEMORY,
+        link: RedisLink | None = None,
     ) -> None:
         self._read = parse_rate("[limits] read", table.read)
         self._trigger = parse_rate("[limits] trigger", table.trigger)
         self._job_trigger = job_rates(jobs)
         self._limiter = FixedWindowRateLimiter(open_storage(storage_uri))
+        self._link = link
+        self._shared = FixedWindowRateLimiter(shared_storage(link)) if link else None
         self.refusals: Counter[str] = Counter()
 
     async def admit(self, request: Request, job_key: str | None = None) -> None:
@@ -108,8 +122,7 @@ class RateLimits:
         request.scope[SCOPE_KEY] = window
 
     async def _hit(self, scope: Scope, rate: limits.RateLimitItem, name: str, *key: str) -> Window:
-        allowed = await self._limiter.hit(rate, name, *key)
-        stats = await self._limiter.get_window_stats(rate, name, *key)
+        allowed, stats = await self._count(rate, name, *key)
         # The library's windows end on the wall clock, so the time left is read from it too.
         reset_s = max(1, math.ceil(stats.reset_time - time.time()))
         window = Window(rate.amount, stats.remaining, reset_s)
@@ -122,6 +135,35 @@ class RateLimits:
                 retry_after=reset_s,
             )
         return window
+
+    async def _count(
+        self, rate: limits.RateLimitItem, *key: str
+    ) -> tuple[bool, limits.WindowStats]:
+        """One hit in the shared count while Redis answers, else in this process's own."""
+        if self._shared is not None and self._link is not None and self._link.up:
+            try:
+                async with asyncio.timeout(self._link.timeout_s * 2):
+                    return await _hit_and_read(self._shared, rate, *key)
+            except (RedisError, StorageError, OSError, TimeoutError) as exc:
+                self._link.mark_down(exc)
+        return await _hit_and_read(self._limiter, rate, *key)
+
+
+async def _hit_and_read(
+    limiter: FixedWindowRateLimiter, rate: limits.RateLimitItem, *key: str
+) -> tuple[bool, limits.WindowStats]:
+    return await limiter.hit(rate, *key), await limiter.get_window_stats(rate, *key)
+
+
+def shared_storage(link: RedisLink) -> Storage:
+    """The `limits` Redis storage on the link's own connections (its timeouts, no retries)."""
+    return RedisStorage(
+        f"async+{link.url}",
+        implementation="redispy",
+        key_prefix=link.key("limits"),
+        # The library passes it through to redis-py, though its options are typed as scalars.
+        connection_pool=link.client.connection_pool,  # type: ignore[arg-type]
+    )
 
 
 def _period(rate: limits.RateLimitItem) -> str:

@@ -386,6 +386,9 @@ async def readyz(request: Request) -> Response:
     svc = services(request)
     if svc.stopping.is_set() or svc.draining.is_set():
         return json_response({"status": "draining"}, status=503)
+    if svc.link is not None:
+        # Still ready without Redis: the replica serves locally (see service/redis_link.py).
+        return json_response({"status": "ready", "redis": "up" if svc.link.up else "down"})
     return json_response({"status": "ready"})
 
 

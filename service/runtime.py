@@ -15,12 +15,14 @@ from service.cache import ReadCache
 from service.clock import Clock, LoopClock
 from service.config import JobSettings, Settings, Workspace
 from service.directory import UserDirectory
-from service.idempotency import LocalKeyMemory
 from service.operations import JobOperations
 from service.rate_limits import RateLimits
+from service.redis_link import RedisLink
 from service.runs.follow import Following, follow
-from service.runs.hub import Hub, PollerHub
+from service.runs.hub import Hub
 from service.runs.streams import StreamGauge
+from service.scale_out import cache_store, key_memory, open_link
+from service.scale_out import hub as open_hub
 from service.stream_quota import CallerStreams
 from service.triggers import Triggers
 from service.upstream.auth import BearerAuth, Identity, OAuthM2MAuth, service_principal
@@ -46,6 +48,7 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     draining: asyncio.Event
     stopping: asyncio.Event  # SIGTERM seen: readiness fails (draining follows drain_delay_ms later)
     tasks: TaskGroup
+    link: RedisLink | None = None  # REDIS_URL set: what the replicas share (service.scale_out)
 
     async def follow_new_run(self, job: JobSettings, identity: Identity, run_id: int) -> Following:
         """Follow a run just triggered, until it ends or the job's wait timeout (run-and-wait)."""
@@ -112,6 +115,7 @@ async def open_services(
     draining = draining or asyncio.Event()
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     async with (
+        open_link(settings) as link,
         httpx.AsyncClient(
             base_url=settings.workspace.host,
             transport=transport,
@@ -126,15 +130,15 @@ async def open_services(
         budget = RetryBudget(clock)
         policy = RetryPolicy(clock, budget, attempt_timeout_s=settings.timeout_ms / 1000)
         client = JobsClient(http, policy, max_reply_bytes=settings.max_upstream_bytes)
-        cache = ReadCache(clock, max_entries=settings.cache_max_entries)
-        keys = LocalKeyMemory(
+        cache = ReadCache(
             clock,
-            max_keys=settings.idempotency_max_keys,
-            ttl_s=settings.idempotency_ttl_ms / 1000,
+            max_entries=settings.cache_max_entries,
+            store=cache_store(link, clock, settings, tasks),
         )
+        keys = key_memory(link, clock, settings)
         triggers = Triggers(client, keys, clock, grace_s=settings.shutdown_grace_ms / 1000)
         ops = JobOperations(settings, client, cache, triggers)
-        hub = PollerHub(ops, settings, clock, tasks)
+        hub = open_hub(link, ops, settings, clock, tasks)
         services = Services(
             settings=settings,
             clock=clock,
@@ -143,7 +147,9 @@ async def open_services(
             ops=ops,
             hub=hub,
             gauge=StreamGauge(settings.max_streams),
-            limits=RateLimits(settings.limits, {k: j.limits for k, j in settings.jobs.items()}),
+            limits=RateLimits(
+                settings.limits, {k: j.limits for k, j in settings.jobs.items()}, link=link
+            ),
             caller_streams=CallerStreams(settings.limits.streams_per_caller),
             service_principal=service_principal(
                 workspace_auth(
@@ -154,6 +160,7 @@ async def open_services(
             draining=draining,
             stopping=stopping or asyncio.Event(),
             tasks=tasks,
+            link=link,
         )
         tasks.start_soon(_close_streams_on_drain, services)
         tasks.start_soon(triggers.cut_on_drain, draining)

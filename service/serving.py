@@ -51,17 +51,22 @@ def raise_fd_limit() -> int:
     return int(soft)
 
 
-def listening_socket(host: str, port: int, *, dead_peer_timeout_s: float) -> socket.socket:
+def listening_socket(
+    host: str, port: int, *, dead_peer_timeout_s: float, reuse_port: bool = False
+) -> socket.socket:
     """A bound TCP socket whose connections drop a peer that vanished within the timeout.
 
     Keepalive probes find a silent dead peer (idle half the timeout, then six probes over the
     other half); TCP_USER_TIMEOUT drops one that stops acknowledging what we send (a stream's
     events and heartbeats), which keepalive alone never would while data is unacknowledged.
+    `reuse_port`: one of several workers' sockets on the port (service/workers.py).
     """
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
     sock = socket.socket(family, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if reuse_port:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
     idle_s = max(1, int(dead_peer_timeout_s / 2))

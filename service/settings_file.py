@@ -197,6 +197,32 @@ class Tunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     idempotency_max_keys: Annotated[
         Count, Meta(description="client keys remembered (oldest forgotten first; ~0.5 KB each)")
     ] = 20_000
+    # Scale-out (service/redis_link.py): used only when REDIS_URL is set.
+    redis_timeout_ms: Annotated[
+        Ms, Meta(le=10_000, description="a Redis call's connect/read limit; past it, local mode")
+    ] = 500
+    redis_prefix: Annotated[
+        str,
+        Meta(
+            min_length=1,
+            max_length=64,
+            pattern="^[A-Za-z0-9_.-]+$",
+            description="the prefix of every Redis key (the replicas of one service share it)",
+        ),
+    ] = "jobs-sidecar"
+    # Why not uvloop by default: it saves ~9 % CPU a request (bench 7), but its accept loop
+    # does not report EMFILE through the loop's exception handler (service/accept_errors.py),
+    # so out of fds it neither logs once a second nor is tested to recover.
+    event_loop: Annotated[
+        Literal["asyncio", "uvloop"],
+        Meta(description="asyncio's own event loop, or uvloop's (Hypercorn's uvloop worker class)"),
+    ] = "asyncio"
+    workers: Annotated[
+        int,
+        Meta(
+            ge=1, le=64, description="server processes on the one port; more than 1 needs REDIS_URL"
+        ),
+    ] = 1
     access: AccessTable = msgspec.field(default_factory=AccessTable)
     limits: LimitsTable = msgspec.field(default_factory=LimitsTable)
 

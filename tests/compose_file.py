@@ -22,6 +22,17 @@ def compose() -> dict[str, Any]:
     return document
 
 
+def default_services() -> dict[str, Any]:
+    """What `docker compose up` starts: the services in no profile."""
+    return {n: svc for n, svc in compose()["services"].items() if not svc.get("profiles")}
+
+
+def our_services() -> dict[str, Any]:
+    """The services that run the project's image (not Redis)."""
+    ours = compose()["services"]["emulator"]["image"]
+    return {n: svc for n, svc in compose()["services"].items() if svc.get("image") == ours}
+
+
 def service(name: str) -> dict[str, Any]:
     services = compose()["services"]
     assert name in services, f"docker-compose.yml has no service {name!r}"

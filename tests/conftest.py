@@ -4,6 +4,7 @@ factories in factories.py."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -12,6 +13,7 @@ import respx
 from service.config import Settings
 from service.logs import configure_logging
 from tests.factories import make_client, make_settings, upstream_router
+from tests.redis_server import RedisServer, redis_server_for
 
 
 @pytest.fixture
@@ -52,3 +54,13 @@ def json_logs(capsys: pytest.CaptureFixture[str]) -> Iterator[pytest.CaptureFixt
     configure_logging("debug", json=True)
     yield capsys
     configure_logging("info", json=False)
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    """A redis-server of this test's own (skipped without the binary; CI fails instead)."""
+    server = redis_server_for(tmp_path)
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -37,9 +37,11 @@ from tests.compose_file import (
     command,
     compose,
     container_ports,
+    default_services,
     environment,
     interpolate,
     interpolated,
+    our_services,
     seconds,
     service,
     workspace_example,
@@ -80,6 +82,7 @@ KNOWN_ENV = frozenset(
         "LOG_LEVEL",
         "ACCESS_MODE",
         "SIDECAR_API_KEYS",
+        "REDIS_URL",
     }
 )
 JOB_ENV = re.compile(r"^DATABRICKS_JOB_[A-Z0-9_]+$")
@@ -453,7 +456,7 @@ def test_service_package_has_no_data_files_the_wheel_would_drop() -> None:
 
 
 def test_compose_has_the_emulator_and_the_sidecar_built_from_here() -> None:
-    services = compose()["services"]
+    services = default_services()
     assert set(services) == {"emulator", "sidecar"}
     build = services["emulator"]["build"]
     assert (build if isinstance(build, str) else build.get("context")) in (".", "./")
@@ -463,7 +466,7 @@ def test_compose_builds_one_image_for_both_services() -> None:
     """One build, tagged, that the other service names: not the same image built twice."""
     services = compose()["services"]
     assert [name for name, svc in services.items() if "build" in svc] == ["emulator"]
-    assert {svc["image"] for svc in services.values()} == {services["emulator"]["image"]}
+    assert set(our_services()) == set(services) - {"redis"}  # the scale profile's Redis
 
 
 def test_compose_uses_one_network() -> None:
@@ -637,7 +640,7 @@ def test_sidecar_reaches_the_emulator_by_service_name() -> None:
 
 def test_config_files_named_exist_and_ship_in_the_image() -> None:
     named = []
-    for svc in compose()["services"].values():
+    for svc in our_services().values():
         env = environment(svc)
         if env.get("JOBS_CONFIG"):
             named.append(env["JOBS_CONFIG"])

@@ -12,7 +12,13 @@ from pathlib import Path
 TESTS = Path(__file__).parent
 SERVICE = TESTS.parent / "service"
 # Test modules of the project rather than of one service module.
-PROJECT = {"test_containers.py", "test_packaging.py", "test_public_surface.py", "test_layout.py"}
+PROJECT = {
+    "test_containers.py",
+    "test_scale_compose.py",
+    "test_packaging.py",
+    "test_public_surface.py",
+    "test_layout.py",
+}
 # Tests of a package as a whole.
 PACKAGE = {"upstream/test_layering.py"}
 

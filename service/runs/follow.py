@@ -89,14 +89,14 @@ async def follow(
     other job's watch to mistake for it.
     """
     if started:
-        watch = hub.watch(job, identity, run_id)
+        watch = await hub.join(job, identity, run_id)
     else:
         found = hub.find(run_id, identity)
         if found is None or found.job.job_id != job.job_id or found.latest is None:
             # No event to give a new watcher at once (its first poll throttled): read one. The
             # read also says whether the run exists and is this job's.
             snapshot = await ops.get_run(job, identity, run_id)
-            found = hub.watch(job, identity, run_id, initial=snapshot)
+            found = await hub.join(job, identity, run_id, initial=snapshot)
         watch = found
     if watch.saw_everything(last_event_id):
         return None

@@ -9,6 +9,7 @@ shortly after its last watcher leaves, and a finished watch is kept a while for 
 from __future__ import annotations
 
 import random
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 from anyio.abc import TaskGroup
@@ -34,7 +35,11 @@ class Hub(Protocol):
     """Every watch of this service: find one, start or join one, end them all at shutdown."""
 
     closed: bool
-    polls: int
+
+    @property
+    def polls(self) -> int:
+        """Upstream polls made by this process's loops."""
+        ...
 
     def __len__(self) -> int: ...
 
@@ -43,6 +48,12 @@ class Hub(Protocol):
     def watch(
         self, job: JobSettings, identity: Identity, run_id: int, initial: RunSnapshot | None = None
     ) -> RunWatch: ...
+
+    async def join(
+        self, job: JobSettings, identity: Identity, run_id: int, initial: RunSnapshot | None = None
+    ) -> RunWatch:
+        """`watch`, for a hub that may have to ask shared storage first (service.runs.redis_hub)."""
+        ...
 
     def close_all(self) -> None: ...
 
@@ -90,6 +101,11 @@ class PollerHub:
                 watch.observe(initial)
         return watch
 
+    async def join(
+        self, job: JobSettings, identity: Identity, run_id: int, initial: RunSnapshot | None = None
+    ) -> RunWatch:
+        return self.watch(job, identity, run_id, initial)
+
     def close_all(self) -> None:
         """Shutdown: every watcher gets a final `shutdown` event; no new watches."""
         self.closed = True
@@ -120,35 +136,26 @@ class PollerHub:
                 del self._watches[key]
 
     async def _poll_until_done(self, watch: RunWatch) -> None:
-        interval = self._settings.poll_interval_ms / 1000
-        floor = self._settings.poll_floor_ms / 1000
-        cap = max(interval, self._settings.poll_max_ms / 1000)
-        delay = max(floor, min(FIRST_POLL_S, interval))
-        obey_at_most = max(self._settings.poll_retry_after_max_ms / 1000, 10 * interval)
-        failures = 0
-        unchanged = 0
-        while await self._wait(watch, delay):
+        await self.poll_locally(watch)
+
+    async def poll_locally(self, watch: RunWatch, first_delay: float | None = None) -> None:
+        """Poll the run from this process until it ends or nobody here watches it."""
+
+        async def observe(snapshot: RunSnapshot) -> bool:
+            return watch.observe(snapshot)
+
+        def counted() -> None:
             self.polls += 1
-            try:
-                snapshot = await self._ops.poll(watch.job, watch.identity, watch.run_id)
-            except SidecarError as exc:
-                failures += 1
-                _log.warning(
-                    "poller.poll_failed", run_id=watch.run_id, failures=failures, code=exc.code
-                )
-                if failures > MAX_FAILED_POLLS:
-                    watch.finish(End("error", exc.with_traceback(None)))
-                    return
-                retry_after = exc.retry_after if isinstance(exc, UpstreamThrottled) else None
-                # Why capped: an hour's Retry-After would freeze the run's stream, and every
-                # watcher who joins it, while the run finishes. Heartbeats go on meanwhile.
-                delay = max(floor, interval, min(retry_after or 0.0, obey_at_most))
-                continue
-            failures = 0
-            unchanged = 0 if watch.observe(snapshot) else unchanged + 1
-            if watch.done:
-                return
-            delay = next_delay(interval, unchanged, floor=floor, cap=cap)
+
+        await poll_until_done(
+            self._ops,
+            self._settings,
+            watch,
+            wait=lambda delay: self._wait(watch, delay),
+            observe=observe,
+            counted=counted,
+            first_delay=first_delay,
+        )
 
     async def _wait(self, watch: RunWatch, delay: float) -> bool:
         """Sleep `delay`; False to stop instead: on shutdown, or once the run has had no
@@ -169,6 +176,50 @@ class PollerHub:
                 return False
             if left <= 0:
                 return True
+
+
+async def poll_until_done(
+    ops: JobOperations,
+    settings: Settings,
+    watch: RunWatch,
+    *,
+    wait: Callable[[float], Awaitable[bool]],
+    observe: Callable[[RunSnapshot], Awaitable[bool]],
+    counted: Callable[[], None],
+    first_delay: float | None = None,
+) -> None:
+    """The pacing of one run's polls, wherever its events go: `observe` publishes a snapshot
+    (True when it changed something), `wait` sleeps or says stop. Fast at first, then every
+    interval, backing off while unchanged; a failing run ends its watchers after a few tries."""
+    interval = settings.poll_interval_ms / 1000
+    floor = settings.poll_floor_ms / 1000
+    cap = max(interval, settings.poll_max_ms / 1000)
+    delay = max(floor, min(FIRST_POLL_S, interval)) if first_delay is None else first_delay
+    obey_at_most = max(settings.poll_retry_after_max_ms / 1000, 10 * interval)
+    failures = 0
+    unchanged = 0
+    while await wait(delay):
+        counted()
+        try:
+            snapshot = await ops.poll(watch.job, watch.identity, watch.run_id)
+        except SidecarError as exc:
+            failures += 1
+            _log.warning(
+                "poller.poll_failed", run_id=watch.run_id, failures=failures, code=exc.code
+            )
+            if failures > MAX_FAILED_POLLS:
+                watch.finish(End("error", exc.with_traceback(None)))
+                return
+            retry_after = exc.retry_after if isinstance(exc, UpstreamThrottled) else None
+            # Why capped: an hour's Retry-After would freeze the run's stream, and every
+            # watcher who joins it, while the run finishes. Heartbeats go on meanwhile.
+            delay = max(floor, interval, min(retry_after or 0.0, obey_at_most))
+            continue
+        failures = 0
+        unchanged = 0 if await observe(snapshot) else unchanged + 1
+        if watch.done or snapshot.run.is_terminal:
+            return
+        delay = next_delay(interval, unchanged, floor=floor, cap=cap)
 
 
 def next_delay(interval: float, unchanged: int, *, floor: float, cap: float) -> float:

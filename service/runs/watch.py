@@ -10,7 +10,7 @@ from service.config import JobSettings, Settings
 from service.runs.events import RunEvent, make_event, parse_event_id, signature
 from service.runs.subscription import End, Subscription
 from service.upstream.auth import Identity
-from service.upstream.wire import RunSnapshot
+from service.upstream.wire import RunSnapshot, run_from_raw
 
 
 class RunWatch:
@@ -72,15 +72,24 @@ class RunWatch:
         sig = signature(snapshot.run)
         if sig == self._signature:
             return False
+        self._publish(make_event(self.epoch, self.seq + 1, snapshot, self._clock.wall_ms()), sig)
+        return True
+
+    def relay(self, event: RunEvent) -> bool:
+        """Publish an event numbered elsewhere (the shared hub); one already seen is ignored."""
+        if event.seq <= self.seq or self.end is not None:
+            return False
+        self._publish(event, signature(run_from_raw(event.run).run))
+        return True
+
+    def _publish(self, event: RunEvent, sig: tuple[object, ...]) -> None:
         self._signature = sig
-        self.seq += 1
-        event = make_event(self.epoch, self.seq, snapshot, self._clock.wall_ms())
+        self.seq = event.seq
         self.buffer.append(event)
         for sub in list(self.subscribers):
             sub.offer(event)
         if event.terminal:
             self.finish(End("done"))
-        return True
 
     def finish(self, end: End) -> None:
         self.end = end

@@ -1,0 +1,71 @@
+"""Scale-out wiring: with REDIS_URL, the replicas' shared cache store, key memory and hub."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from anyio.abc import TaskGroup
+
+from service.cache_redis import FailoverStore
+from service.cache_store import CacheStore, MemoryStore
+from service.clock import Clock
+from service.config import Settings
+from service.idempotency import KeyMemory, LocalKeyMemory
+from service.idempotency_redis import RedisKeyMemory
+from service.operations import JobOperations
+from service.redis_link import RedisLink
+from service.runs.hub import Hub, PollerHub
+from service.runs.redis_hub import RedisHub
+
+
+@asynccontextmanager
+async def open_link(settings: Settings) -> AsyncIterator[RedisLink | None]:
+    """The link to Redis when REDIS_URL is set (None otherwise), asked once before serving.
+
+    A Redis that does not answer within the timeout does not stop start-up: the replica
+    serves in local mode and the circuit keeps asking (see service/redis_link.py).
+    """
+    if settings.redis_url is None:
+        yield None
+        return
+    link = RedisLink(
+        settings.redis_url.value,
+        timeout_s=settings.redis_timeout_ms / 1000,
+        prefix=settings.redis_prefix,
+    )
+    try:
+        await link.probe()
+        yield link
+    finally:
+        await link.close()
+
+
+def cache_store(
+    link: RedisLink | None, clock: Clock, settings: Settings, tasks: TaskGroup
+) -> CacheStore:
+    local = MemoryStore(clock, max_entries=settings.cache_max_entries)
+    if link is None:
+        return local
+    store = FailoverStore(link, local)
+    tasks.start_soon(store.listen, clock)
+    return store
+
+
+def key_memory(link: RedisLink | None, clock: Clock, settings: Settings) -> KeyMemory:
+    ttl_s = settings.idempotency_ttl_ms / 1000
+    local = LocalKeyMemory(clock, max_keys=settings.idempotency_max_keys, ttl_s=ttl_s)
+    return local if link is None else RedisKeyMemory(link, local, ttl_s=ttl_s)
+
+
+def hub(
+    link: RedisLink | None,
+    ops: JobOperations,
+    settings: Settings,
+    clock: Clock,
+    tasks: TaskGroup,
+) -> Hub:
+    if link is None:
+        return PollerHub(ops, settings, clock, tasks)
+    tasks.start_soon(link.keep_checking, clock)
+    return RedisHub(ops, settings, clock, tasks, link)

@@ -1,0 +1,124 @@
+"""The Redis hub against a real redis-server: one poll loop per run across replicas."""
+
+from __future__ import annotations
+
+import asyncio
+
+import msgspec
+import pytest
+
+from service.redis_link import RedisLink
+from service.runs.shared_run import SharedRun
+from service.runs.subscription import End
+from service.upstream.wire import run_from_raw
+from tests.factories import make_run, upstream_router
+from tests.scale.replicas import Upstream, collect, replicas, until, watch
+
+pytestmark = pytest.mark.looptime(False)
+
+
+def ids(items):
+    return [i.id for i in items if not isinstance(i, End)]
+
+
+async def test_watchers_on_two_replicas_cause_the_polls_of_one(redis_server):
+    router = upstream_router()
+    upstream = Upstream(router, "RUNNING")
+    async with replicas(2, redis_server.url, router) as (a, b):
+        followers = [await watch(a), await watch(b), await watch(b)]
+        await asyncio.sleep(3.2)
+        polls = upstream.polls
+        upstream.state = "TERMINATED"
+        endings = await asyncio.gather(*(collect(f) for f in followers))
+    # About one poll a second in all (the first reads are cached reads, not polls), not two.
+    assert polls <= 5
+    assert a.hub.polls + b.hub.polls <= 6
+    assert all(isinstance(items[-1], End) and items[-1].reason == "done" for items in endings)
+    # Every replica numbers the events alike.
+    assert ids(endings[0]) == ids(endings[1]) == ids(endings[2])
+    assert [i.status for i in endings[0] if not isinstance(i, End)] == ["RUNNING", "TERMINATED"]
+
+
+async def test_a_stream_resumed_on_another_replica_has_no_gap_and_no_duplicate(redis_server):
+    router = upstream_router()
+    upstream = Upstream(router, "PENDING")
+    async with replicas(2, redis_server.url, router) as (a, b):
+        first = await watch(a)
+        seen = [await first.next()]
+        upstream.state = "RUNNING"
+        seen.append(await first.next())
+        first.close()  # the client goes away after the second event ...
+        upstream.state = "QUEUED"  # ... and misses this one
+        await until(lambda: a.hub.find(555, a.service_principal).seq >= 3)
+        resumed = await watch(b, last_event_id=seen[-1].id)  # ... and comes back on B
+        upstream.state = "TERMINATED"
+        rest = await collect(resumed)
+    assert [e.status for e in seen] == ["PENDING", "RUNNING"]
+    assert [i.status for i in rest if not isinstance(i, End)] == ["QUEUED", "TERMINATED"]
+    numbers = [int(i.split("-")[-1]) for i in ids(seen) + ids(rest)]
+    assert numbers == [1, 2, 3, 4]
+
+
+async def test_the_polling_moves_within_two_intervals_when_its_replica_dies(redis_server):
+    router = upstream_router()
+    upstream = Upstream(router, "RUNNING")
+    async with replicas(1, redis_server.url, router) as (b,):
+        follower_b = await watch(b)
+        async with replicas(1, redis_server.url, router) as (a,):
+            follower_a = await watch(a)
+            await asyncio.sleep(2.5)
+            holder = a if a.hub.polls else b
+        # A's services are gone; if A held the lease, B takes it over.
+        died = asyncio.get_running_loop().time()
+        before = upstream.polls
+        await until(lambda: upstream.polls > before, within_s=5)
+        moved_after = asyncio.get_running_loop().time() - died
+        upstream.state = "TERMINATED"
+        items = await collect(follower_b)
+    assert holder is a or b.hub.polls
+    assert moved_after <= 2.0 + 0.3  # two intervals (1 s), and a little for the test's own steps
+    assert items[-1].reason == "done"
+    follower_a.close()
+
+
+async def test_a_shared_watch_goes_on_locally_when_redis_dies_under_it(redis_server):
+    router = upstream_router()
+    upstream = Upstream(router, "PENDING")
+    async with replicas(1, redis_server.url, router) as (a,):
+        follower = await watch(a)
+        first = await follower.next()
+        redis_server.stop()
+        upstream.state = "RUNNING"
+        second = await asyncio.wait_for(follower.next(), 5)
+        upstream.state = "TERMINATED"
+        rest = await collect(follower)
+    assert (first.status, second.status) == ("PENDING", "RUNNING")
+    numbered = [first.id, second.id, *ids(rest)]
+    assert [i.rsplit("-", 1) for i in numbered] == [
+        [first.id.rsplit("-", 1)[0], str(n)] for n in (1, 2, 3)
+    ]
+    assert rest[-1].reason == "done"
+
+
+async def test_a_holder_that_lost_its_lease_publishes_nothing(redis_server):
+    links = [RedisLink(redis_server.url, timeout_s=0.5, prefix="t") for _ in range(2)]
+    for link in links:
+        await link.probe()
+    runs = [SharedRun(link, 555, "sp", lease_ms=200, retain_ms=10_000, maxlen=8) for link in links]
+    snapshot = run_from_raw(msgspec.Raw(msgspec.json.encode(make_run(555))))
+    try:
+        assert await runs[0].acquire()
+        assert not await runs[1].acquire()
+        assert await runs[0].publish("ep", 1, 0, snapshot)
+        await asyncio.sleep(0.3)  # runs[0] paused past its lease
+        assert await runs[1].acquire()
+        published_late = await runs[0].publish("ep", 2, 0, snapshot)
+        renewed_late = await runs[0].renew()
+        tail = await runs[1].tail()
+    finally:
+        for link in links:
+            await link.close()
+    assert not published_late
+    assert not renewed_late
+    assert tail is not None
+    assert tail.id == "ep-1"
