@@ -26,7 +26,6 @@ from service.errors import RouteRefused, SidecarError, error_body, handle_sideca
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
 from service.pages import PAGES, page_routes
-from service.rate_limits import RateLimitHeaders
 from service.routes import routes
 from service.runtime import open_services
 
@@ -75,7 +74,6 @@ def create_app(
                 public={*PAGES, DOCS_PAGE},
                 public_prefixes=(DOCS_ASSETS + "/",),
             ),
-            Middleware(RateLimitHeaders),
             Middleware(
                 BodyLimits,
                 max_bytes=settings.max_body_bytes,

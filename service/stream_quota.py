@@ -49,7 +49,7 @@ class CallerStreams:
         if self._held[caller] >= self.limit:
             self.refusals += 1
             window = rate_limits.Window(self.limit, 0, RETRY_AFTER_S)
-            request.scope[rate_limits.SCOPE_KEY] = window
+            rate_limits.show(request.scope, window)
             raise RateLimited(
                 f"Too many open event streams: at most {self.limit} per caller; close one first",
                 retry_after=RETRY_AFTER_S,

@@ -11,6 +11,7 @@ from starlette.requests import Request
 from service import rate_limits
 from service.callers import SCOPE_KEY, Caller
 from service.errors import RateLimited
+from service.middleware import RESPONSE_HEADERS
 from service.stream_quota import RETRY_AFTER_S, CallerStreams
 
 
@@ -38,7 +39,8 @@ def test_the_refusal_sets_the_ratelimit_headers_window():
     refused = request_of("alice")
     with streams.admit(request_of("alice")), pytest.raises(RateLimited), streams.admit(refused):
         pass
-    assert refused.scope[rate_limits.SCOPE_KEY] == rate_limits.Window(1, 0, RETRY_AFTER_S)
+    window = rate_limits.Window(1, 0, RETRY_AFTER_S)
+    assert refused.scope[RESPONSE_HEADERS] == rate_limits.headers(window)
 
 
 @pytest.mark.parametrize("ending", ["answer without a stream", "error while setting up"])
