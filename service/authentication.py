@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -58,17 +58,17 @@ class Authenticate:
         self._trusted = trusted_networks(access.trusted_proxies)
         self._keys = KeyRing(api_keys)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A tail call, not an `await`: no frame of ours held for a request's (or an event
+        # stream's) whole life (bench 2: ~0.3 KB of each stream).
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         caller = self._caller(scope)
         if caller is not None:
             scope[SCOPE_KEY] = caller
         elif not self._is_public(scope["path"]):
-            await self._refuse(scope, receive, send)
-            return
-        await self.app(scope, receive, send)
+            return self._refuse(scope, receive, send)
+        return self.app(scope, receive, send)
 
     def _is_public(self, path: str) -> bool:
         return path in self._public or path.startswith(self._public_prefixes)

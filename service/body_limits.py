@@ -11,6 +11,7 @@ unread, and its per-request queue (`max_app_queue_size` chunks) is the most it e
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -27,10 +28,14 @@ class BodyLimits:
         self.max_bytes = max_bytes
         self.timeout_s = timeout_s
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A tail call for what has no body: no frame of ours held for a request's (or an event
+        # stream's) whole life.
         if scope["type"] != "http" or scope["method"] in _BODILESS:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._bounded(scope, receive, send)
+
+    async def _bounded(self, scope: Scope, receive: Receive, send: Send) -> None:
         if _declared_length(scope) > self.max_bytes:
             await error_response(self._too_large())(scope, receive, send)
             return

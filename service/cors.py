@@ -17,7 +17,7 @@ to read a 401 or a 429.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 from urllib.parse import urlsplit
 
 from starlette.middleware.cors import CORSMiddleware
@@ -100,10 +100,10 @@ class Cors:
             expose_headers=EXPOSED_HEADERS,
         )
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A tail call: no frame of ours held for a request's (or an event stream's) life.
         if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
         origin: bytes | None = None
         preflight = False
         for name, value in scope["headers"]:
@@ -112,11 +112,10 @@ class Cors:
             elif name == b"access-control-request-method":
                 preflight = scope["method"] == "OPTIONS"
         if origin is None:
-            await self.app(scope, receive, send)
-        elif self._any or origin.decode("latin-1") in self._allowed:
-            await self._cors(scope, receive, send)
-        elif preflight:
+            return self.app(scope, receive, send)
+        if self._any or origin.decode("latin-1") in self._allowed:
+            return self._cors(scope, receive, send)
+        if preflight:
             refused = CrossOrigin("This origin may not call the service from a browser")
-            await error_response(refused)(scope, receive, send)
-        else:
-            await self.app(scope, receive, send)
+            return error_response(refused)(scope, receive, send)
+        return self.app(scope, receive, send)

@@ -14,7 +14,7 @@ compared.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Awaitable, Iterable
 
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -40,10 +40,13 @@ class CrossSiteGuard:
         self.app = app
         self._allowed = frozenset(_normalized(origin) for origin in allowed_origins)
 
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+    def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
+        # A tail call for reads: no frame of ours held for a request's (or a stream's) life.
         if scope["type"] != "http" or scope["method"] in _SAFE_METHODS:
-            await self.app(scope, receive, send)
-            return
+            return self.app(scope, receive, send)
+        return self._guarded(scope, receive, send)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers: dict[bytes, bytes] = {}
         for name, value in scope["headers"]:
             if name in _READ:

@@ -131,7 +131,10 @@ class RateLimits:
     ) -> Window | None:
         """One hit; its window when `shown` (or refused: 429 with it), else None."""
         key = self._key(rate, name, *ids)
-        count = await self._on_storage(lambda storage: storage.incr(key, rate.get_expiry()))
+        if self._link is None or not self._link.up:  # the hot path: no closure, no extra frame
+            count = await self._local.incr(key, rate.get_expiry())
+        else:
+            count = await self._on_storage(lambda storage: storage.incr(key, rate.get_expiry()))
         refused = count > rate.amount
         if not (shown or refused):
             return None

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Literal
 
 import msgspec
@@ -78,7 +78,18 @@ class StreamGauge:
 
 
 class EventStream:
-    """The ASGI response for one watcher."""
+    """The ASGI response for one watcher; `on_end` runs once it has ended, however it ends."""
+
+    # Slots: one of these lives as long as its stream, up to `max_streams` of them.
+    __slots__ = (
+        "_following",
+        "_gauge",
+        "_heartbeat",
+        "_prelude",
+        "end_reason",
+        "on_end",
+        "sent_events",
+    )
 
     def __init__(
         self,
@@ -94,6 +105,7 @@ class EventStream:
         self._prelude = prelude
         self.sent_events = 0
         self.end_reason = "disconnect"
+        self.on_end: Callable[[], None] | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         self._gauge.open += 1
@@ -115,6 +127,8 @@ class EventStream:
                 await listener
             self._gauge.open -= 1
             self._following.close()
+            if self.on_end is not None:
+                self.on_end()
             _log.debug(
                 "stream.closed",
                 run_id=self._following.run_id,
