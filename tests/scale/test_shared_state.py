@@ -179,3 +179,15 @@ async def test_a_rate_limit_holds_across_replicas_and_per_replica_while_redis_is
     # Redis gone: B counts on its own from zero (it had one hit in the shared count only).
     assert [r.status_code for r in alone] == [200, 200, 429]
     assert run_now.call_count == 4
+
+
+async def test_reads_are_counted_per_replica_so_a_read_costs_no_redis_round_trip(
+    redis_server, tmp_path
+):
+    router = upstream_router()
+    router.get("/runs/list").respond(json={"runs": []})
+    toml = '[jobs.etl]\njob_id = 101\n[limits]\nread = "2/hour"\n'
+    settings = make_settings(toml, tmp_path=tmp_path, redis_url=Secret(redis_server.url))
+    async with make_client(settings, router) as a, make_client(settings, router) as b:
+        answers = [await c.get("/api/jobs/etl/status") for c in (a, a, b, b, a)]
+    assert [r.status_code for r in answers] == [200, 200, 200, 200, 429]
