@@ -229,6 +229,7 @@ def try_this(port: int) -> str:
 jobs-sidecar is running against the local workspace emulator (no Databricks account needed).
   service   http://127.0.0.1:{port}      emulator  http://127.0.0.1:{EMULATOR_PORT}
   dashboard http://127.0.0.1:{port}/     (open it in a browser; the client: /client.js)
+  API docs  http://127.0.0.1:{port}/docs (OpenAPI 3.1 at /openapi.json); open mode: loopback only
 Try:
   curl -s {base} | python3 -m json.tool                       # jobs and their parameter schemas
   curl -s -X POST {base}/etl/run -H 'content-type: application/json' \\

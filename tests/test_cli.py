@@ -111,8 +111,10 @@ def test_the_banner_quotes_every_url_with_a_query():
             assert url.startswith("'"), url  # unquoted, zsh globs the ? and fails
 
 
-def test_the_banner_names_the_dashboard():
-    assert "dashboard http://127.0.0.1:8000/ " in try_this(8000)
+def test_the_banner_names_the_dashboard_and_the_api_docs():
+    banner = try_this(8000)
+    assert "dashboard http://127.0.0.1:8000/ " in banner
+    assert "API docs  http://127.0.0.1:8000/docs " in banner
 
 
 def test_the_console_script_checks_the_config_from_a_clean_environment():
