@@ -137,6 +137,30 @@ async def test_a_connection_that_sends_nothing_is_closed_at_the_head_timeout():
     assert answer == b""  # nothing of a request arrived, so no response either
 
 
+@pytest.mark.parametrize(
+    ("request_bytes", "status", "code"),
+    [
+        (b"GET /livez HTTP/1.1\r\nHost: t\r\nX-Big: " + b"a" * 70_000 + b"\r\n\r\n", 431,
+         "HEADERS_TOO_LARGE"),
+        (b"GET /livez HTTP/1.1\r\nHost: t\r\nno colon here\r\n\r\n", 400, "BAD_REQUEST"),
+        (b"NOT A REQUEST LINE\r\n\r\n", 400, "BAD_REQUEST"),
+    ],
+    ids=["head too large", "malformed header", "malformed request line"],
+)  # fmt: skip
+async def test_a_request_h11_refuses_gets_our_json_error(request_bytes, status, code):
+    async with running(app_with()) as url:
+        reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
+        writer.write(request_bytes)
+        answer = await asyncio.wait_for(reader.read(), 3)
+        writer.close()
+        alive = await asyncio.open_connection("127.0.0.1", port_of(url))  # still serving
+        alive[1].close()
+    got, headers, body = split_response(answer)
+    assert (got, headers["content-type"]) == (status, "application/json")
+    assert json.loads(body)["code"] == code
+    assert json.loads(body)["plugin"] == "jobs"
+
+
 async def test_a_body_that_stops_arriving_is_408_at_the_body_timeout():
     router = upstream_router()
     trigger = router.post("/run-now").respond(json={"run_id": 7})
