@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
 from collections.abc import AsyncIterator
@@ -117,6 +118,17 @@ async def fault(s: Stack, **rule: Any) -> None:
 
 async def stats(s: Stack) -> dict[str, Any]:
     return (await s.emulator.get("/emulator/stats")).json()  # type: ignore[no-any-return]
+
+
+async def stop(process: asyncio.subprocess.Process, *, within_s: float = 15) -> None:
+    """SIGTERM a service process still running, and SIGKILL it if it outlives `within_s`."""
+    if process.returncode is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            await asyncio.wait_for(process.wait(), within_s)
+        except TimeoutError:
+            process.kill()
+            await process.wait()
 
 
 async def start(emulator: str, config: Path) -> tuple[asyncio.subprocess.Process, str]:

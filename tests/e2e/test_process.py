@@ -16,7 +16,7 @@ import httpx
 import msgspec
 import pytest
 
-from tests.e2e.servers import free_port, wait_listening
+from tests.e2e.servers import free_port, stop, wait_listening
 
 pytestmark = pytest.mark.looptime(False)
 ROOT = Path(__file__).resolve().parents[2]
@@ -88,13 +88,7 @@ async def service_process(
         await wait_listening(port)
         yield child
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
         await collecting
 
 

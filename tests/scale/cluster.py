@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import signal
 import sys
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager, suppress
@@ -13,7 +12,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.servers import free_port, wait_listening
+from tests.e2e.servers import free_port, stop, wait_listening
 
 ROOT = Path(__file__).resolve().parents[2]
 PARAMS = {"params": {"run_date": "2026-01-01"}}
@@ -94,13 +93,7 @@ async def replica(
         await wait_listening(port, within_s=20)
         yield child
     finally:
-        if process.returncode is None:
-            process.send_signal(signal.SIGTERM)
-            try:
-                await asyncio.wait_for(process.wait(), 15)
-            except TimeoutError:
-                process.kill()
-                await process.wait()
+        await stop(process)
         # Bounded: a worker outliving its parent would hold stderr open for ever.
         done, _ = await asyncio.wait([collecting], timeout=10)
         if not done:

@@ -26,7 +26,8 @@ async def test_watchers_on_two_replicas_cause_the_polls_of_one(redis_server):
     upstream = Upstream(router, "RUNNING")
     async with replicas(2, redis_server.url, router) as (a, b):
         followers = [await watch(a), await watch(b), await watch(b)]
-        await asyncio.sleep(3.2)
+        # Real time: leases and heartbeats expire on Redis's clock, which no test can drive.
+        await asyncio.sleep(3.2)  # three 1 s poll intervals
         polls = upstream.polls
         upstream.state = "TERMINATED"
         endings = await asyncio.gather(*(collect(f) for f in followers))
@@ -66,7 +67,7 @@ async def test_the_polling_moves_within_two_intervals_when_its_replica_dies(redi
         follower_b = await watch(b)
         async with replicas(1, redis_server.url, router) as (a,):
             follower_a = await watch(a)
-            await asyncio.sleep(2.5)
+            await asyncio.sleep(2.5)  # real time (Redis's clock): a few polls by the holder
             holder = a if a.hub.polls else b
         # A's services are gone; if A held the lease, B takes it over.
         died = asyncio.get_running_loop().time()
