@@ -116,21 +116,12 @@ class PollerHub:
             watch.subscribers.clear()
 
     async def _loop(self, watch: RunWatch, key: tuple[int, str]) -> None:
-        # The loop outlives the request that started it and serves every watcher: its lines
-        # name the run, not that request.
-        logs.request_id.set(None)
-        try:
+        async def follow() -> None:
             if not watch.done:
                 await self._poll_until_done(watch)
-            # A finished run is kept for late resumes; a failed watch is not, so the next
-            # watcher starts a fresh one instead of being told the run has ended.
-            if watch.end is not None and watch.end.reason == "done":
-                await self._clock.sleep(RETAIN_FINISHED_S)
-        except Exception as exc:
-            # Whatever goes wrong in one run's loop ends that run's watchers, never the
-            # lifespan's task group (and with it every other stream).
-            _log.error("poller.crashed", run_id=watch.run_id, error=type(exc).__name__)
-            watch.finish(End("error", SidecarError("Watching the run failed")))
+
+        try:
+            await keep_watching(watch, self._clock, follow)
         finally:
             if self._watches.get(key) is watch:
                 del self._watches[key]
@@ -176,6 +167,27 @@ class PollerHub:
                 return False
             if left <= 0:
                 return True
+
+
+async def keep_watching(
+    watch: RunWatch, clock: Clock, follow: Callable[[], Awaitable[None]]
+) -> None:
+    """One run's loop, in either hub: `follow` the run to its end, then keep a finished run
+    for late resumes; a crash ends this run's watchers only."""
+    # The loop outlives the request that started it and serves every watcher: its lines name
+    # the run, not that request.
+    logs.request_id.set(None)
+    try:
+        await follow()
+        # A finished run is kept for late resumes; a failed watch is not, so the next watcher
+        # starts a fresh one instead of being told the run has ended.
+        if watch.end is not None and watch.end.reason == "done":
+            await clock.sleep(RETAIN_FINISHED_S)
+    except Exception as exc:
+        # Whatever goes wrong in one run's loop ends that run's watchers, never the lifespan's
+        # task group (and with it every other stream).
+        _log.error("poller.crashed", run_id=watch.run_id, error=type(exc).__name__)
+        watch.finish(End("error", SidecarError("Watching the run failed")))
 
 
 async def poll_until_done(

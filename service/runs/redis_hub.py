@@ -26,11 +26,17 @@ from redis.exceptions import RedisError
 from service import logs
 from service.clock import Clock
 from service.config import JobSettings, Settings
-from service.errors import SidecarError, Unavailable
+from service.errors import Unavailable
 from service.operations import JobOperations
 from service.redis_link import BLOCK_MS, PROBE_S, RedisDown, RedisLink
 from service.runs.events import RunEvent, signature
-from service.runs.hub import IDLE_GRACE_S, RETAIN_FINISHED_S, PollerHub, poll_until_done
+from service.runs.hub import (
+    IDLE_GRACE_S,
+    RETAIN_FINISHED_S,
+    PollerHub,
+    keep_watching,
+    poll_until_done,
+)
 from service.runs.shared_run import SharedRun, decode_entry
 from service.runs.subscription import End
 from service.runs.watch import RunWatch
@@ -170,8 +176,7 @@ class RedisHub:
         shared: SharedRun,
         initial: RunSnapshot | None,
     ) -> None:
-        logs.request_id.set(None)  # the loop serves every watcher, not the request that began it
-        try:
+        async def follow() -> None:
             try:
                 await self._take_turns(watch, shared, initial)
             except RedisDown:
@@ -181,11 +186,9 @@ class RedisHub:
                     _log.info("poller.local", run_id=watch.run_id)
                     floor = self._settings.poll_floor_ms / 1000  # it may have just polled
                     await self._local.poll_locally(watch, first_delay=floor)
-            if watch.end is not None and watch.end.reason == "done":
-                await self._clock.sleep(RETAIN_FINISHED_S)
-        except Exception as exc:
-            _log.error("poller.crashed", run_id=watch.run_id, error=type(exc).__name__)
-            watch.finish(End("error", SidecarError("Watching the run failed")))
+
+        try:
+            await keep_watching(watch, self._clock, follow)
         finally:
             self._cursors.pop(shared.events, None)
             if self._watches.get(key) is watch:
