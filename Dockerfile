@@ -26,11 +26,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 \
 RUN python -m venv /opt/venv
 
 WORKDIR /src
-# The runtime dependencies first, in a layer of their own that only a change to pyproject.toml
-# rebuilds: a code change then rebuilds in seconds, without fetching every wheel again.
-COPY pyproject.toml ./
-RUN python -c "import tomllib; print(*tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies'], sep='\n')" > requirements.txt \
-    && pip install --no-cache-dir --requirement requirements.txt
+# The runtime dependencies first, exactly as locked (uv.lock, exported with hashes by `make lock`),
+# in a layer of their own that only a new lock rebuilds: a code change then rebuilds in seconds.
+COPY deploy/databricks-app/requirements.txt ./requirements.txt
+RUN pip install --no-cache-dir --require-hashes --requirement requirements.txt
 # Then only what the wheel is built from. README.m[d] copies README.md when it exists (pyproject
 # names it as the long description) and is skipped while it does not (pyproject.toml, again and
 # unchanged, keeps the classic builder from refusing a COPY whose only source matches nothing).

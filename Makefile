@@ -1,30 +1,49 @@
-# Every target creates the virtualenv and installs what it needs, so a fresh machine needs only make.
-PYTHON ?= python3
-VENV   := .venv
-BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# Every target installs what it needs from uv.lock, so a fresh machine needs only make and Python.
+# uv itself comes from PyPI at the version pinned here, into .tools/ (never into the project venv).
+PYTHON     ?= python3
+UV_VERSION := 0.13.10
+TOOLS      := .tools
+UV         := $(TOOLS)/bin/uv
+VENV       := .venv
+BIN        := $(VENV)/bin
+# No interpreter is ever downloaded: uv uses $(PYTHON), as pip did.
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+SYNC       := $(UV) sync --frozen --python $(PYTHON) --quiet
+RUN_STAMP  := $(VENV)/.run-installed
+ALL_STAMP  := $(VENV)/.all-installed
 
-.PHONY: run check-config test test-container lint fmt bench clean
+.PHONY: run check-config test test-fast test-container lint fmt lock bench clean
 
-$(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test,lint]'
-	touch $(STAMP)
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+
+# run: the runtime dependencies only (no test or lint group); --inexact keeps what `make test`
+# installed, so switching between the two targets reinstalls nothing.
+$(RUN_STAMP): uv.lock pyproject.toml | $(UV)
+	$(SYNC) --no-dev --inexact
+	touch $@
+
+# test and lint: exactly the lock, every group.
+$(ALL_STAMP): uv.lock pyproject.toml | $(UV)
+	$(SYNC) --all-groups
+	touch $@ $(RUN_STAMP)
 
 ## run: the service; with no DATABRICKS_HOST, also the local workspace emulator and demo jobs
-run: $(STAMP)
-	$(BIN)/python -m service dev
+##      (make run ARGS="--config config/my.toml" passes options to `jobs-sidecar dev`)
+run: $(RUN_STAMP)
+	$(BIN)/python -m service dev $(ARGS)
 
 ## check-config: the settings `run` would use (secrets masked), their warnings, or the error
-check-config: $(STAMP)
+check-config: $(RUN_STAMP)
 	$(BIN)/jobs-sidecar check-config
 
 ## test: the whole suite (unit, emulator fidelity, end to end over loopback, and the container
 ##       tests when a Docker engine answers or can be started, the browser tests when chromium is
 ##       there or can be installed, the Redis tests when redis-server is; without them those tests
 ##       skip, saying why)
-test: $(STAMP)
+test: $(ALL_STAMP)
 	@bash .ci/docker-up --if-possible
 	@bash .ci/browser-up --if-possible
 	@bash .ci/redis-up --if-possible
@@ -32,24 +51,30 @@ test: $(STAMP)
 
 ## test-container: the container tests alone: build the image and run it for real (starts dockerd
 ##                 and builds the stand-in base image when needed; fails rather than skips)
-test-container: $(STAMP)
+test-container: $(ALL_STAMP)
 	bash .ci/docker-up
 	$(BIN)/python -m pytest -m container tests/container
 
 ## lint: ruff, mypy (strict) and hadolint on the Dockerfiles
-lint: $(STAMP)
+lint: $(ALL_STAMP)
 	$(BIN)/ruff check service tests bench examples
 	$(BIN)/ruff format --check service tests bench examples
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile docker/redis/Dockerfile
 
-fmt: $(STAMP)
+fmt: $(ALL_STAMP)
 	$(BIN)/ruff check --fix service tests bench examples
 	$(BIN)/ruff format service tests bench examples
 
+## lock: resolve pyproject.toml anew into uv.lock (newest versions allowed), and export the
+##       runtime requirements the image and the Databricks App install; commit all three together
+lock: | $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+	$(UV) export --frozen --no-dev --no-emit-project --quiet --output-file deploy/databricks-app/requirements.txt
+
 ## bench: the stream and throughput benchmarks (prints JSON; see README)
-bench: $(STAMP)
+bench: $(ALL_STAMP)
 	$(BIN)/python -m bench.run
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache

