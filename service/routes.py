@@ -387,8 +387,9 @@ async def readyz(request: Request) -> Response:
     if svc.stopping.is_set() or svc.draining.is_set():
         return json_response({"status": "draining"}, status=503)
     if svc.link is not None:
-        # Still ready without Redis: the replica serves locally (see service/redis_link.py).
-        return json_response({"status": "ready", "redis": "up" if svc.link.up else "down"})
+        # Still ready without Redis, or with it degraded: the replica serves locally where
+        # Redis fails it (see service/redis_link.py, service/redis_health.py).
+        return json_response({"status": "ready", "redis": svc.link.state})
     return json_response({"status": "ready"})
 
 
