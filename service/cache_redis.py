@@ -174,7 +174,7 @@ class FailoverStore:
             except (RedisError, OSError) as exc:
                 self._link.mark_down(exc)
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
 
     async def _rejoined(self) -> None:
         """What Redis and the near copies hold may predate writes made while it was away."""
