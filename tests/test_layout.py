@@ -18,6 +18,7 @@ PROJECT = {
     "test_packaging.py",
     "test_lock.py",
     "test_deploy_files.py",
+    "test_docs.py",
     "test_public_surface.py",
     "test_layout.py",
 }

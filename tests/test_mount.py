@@ -129,3 +129,22 @@ async def test_probes_below_the_mount_point_are_logged_only_when_they_fail(json_
         await client.get("/jobs/api/jobs")
     routes = [line["route"] for line in log_lines(json_logs) if line["event"] == "http.request"]
     assert routes == ["/api/jobs"]
+
+
+async def test_mounted_at_the_root_after_your_routes_it_serves_appkits_paths(upstream):
+    sidecar = mountable(make_settings(), upstream=transport(upstream))
+
+    @asynccontextmanager
+    async def lifespan(_app: Starlette) -> AsyncIterator[None]:
+        async with sidecar.lifespan():
+            yield
+
+    async def home(_request: Request) -> PlainTextResponse:
+        return PlainTextResponse("mine")
+
+    app = Starlette(routes=[Route("/", home), Mount("/", app=sidecar.app)], lifespan=lifespan)
+    async with with_lifespan(app) as (_, client):
+        home_page = await client.get("/")
+        jobs = await client.get("/api/jobs")
+    assert home_page.text == "mine"  # your routes first: the sidecar's dashboard is shadowed
+    assert jobs.status_code == 200
