@@ -155,6 +155,26 @@ def test_config_path_precedence(tmp_path):
 SERVICE = Path(__file__).resolve().parents[1] / "service"
 
 
+def _is_environ(node: ast.expr) -> bool:
+    """`environ` or `os.environ`."""
+    return (isinstance(node, ast.Name) and node.id == "environ") or (
+        isinstance(node, ast.Attribute) and node.attr == "environ"
+    )
+
+
+def _environment_key(node: ast.AST) -> ast.expr | None:
+    """The key of `environ.get(k)`, `environ[k]`, `os.environ...` or `os.getenv(k)`, if `node`
+    is one of those."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+        if node.func.attr == "get" and _is_environ(node.func.value):
+            return node.args[0]
+        if node.func.attr == "getenv":
+            return node.args[0]
+    if isinstance(node, ast.Subscript) and _is_environ(node.value):
+        return node.slice
+    return None
+
+
 def _service_strings() -> tuple[set[str], set[str]]:
     """(names the code looks up in a mapping called `environ`, every string it spells), over
     service/, leaving out the ENVIRONMENT constant's own definition."""
@@ -174,13 +194,7 @@ def _service_strings() -> tuple[set[str], set[str]]:
                 continue
             if isinstance(node, ast.Constant) and isinstance(node.value, str):
                 spelled.add(node.value)
-            key = None
-            if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute):
-                receiver = node.func.value
-                if node.func.attr == "get" and isinstance(receiver, ast.Name) and node.args:
-                    key = node.args[0] if receiver.id == "environ" else None
-            elif isinstance(node, ast.Subscript) and isinstance(node.value, ast.Name):
-                key = node.slice if node.value.id == "environ" else None
+            key = _environment_key(node)
             if isinstance(key, ast.Constant) and isinstance(key.value, str):
                 looked_up.add(key.value)
     return looked_up, spelled
