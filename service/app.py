@@ -76,6 +76,7 @@ def create_app(
                 api_keys=settings.api_keys,
                 public={*PAGES, DOCS_PAGE},
                 public_prefixes=(DOCS_ASSETS + "/",),
+                clock=clock,
             ),
             Middleware(
                 BodyLimits,

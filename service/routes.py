@@ -21,7 +21,7 @@ from service.errors import (
     Unavailable,
     UpstreamNotFound,
 )
-from service.identity import forwarded_token
+from service.identity import user_token
 from service.ids import positive_int64
 from service.metrics import CONTENT_TYPE, registry_for, render
 from service.openapi import openapi_document
@@ -80,7 +80,7 @@ def json_response(payload: object, status: int = 200) -> Response:
 async def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
     """The service principal, or the caller when the job is configured `run_as = "user"`."""
     if job.run_as == "user":
-        return await svc.users.identify(forwarded_token(request.headers))
+        return await svc.users.identify(user_token(request.scope))
     return svc.service_principal
 
 
