@@ -28,17 +28,15 @@ async def csp_console(browser: BrowserContext) -> list[str]:
     said: list[str] = []
     browser.on(
         "console",
-        lambda message: said.append(message.text)
-        if "Content Security Policy" in message.text
-        else None,
+        lambda message: (
+            said.append(message.text) if "Content Security Policy" in message.text else None
+        ),
     )
     await browser.add_init_script(WATCH_CSP)
     return said
 
 
-async def test_swagger_ui_renders_and_executes_a_call_with_no_csp_violation(
-    browser, shots: Shots
-):
+async def test_swagger_ui_renders_and_executes_a_call_with_no_csp_violation(browser, shots: Shots):
     console = await csp_console(browser)
     async with served(speed=10) as s:
         page = await browser.new_page()
