@@ -5,6 +5,9 @@ runs us (DATABRICKS_APP_PORT is set), `open` when the service listens on loopbac
 run`). Anything else must say which mode it wants: a sidecar on a shared address that guessed
 `open` would let anyone who reaches the port start runs. Only serving is refused (`serve`,
 `dev`, `check-config`): the Python API serves no one and needs no mode.
+
+Some settings are allowed but worth a second look: `trust_warnings` names them, and start-up
+logs each (`config.warning`; `check-config` prints them).
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from service.errors import ConfigError
 from service.settings_file import ACCESS_MODES, AccessMode, AccessTable
 
 LISTEN_ANYWHERE = "0.0.0.0"  # noqa: S104 - HOST's default: a container publishes its port
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
 
 
 def resolve_mode(table: AccessTable, environ: Mapping[str, str]) -> AccessMode | None:
@@ -51,6 +55,34 @@ def refusal(access: AccessTable, listen_host: str, key_count: int) -> str | None
             '[access] api_keys_file = "<file of name:secret lines>"'
         )
     return None
+
+
+def trust_warnings(access: AccessTable, listen_host: str) -> list[str]:
+    """What these settings trust that anyone on the network could use: a proxy range holding
+    every address (apps), or open mode off loopback (allowed by `allow_open`)."""
+    warnings = []
+    if access.mode == "apps":
+        everyone = [cidr for cidr in access.trusted_proxies if _world_wide(cidr)]
+        if everyone:
+            warnings.append(
+                f"[access] trusted_proxies {', '.join(everyone)} holds every address: any peer "
+                "that reaches the port can name itself any user (X-Forwarded-Email) and forward "
+                "any token; narrow it to the proxy's range"
+            )
+    if access.mode == "open" and not is_loopback(listen_host):
+        warnings.append(
+            f"open mode on {listen_host} (allow_open = true): anyone who reaches the port may "
+            "trigger and cancel runs, as `anonymous`"
+        )
+    return warnings
+
+
+def _world_wide(cidr: str) -> bool:
+    """0.0.0.0/0, ::/0, or every IPv4 address as IPv4-mapped IPv6 (::ffff:0:0/96 or wider)."""
+    network = ipaddress.ip_network(cidr.strip(), strict=False)
+    return network.prefixlen == 0 or (
+        isinstance(network, ipaddress.IPv6Network) and network.supernet_of(_IPV4_MAPPED)
+    )
 
 
 def is_loopback(host: str) -> bool:

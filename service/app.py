@@ -16,6 +16,7 @@ from starlette.responses import JSONResponse, Response
 
 from service import preflight
 from service.allow import allowed_methods
+from service.audit import AuditWrites
 from service.authentication import Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock
@@ -61,10 +62,12 @@ def create_app(
             yield {"services": services}
         _log.info("app.stopped")
 
+    table = [*routes(), *page_routes()]
     return Starlette(
-        routes=[*routes(), *page_routes()],
+        routes=table,
         middleware=[
             Middleware(AccessLog),
+            Middleware(AuditWrites, routes=table),
             Middleware(Cors, origins=settings.access.cors_origins),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
             Middleware(
@@ -73,6 +76,7 @@ def create_app(
                 api_keys=settings.api_keys,
                 public={*PAGES, DOCS_PAGE},
                 public_prefixes=(DOCS_ASSETS + "/",),
+                clock=clock,
             ),
             Middleware(
                 BodyLimits,

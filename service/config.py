@@ -11,8 +11,8 @@ from urllib.parse import urlsplit
 import msgspec
 
 from service import cors, rate_limits, settings_file
-from service.access_mode import refusal, resolve_mode
-from service.api_keys import ApiKey, load_api_keys
+from service.access_mode import refusal, resolve_mode, trust_warnings
+from service.api_keys import ApiKey, load_api_keys, loose_permissions
 from service.authentication import trusted_networks
 from service.errors import ConfigError
 from service.ids import positive_int64
@@ -96,13 +96,17 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     tunables = {name: getattr(file, name) for name in Tunables.__struct_fields__}
     access = _access(file.access, environ)
     api_keys = load_api_keys(environ, access.api_keys_file) if access.mode == "token" else ()
+    listen_host = environ.get("HOST", "0.0.0.0")  # noqa: S104 - see Settings.listen_host
+    warnings += trust_warnings(access, listen_host)
+    if access.mode == "token" and access.api_keys_file:
+        warnings += filter(None, [loose_permissions(Path(access.api_keys_file))])
     access = msgspec.structs.replace(access, cors_origins=_cors_origins(access.cors_origins))
     rate_limits.check_rates(file.limits, {key: job.limits for key, job in jobs.items()})
     return checked_scale(
         Settings(
             workspace=_workspace(environ),
             jobs=jobs,
-            listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
+            listen_host=listen_host,
             port=_port(environ),
             allowed_origins=cors.explicit(access.cors_origins),
             api_keys=api_keys,

@@ -1,6 +1,6 @@
 """How often a caller may call: `[limits]` rates, counted by the `limits` library.
 
-- `read`: every job route request of a caller, all jobs together.
+- `read`: every job route request of a caller, all jobs together, and `/openapi.json`.
 - `trigger`: a caller's trigger requests of one job (`[jobs.<key>.limits] trigger` over it).
 
 Over a rate the request is a 429 `RATE_LIMITED` before its body is read or Databricks is asked.

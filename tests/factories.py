@@ -41,6 +41,24 @@ DEMO_JOB_IDS = {
 }
 
 
+# Apps mode on loopback: the test client's peer (127.0.0.1) is a trusted proxy (the default
+# `trusted_proxies`), so the headers of `proxied` name the caller and forward their token.
+APPS_ENV = {
+    "DATABRICKS_HOST": HOST,
+    "DATABRICKS_TOKEN": TOKEN,
+    "HOST": "127.0.0.1",
+    "ACCESS_MODE": "apps",
+}
+
+
+def proxied(email: str, token: str | None = None) -> dict[str, str]:
+    """The headers the Databricks Apps proxy sends for `email`, with their user token if any."""
+    headers = {"x-forwarded-email": email}
+    if token is not None:
+        headers["x-forwarded-access-token"] = token
+    return headers
+
+
 def make_settings(
     toml: str | None = None,
     *,

@@ -248,11 +248,50 @@ async def test_a_cancel_of_another_jobs_run_is_refused_404(json_logs, settings, 
     assert not cancel.called
 
 
-async def test_an_unauthenticated_write_reaches_no_route_and_no_audit(
+async def test_an_unauthenticated_write_is_one_refused_line_without_a_caller(
     json_logs, settings, upstream
 ):
+    route = run_now(upstream)
     async with make_client(settings, upstream) as client:
-        response = await client.post("/api/jobs/etl/run", json={})
+        response = await client.post(
+            "/api/jobs/etl/run", json={}, headers={"idempotency-key": KEY, "x-request-id": "r1"}
+        )
+    assert response.status_code == 401
+    assert not route.called
+    assert the_line(json_logs) | {"timestamp": None} == {
+        "event": "audit",
+        "level": "info",
+        "timestamp": None,
+        "action": "trigger",
+        "via": "http",
+        "caller": None,
+        "job_key": "etl",
+        "run_id": None,
+        "outcome": "refused",
+        "status": 401,
+        "code": "UNAUTHENTICATED",
+        "request_id": "r1",
+        "params_digest": None,
+        "idempotency_key_digest": audit.digest(KEY),
+    }
+
+
+async def test_an_unauthenticated_cancel_names_its_run(json_logs, settings, upstream):
+    async with make_client(settings, upstream) as client:
+        response = await client.delete("/api/jobs/etl/runs/555")
+    assert response.status_code == 401
+    line = the_line(json_logs)
+    assert (line["action"], line["run_id"], line["outcome"], line["caller"]) == (
+        "cancel",
+        555,
+        "refused",
+        None,
+    )
+
+
+async def test_a_read_refused_before_its_route_has_no_audit_line(json_logs, settings, upstream):
+    async with make_client(settings, upstream) as client:
+        response = await client.get("/api/jobs/etl/runs/555")
     assert response.status_code == 401
     assert audit_lines(json_logs) == []
 

@@ -1,7 +1,8 @@
 """Lenient structs for what Databricks sends: only the fields we read, the raw JSON kept whole.
 
 Every decoder here is also the reply's check: a body that is not a JSON object, or whose fields
-we rely on have the wrong type, fails to decode (msgspec.DecodeError or ValidationError).
+we rely on have the wrong type, fails to decode (msgspec.DecodeError or ValidationError). The
+raw JSON kept is the reply without a `run_page_url` that is not http(s) (`links`).
 """
 
 from __future__ import annotations
@@ -9,6 +10,8 @@ from __future__ import annotations
 from typing import Annotated
 
 import msgspec
+
+from service.upstream.links import web_links_only
 
 TERMINAL_STATES = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
 
@@ -129,10 +132,12 @@ _object_decoder = msgspec.json.Decoder(_AnyObject)
 
 
 def decode_run(body: bytes) -> RunSnapshot:
+    body = web_links_only(body)
     return RunSnapshot(run=_run_decoder.decode(body), raw=msgspec.Raw(body))
 
 
 def decode_page(body: bytes) -> RunPage:
+    body = web_links_only(body)
     _checked_page_decoder.decode(body)
     return _page_decoder.decode(body)
 
@@ -142,6 +147,7 @@ def decode_run_now(body: bytes) -> int:
 
 
 def decode_output(body: bytes) -> msgspec.Raw:
+    body = web_links_only(body)
     _output_decoder.decode(body)
     return msgspec.Raw(body)
 

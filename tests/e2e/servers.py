@@ -52,12 +52,14 @@ async def running(
     shutdown: asyncio.Event | None = None,
     graceful_s: float = 5.0,
     header_timeout_s: float = 10.0,
+    host: str = "127.0.0.1",
 ) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1 until the block ends (or `shutdown` is set); yield its URL."""
-    sock = listening_socket("127.0.0.1", 0, dead_peer_timeout_s=120)
+    """Serve `app` on `host` until the block ends (or `shutdown` is set); yield its URL on
+    127.0.0.1 (on `::`, dual-stack, that is an IPv4 client: its peer is `::ffff:127.0.0.1`)."""
+    sock = listening_socket(host, 0, dead_peer_timeout_s=120)
     port = int(sock.getsockname()[1])
     shutdown = shutdown or asyncio.Event()
-    config = hypercorn_config("127.0.0.1", port, graceful_s)
+    config = hypercorn_config(host, port, graceful_s)
     config.errorlog = None
     task = asyncio.create_task(
         serve(

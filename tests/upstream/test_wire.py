@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.factories import make_run
+from tests.factories import make_run, make_task
 
 
 async def test_invalid_json_output_is_502_not_500(client, upstream):
@@ -62,3 +62,38 @@ async def test_output_of_the_wrong_shape_is_502(client, upstream, output):
     upstream.get("/runs/get-output").respond(json=output)
     response = await client.get("/api/jobs/etl/runs/5/output")
     assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
+
+
+JAVASCRIPT = "javascript:alert(1)"
+
+
+@pytest.mark.parametrize(
+    ("verb", "path", "reply"),
+    [
+        ("runs/get", "/api/jobs/etl/runs/5", make_run(5, run_page_url=JAVASCRIPT)),
+        ("runs/list", "/api/jobs/etl/runs", {"runs": [make_run(5, run_page_url=JAVASCRIPT)]}),
+        ("runs/list", "/api/jobs/etl/status", {"runs": [make_run(5, run_page_url=JAVASCRIPT)]}),
+    ],
+)
+async def test_a_run_page_url_that_is_not_http_never_reaches_a_client(
+    client, upstream, verb, path, reply
+):
+    upstream.get(f"/{verb}").respond(json=reply)
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert JAVASCRIPT not in response.text
+    assert "run_id" in response.text
+
+
+async def test_a_tasks_run_page_url_that_is_not_http_never_reaches_a_client(client, upstream):
+    task = make_task("a", 6) | {"run_page_url": JAVASCRIPT}
+    upstream.get("/runs/get").respond(
+        json=make_run(5, tasks=[task], state="TERMINATED", result="SUCCESS")
+    )
+    output = {"metadata": make_run(6, run_page_url=JAVASCRIPT), "logs": "done"}
+    upstream.get("/runs/get-output").respond(json=output)
+    run = await client.get("/api/jobs/etl/runs/5")
+    outputs = await client.get("/api/jobs/etl/runs/5/output")
+    assert (run.status_code, outputs.status_code) == (200, 200)
+    assert JAVASCRIPT not in run.text + outputs.text
+    assert "done" in outputs.text
