@@ -17,7 +17,7 @@
     │   ├── CrossOrigin                403: a POST or DELETE a browser sent from another site
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
-    │   ├── HeadersTooLarge            431: the request head is over h11's incomplete-event bound
+    │   ├── HeadersTooLarge            431: the request head is over 16 KiB (service/http1.py)
     │   ├── RouteRefused               404/405: no such route or method (HTTP_<status>)
     │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
     │   └── RateLimited                429: over a [limits] rate or the caller's open streams
