@@ -16,13 +16,14 @@ from starlette.responses import JSONResponse, Response
 
 from service import preflight
 from service.allow import allowed_methods
-from service.authentication import Authenticate
+from service.authentication import PROBES, Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
 from service.cors import Cors
 from service.docs_page import DOCS_ASSETS, DOCS_PAGE
 from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
+from service.hosts import HostCheck, HostNames
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
 from service.pages import PAGES, page_routes
@@ -61,10 +62,15 @@ def create_app(
             yield {"services": services}
         _log.info("app.stopped")
 
-    return Starlette(
+    app = Starlette(
         routes=[*routes(), *page_routes()],
         middleware=[
             Middleware(AccessLog),
+            Middleware(
+                HostCheck,
+                hosts=HostNames(settings.listen_host, settings.access.allowed_hosts),
+                exempt=PROBES,
+            ),
             Middleware(Cors, origins=settings.access.cors_origins),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
             Middleware(
@@ -86,6 +92,10 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    # No redirect from `/path/` to `/path`: Starlette's names the client's Host (and scheme),
+    # which would send a client anywhere its Host header said. A trailing slash is a 404.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from service import cors, rate_limits, settings_file
+from service import cors, hosts, rate_limits, settings_file
 from service.access_mode import refusal, resolve_mode
 from service.api_keys import ApiKey, load_api_keys
 from service.authentication import trusted_networks
@@ -92,12 +92,21 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
 
 
 def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:
-    """`[access]` with its mode resolved (service.access_mode), and its proxy ranges checked."""
+    """`[access]` with its mode resolved (service.access_mode), its proxy ranges checked, and
+    its allowed hosts with ALLOWED_HOSTS and the platform's names (service.hosts)."""
+    listed = [name for name in environ.get("ALLOWED_HOSTS", "").split(",") if name.strip()]
     try:
         trusted_networks(table.trusted_proxies)
+        allowed = hosts.checked_entries([*table.allowed_hosts, *listed])
     except ValueError as exc:
         raise ConfigError(f"[access] {exc}") from None
-    return msgspec.structs.replace(table, mode=resolve_mode(table, environ))
+    try:
+        platform = hosts.platform_hosts(environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    allowed = tuple(dict.fromkeys((*allowed, *platform)))
+    mode = resolve_mode(table, environ)
+    return msgspec.structs.replace(table, mode=mode, allowed_hosts=allowed)
 
 
 def check_serving(settings: Settings) -> None:
