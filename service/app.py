@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import preflight
+from service.access_mode import in_force
 from service.allow import allowed_methods
 from service.authentication import PROBES, Authenticate
 from service.body_limits import BodyLimits
@@ -53,6 +54,7 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, object]]:
         for warning in settings.warnings:
             _log.warning("config.warning", message=warning)
+        _log.info("access.in_force", **in_force(settings.access, settings.listen_host))
         async with open_services(
             settings, transport=upstream, clock=clock, draining=draining, stopping=stopping
         ) as services:
