@@ -16,6 +16,7 @@ import ipaddress
 from collections.abc import Mapping
 
 from service.errors import ConfigError
+from service.hosts import HostNames
 from service.settings_file import ACCESS_MODES, AccessMode, AccessTable
 
 LISTEN_ANYWHERE = "0.0.0.0"  # noqa: S104 - HOST's default: a container publishes its port
@@ -93,3 +94,13 @@ def is_loopback(host: str) -> bool:
         return ipaddress.ip_address(host.strip("[]")).is_loopback
     except ValueError:
         return False
+
+
+def in_force(access: AccessTable, listen_host: str) -> dict[str, object]:
+    """What start-up says is trusted: the mode, the peers whose forwarded headers are believed
+    (apps mode only, else none), and the Host names answered (service.hosts)."""
+    return {
+        "mode": access.mode,
+        "trusted_proxies": list(access.trusted_proxies) if access.mode == "apps" else [],
+        "allowed_hosts": HostNames(listen_host, access.allowed_hosts).shown(),
+    }

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from service import cors, rate_limits, settings_file
+from service import cors, hosts, rate_limits, settings_file
 from service.access_mode import refusal, resolve_mode, trust_warnings
 from service.api_keys import ApiKey, load_api_keys, loose_permissions
 from service.authentication import trusted_networks
@@ -33,6 +33,8 @@ ENVIRONMENT = frozenset(
         "DATABRICKS_CLIENT_SECRET",
         "DATABRICKS_AUTH_TYPE",
         "DATABRICKS_APP_PORT",
+        "DATABRICKS_APP_URL",
+        "ALLOWED_HOSTS",
         "DATABRICKS_JOB_ID",
         "HOST",
         "PORT",
@@ -123,12 +125,21 @@ def reads_variable(name: str) -> bool:
 
 
 def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:
-    """`[access]` with its mode resolved (service.access_mode), and its proxy ranges checked."""
+    """`[access]` with its mode resolved (service.access_mode), its proxy ranges checked, and
+    its allowed hosts with ALLOWED_HOSTS and the platform's names (service.hosts)."""
+    listed = [name for name in environ.get("ALLOWED_HOSTS", "").split(",") if name.strip()]
     try:
         trusted_networks(table.trusted_proxies)
+        allowed = hosts.checked_entries([*table.allowed_hosts, *listed])
     except ValueError as exc:
         raise ConfigError(f"[access] {exc}") from None
-    return msgspec.structs.replace(table, mode=resolve_mode(table, environ))
+    try:
+        platform = hosts.platform_hosts(environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    allowed = tuple(dict.fromkeys((*allowed, *platform)))
+    mode = resolve_mode(table, environ)
+    return msgspec.structs.replace(table, mode=mode, allowed_hosts=allowed)
 
 
 def check_serving(settings: Settings) -> None:

@@ -17,7 +17,8 @@
     │   ├── CrossOrigin                403: a POST or DELETE a browser sent from another site
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
-    │   ├── HeadersTooLarge            431: the request head is over h11's incomplete-event bound
+    │   ├── MisdirectedHost            421: a Host name the service does not answer to
+    │   ├── HeadersTooLarge            431: the request head is over 16 KiB (service/http1.py)
     │   ├── RouteRefused               404/405: no such route or method (HTTP_<status>)
     │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
     │   └── RateLimited                429: over a [limits] rate or the caller's open streams
@@ -160,6 +161,13 @@ class RequestTimeout(ClientError):
 class PayloadTooLarge(ClientError):
     status = 413
     code = "PAYLOAD_TOO_LARGE"
+
+
+class MisdirectedHost(ClientError):
+    """The request names a Host the service is not served under (service/hosts.py)."""
+
+    status = 421
+    code = "MISDIRECTED_HOST"
 
 
 class HeadersTooLarge(ClientError):

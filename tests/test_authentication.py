@@ -136,6 +136,7 @@ async def test_metrics_behind_auth_when_asked(upstream, tmp_path):
         "DATABRICKS_TOKEN": "dapi-test",
         "ACCESS_MODE": "token",
         "SIDECAR_API_KEYS": f"ops:{KEY}",
+        "ALLOWED_HOSTS": "sidecar.test",
     }
     settings = load_settings(env, path)
     async with calling(settings, upstream) as client:

@@ -15,10 +15,10 @@ from service import errors
 from service.config import load_settings
 from service.errors import ErrorBody, SidecarError, error_body
 from service.routes import routes
-from tests.factories import HOST, TOKEN, make_client, upstream_router
+from tests.factories import HOST, SIDECAR_NAME, TOKEN, make_client, upstream_router
 
 DEMO = Path(__file__).resolve().parents[1] / "config" / "demo.toml"
-ENVIRON = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN}
+ENVIRON = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "ALLOWED_HOSTS": SIDECAR_NAME}
 
 
 @pytest.fixture
@@ -283,6 +283,7 @@ async def test_the_document_names_only_the_jobs_the_caller_may_view(tmp_path):
         "DATABRICKS_TOKEN": TOKEN,
         "ACCESS_MODE": "token",
         "SIDECAR_API_KEYS": "dev:dev-secret-0123456789,ops:ops-secret-0123456789",
+        "ALLOWED_HOSTS": SIDECAR_NAME,
     }
     settings = load_settings(environ, path)
     async with make_client(settings, upstream_router()) as client:

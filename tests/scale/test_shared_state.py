@@ -137,7 +137,7 @@ async def test_readyz_and_metrics_say_when_redis_is_down(redis_server):
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://t"
+            transport=httpx.ASGITransport(manager.app), base_url="http://localhost"
         ) as client,
     ):
         up = (await client.get("/readyz")).json()
