@@ -303,12 +303,12 @@ def _run_links(job_key: str, routes: Sequence[BaseRoute]) -> dict[str, Any]:
         doc = doc_of(route.endpoint) if isinstance(route, Route) else None
         if not isinstance(route, Route) or doc is None or "{run_id}" not in route.path:
             continue
-        # A per-job operation is one per job key: link to this job's.
-        target = f"{route.name}_{_component_name(job_key)}" if doc.per_job else route.name
-        links[target] = {
-            "operationId": target,
-            "parameters": {"job_key": job_key, "run_id": "$response.body#/runId"},
-        }
+        parameters = {"job_key": job_key, "run_id": "$response.body#/runId"}
+        target = route.name
+        if doc.per_job:  # one operation per job key, the key in its path: link to this job's
+            target = f"{route.name}_{_component_name(job_key)}"
+            del parameters["job_key"]
+        links[target] = {"operationId": target, "parameters": parameters}
     return links
 
 

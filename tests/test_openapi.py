@@ -108,6 +108,8 @@ def test_a_started_runs_id_links_to_the_operations_on_that_run(document):
         "operationId": "watch_run",
         "parameters": {"job_key": "etl", "run_id": "$response.body#/runId"},
     }
+    # The job's own repair operation has the job key in its path: the link sets the run alone.
+    assert links["repair_run_etl"]["parameters"] == {"run_id": "$response.body#/runId"}
     operation_ids = {
         operation["operationId"]
         for item in document["paths"].values()
