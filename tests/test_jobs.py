@@ -335,7 +335,7 @@ async def test_cancel_all(jobs, upstream):
 
 
 async def test_runs_of_every_job_newest_first(jobs, upstream):
-    for key, job_id in JOB_IDS.items():
+    for job_id in JOB_IDS.values():
         run = make_run(job_id, job_id=job_id, start_time=job_id)
         upstream.get("/runs/list", params={"job_id": str(job_id)}).respond(json={"runs": [run]})
     result = await jobs.runs(limit=2)
