@@ -1,15 +1,17 @@
-"""The audit line: one `audit` log line (logger `service.audit`) per trigger and cancel.
+"""The audit line: one `audit` log line (logger `service.audit`) per write: trigger, cancel,
+repair, rerun and cancel_all.
 
 Written once per write whatever its outcome, when the write is over (`record`'s block ends,
-even by an exception), with: `action` (trigger | cancel), `via` (http | python), `caller`,
+even by an exception), with: `action` (trigger | cancel | repair | rerun | cancel_all), `via`
+(http | python), `caller`,
 `job_key`, `run_id` (when known), `outcome`, `status`, `code` (an error's), `request_id`, and
 `params_digest` / `idempotency_key_digest`: the first 16 hex digits of the SHA-256 of the
 parameters' canonical JSON (sorted keys) and of the key, never their values (parameters may be
 sensitive). Outcomes:
 
-    started    a run was started (trigger, 200)
-    reused     the Idempotency-Key's run, from memory: no run-now was sent (200)
-    cancelled  cancel was accepted (204)
+    started    a run was started (trigger, rerun), or a repair (repair) (200)
+    reused     the Idempotency-Key's run (or repair), from memory: nothing was sent (200)
+    cancelled  cancel (or cancel_all) was accepted (204)
     refused    our refusal: 400, 401, 403, 404, 409, 422, 429, 503 shutting down
     failed     Databricks failed or refused the call (UPSTREAM_*, 4xx/5xx mapped)
     unknown    run-now was sent and its answer lost (OUTCOME_UNKNOWN): the run may exist
@@ -42,7 +44,8 @@ from service.echo import echo
 from service.errors import OutcomeUnknown, SidecarError, UpstreamError
 from service.ids import positive_int64
 
-Action = Literal["trigger", "cancel"]
+Action = Literal["trigger", "cancel", "repair", "rerun", "cancel_all"]
+_CANCELS = frozenset({"cancel", "cancel_all"})
 Endpoint = Callable[[Request], Awaitable[Response | ASGIApp]]
 _canonical = msgspec.json.Encoder(order="sorted")
 _log = logs.library_logger("service.audit")
@@ -131,8 +134,8 @@ def record(
     code: str | None = "INTERNAL"
     try:
         yield entry
-        status = 204 if action == "cancel" else 200
-        outcome = "cancelled" if action == "cancel" else "reused" if entry.reused else "started"
+        status = 204 if action in _CANCELS else 200
+        outcome = "cancelled" if action in _CANCELS else "reused" if entry.reused else "started"
         code = None
     except SidecarError as exc:
         outcome, status, code = _failure(exc), exc.status, exc.code

@@ -42,7 +42,7 @@ from service.redis_link import RedisLink
 from service.settings_file import JobLimits, LimitsTable
 
 MEMORY = "memory://"
-TRIGGER_ROUTES = frozenset({"run_job"})
+TRIGGER_ROUTES = frozenset({"run_job", "repair_run", "rerun_run"})  # each starts work that costs
 T = TypeVar("T")
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
 

@@ -56,7 +56,7 @@ from service.route_doc import (
     schema_of,
 )
 from service.run_body import run_params
-from service.runs.events import json_frame
+from service.runs.events import json_frame, waiting
 from service.runs.follow import Following
 from service.runs.streams import EventStream
 from service.runtime import Services
@@ -369,7 +369,9 @@ async def status(request: Request) -> Response:
     if latest is None:
         return json_response(StatusReply(status=None, result=None, run=None))
     run = latest.run
-    reply = StatusReply(status=run.life_cycle_state, result=run.result, run=latest.raw)
+    reply = StatusReply(
+        status=run.life_cycle_state, result=run.result, run=latest.raw, queue=waiting(run)
+    )
     return json_response(reply)
 
 
@@ -424,6 +426,9 @@ def api_document(documents: ApiDocuments) -> Callable[[Request], Awaitable[Respo
 def routes() -> list[BaseRoute]:
     """The route table, hottest read first (Starlette tries routes in order). Links to a route
     are made from its name (`url_path_for`), so each path is written here only."""
+    # Its handlers resolve their calls with this module's `caller` and `run_caller`.
+    from service import recovery_routes as recovery  # noqa: PLC0415 - it imports this module
+
     prefix = "/api/jobs"
     run = f"{prefix}/{{job_key}}/runs/{{run_id}}"
     return [
@@ -434,6 +439,15 @@ def routes() -> list[BaseRoute]:
         Route(f"{run}/output", get_run_output, methods=["GET"], name="get_run_output"),
         Route(f"{prefix}/{{job_key}}/runs", list_runs, methods=["GET"], name="list_runs"),
         Route(f"{prefix}/{{job_key}}/run", run_job, methods=["POST"], name="run_job"),
+        Route(f"{run}/repair", recovery.repair_run, methods=["POST"], name="repair_run"),
+        Route(f"{run}/rerun", recovery.rerun_run, methods=["POST"], name="rerun_run"),
+        Route(
+            f"{prefix}/{{job_key}}/runs",
+            recovery.cancel_all_runs,
+            methods=["DELETE"],
+            name="cancel_all_runs",
+        ),
+        Route("/api/runs", recovery.list_all_runs, methods=["GET"], name="list_all_runs"),
         Route(f"{prefix}/{{job_key}}", get_job, methods=["GET"], name="get_job"),
         Route(prefix, list_jobs, methods=["GET"], name="list_jobs"),
         Route("/livez", livez, methods=["GET"], name="livez"),

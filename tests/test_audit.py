@@ -365,3 +365,27 @@ async def test_a_write_the_caller_may_not_make_is_a_refused_403(json_logs, tmp_p
         "alice",
     )
     assert line["idempotency_key_digest"] == audit.digest(KEY)
+
+
+async def test_a_cancel_all_a_rerun_and_a_repair_have_one_line_each(json_logs, settings, upstream):
+    upstream.post("/runs/cancel-all").respond(json={})
+    upstream.get("/runs/get").respond(
+        json=make_run(555, state="TERMINATED", result="FAILED", job_parameters=[])
+    )
+    run_now(upstream, run_id=8)
+    upstream.post("/runs/repair").respond(json={"repair_id": 9})
+    headers = {"authorization": f"Bearer {ALICE}"}
+    async with make_client(settings, upstream) as client:
+        cancelled = await client.delete("/api/jobs/etl/runs", headers=headers)
+        again = await client.post("/api/jobs/etl/runs/555/rerun", headers=headers)
+        repaired = await client.post("/api/jobs/etl/runs/555/repair", headers=headers)
+    assert (cancelled.status_code, again.status_code, repaired.status_code) == (204, 200, 200)
+    cancel_all, rerun, repair = audit_lines(json_logs)
+    assert (cancel_all["action"], cancel_all["outcome"], cancel_all["status"]) == (
+        "cancel_all",
+        "cancelled",
+        204,
+    )
+    assert (rerun["action"], rerun["outcome"], rerun["run_id"]) == ("rerun", "started", 8)
+    assert rerun["params_digest"] == audit.digest({})
+    assert (repair["action"], repair["outcome"], repair["run_id"]) == ("repair", "started", 555)
