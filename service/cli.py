@@ -51,7 +51,7 @@ EMULATOR_SCENARIO = Path("config/emulator.toml")
 _log = structlog.get_logger("service.cli")
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per command
     args = argument_parser().parse_args(argv)
     if args.command in REMOTE_COMMANDS:  # a client of a running service (service/remote_cli)
         return remote_main(args, os.environ)

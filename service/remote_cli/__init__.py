@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from collections.abc import Mapping
 
@@ -26,4 +27,8 @@ def main(args: argparse.Namespace, environ: Mapping[str, str]) -> int:
         if sys.stdout.isatty():
             sys.stdout.write("\n")
         print("interrupted: the run, if one started, goes on", file=sys.stderr)
+        return INTERRUPTED
+    except BrokenPipeError:
+        # The reader went away (`| head`): stop quietly, and let no flush at exit complain.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return INTERRUPTED

@@ -1,5 +1,5 @@
-"""The remote subcommands' arguments: `run`, `watch`, `status`, `runs`, `cancel`, `repair`,
-`rerun`, each with `--url` and `--json`."""
+"""The remote subcommands' arguments: `jobs`, `run`, `watch`, `status`, `runs`, `output`,
+`cancel`, `repair`, `rerun`, each with `--url` and `--json`."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 
 from service.remote_cli.exits import EXIT_CODES
 
-COMMANDS = ("run", "watch", "status", "runs", "cancel", "repair", "rerun")
+COMMANDS = ("jobs", "run", "watch", "status", "runs", "output", "cancel", "repair", "rerun")
 MAX_LIMIT = 100
 
 
@@ -34,7 +34,9 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             epilog=EXIT_CODES,
             formatter_class=argparse.RawDescriptionHelpFormatter,
         )
-        parser.add_argument("--url", help="the service (default: $SIDECAR_URL, else http://127.0.0.1:8000)")
+        parser.add_argument(
+            "--url", help="the service (default: $SIDECAR_URL, else http://127.0.0.1:8000)"
+        )
         parser.add_argument("--json", action="store_true", help="JSON, one object a line")
         return parser
 
@@ -67,6 +69,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
             "--watch", action="store_true", help="follow the run until it ends, showing progress"
         )
 
+    command("jobs", "the jobs you may view, and their parameters")
     run = command("run", "start a run of a job (and follow it with --watch)")
     job(run)
     params(run)
@@ -77,6 +80,7 @@ def add_commands(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> No
     runs.add_argument("job", metavar="JOB", nargs="?", help="only this job's runs")
     runs.add_argument("--active", action="store_true", help="only runs that have not ended")
     runs.add_argument("--limit", type=limit, default=20, help="how many (1-100, default 20)")
+    job(command("output", "a run's output (each task's, for a run of several)"), run=True)
     job(command("cancel", "cancel a run"), run=True)
     repair = command("repair", "rerun the failed tasks of a run (or those named with --task)")
     job(repair, run=True)

@@ -12,7 +12,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, NamedTuple, TextIO
 from urllib.parse import urlsplit
 
-from service.client import AsyncClient, JobsError, RunUpdate
+import msgspec
+
+from service.client import AsyncClient, Job, JobsError, RunUpdate
 from service.remote_cli.coerce import coerce, pairs, params_json
 from service.remote_cli.exits import FAILED, SUCCEEDED, UsageError, explain, one_line
 from service.remote_cli.progress import describe, progress_for
@@ -59,6 +61,15 @@ async def execute(
             return code
 
 
+async def jobs(c: Context) -> int:
+    for job in await c.client.jobs():
+        if c.args.json:
+            print(json.dumps(msgspec.to_builtins(job), separators=(",", ":")), file=c.out)
+        else:
+            print(job_line(job), file=c.out)
+    return SUCCEEDED
+
+
 async def run(c: Context) -> int:
     params = await parameters(c)
     started = await c.client.trigger(c.args.job, params, c.args.idempotency_key)
@@ -101,6 +112,12 @@ async def runs(c: Context) -> int:
     return SUCCEEDED
 
 
+async def output(c: Context) -> int:
+    found = await c.client.output(c.args.job, c.args.run_id)
+    print(json.dumps(found, indent=None if c.args.json else 2), file=c.out)
+    return SUCCEEDED
+
+
 async def cancel(c: Context) -> int:
     await c.client.cancel(c.args.job, c.args.run_id)
     say(c, {"runId": c.args.run_id}, f"{c.args.job} run {c.args.run_id}: cancel requested")
@@ -138,14 +155,39 @@ async def rerun(c: Context) -> int:
 
 
 COMMANDS: dict[str, Callable[[Context], Awaitable[int]]] = {
+    "jobs": jobs,
     "run": run,
     "watch": watch,
     "status": status,
     "runs": runs,
+    "output": output,
     "cancel": cancel,
     "repair": repair,
     "rerun": rerun,
 }
+
+
+def job_line(job: Job) -> str:
+    """`etl (job): run_date date, dry_run? boolean, env? dev|prod`, and whether you may run it."""
+    schema = job.params or {}
+    properties = schema.get("properties")
+    required = set(schema.get("required") or ())
+    params = [
+        f"{name}{'' if name in required else '?'} {kind_of(prop)}"
+        for name, prop in (properties.items() if isinstance(properties, dict) else ())
+    ]
+    said = ", ".join(params) if job.params is not None else "any parameters"
+    kind = f" ({job.task_type})" if job.task_type else ""
+    return f"{job.key}{kind}: {said or 'no parameters'}" + ("" if job.can_run else " [view only]")
+
+
+def kind_of(prop: Any) -> str:
+    if not isinstance(prop, dict):
+        return "any"
+    if isinstance(prop.get("enum"), list):
+        return "|".join(str(member) for member in prop["enum"])
+    kind, items = prop.get("format") or prop.get("type") or "any", prop.get("items")
+    return f"list of {kind_of(items)}" if kind == "array" else str(kind)
 
 
 def say(c: Context, payload: dict[str, Any], text: str) -> None:

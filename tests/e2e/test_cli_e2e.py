@@ -205,3 +205,17 @@ async def test_a_canceled_run_is_watched_to_its_end_and_exits_1():
     *_, last, reason = watched.out.splitlines()
     assert re.fullmatch(rf"flaky run {run_id}: canceled, tasks \d/3, 0:0\d", last)
     assert reason == "  Run cancelled."
+
+
+async def test_jobs_lists_each_job_s_parameters_and_output_prints_a_run_s():
+    async with stack() as s:
+        async with AsyncClient(url_of(s)) as jobs:
+            final = await jobs.run_and_wait("pipeline", {})
+        listed = await cli(url_of(s), "jobs")
+        output = await cli(url_of(s), "output", "pipeline", str(final.run["run_id"]), "--json")
+    assert listed.code == 0, listed.err
+    assert "etl (job): run_date date, dry_run? boolean, env? dev|prod" in listed.out.splitlines()
+    assert "flaky (job): any parameters" in listed.out.splitlines()
+    assert output.code == 0, output.err
+    tasks = json.loads(output.out)["tasks"]
+    assert [t["task_key"] for t in tasks] == ["ingest", "transform", "publish"]
