@@ -92,6 +92,12 @@ class AsyncClient:
                         raise error_from(
                             response.status_code, await response.aread(), response.headers
                         )
+                    if "text/event-stream" not in response.headers.get("content-type", ""):
+                        raise JobsError(
+                            response.status_code,
+                            "NOT_A_STREAM",
+                            "The answer is not an event stream: is this a jobs-sidecar?",
+                        )
                     follow.opened()
                     async for line in response.aiter_lines():
                         update = follow.line(line)

@@ -4,14 +4,14 @@ no I/O, so that `Client` and `AsyncClient` share every decision and differ only 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
-from typing import Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import httpx
 import msgspec
 
-from service.client.errors import JobsError, OutcomeUnknown, Unreachable
+from service.client.errors import JobsError, OutcomeUnknown, ServiceFailed, Unreachable
 from service.client.events import Job, Repaired, Status, Triggered
 
 MAX_RETRIES = 3
@@ -98,12 +98,32 @@ class _Runs(msgspec.Struct):
     runs: list[dict[str, Any]]
 
 
-_jobs = msgspec.json.Decoder(_Jobs).decode
-_started = msgspec.json.Decoder(_Started).decode
-_repaired = msgspec.json.Decoder(_Repaired).decode
-_runs = msgspec.json.Decoder(_Runs).decode
-_status = msgspec.json.Decoder(Status).decode
-_object = msgspec.json.Decoder(dict[str, Any]).decode
+T = TypeVar("T")
+
+
+def _decoder(kind: type[T]) -> Callable[[bytes], T]:
+    """A decoder whose failure is the client's error: the answer is not the service's."""
+    decode = msgspec.json.Decoder(kind).decode
+
+    def decoded(content: bytes) -> T:
+        try:
+            return decode(content)
+        except (msgspec.DecodeError, RecursionError):
+            raise ServiceFailed(
+                200,
+                "INVALID_REPLY",
+                "The answer is not the service's JSON: is this a jobs-sidecar?",
+            ) from None
+
+    return decoded
+
+
+_jobs = _decoder(_Jobs)
+_started = _decoder(_Started)
+_repaired = _decoder(_Repaired)
+_runs = _decoder(_Runs)
+_status = _decoder(Status)
+_object = _decoder(dict[str, Any])
 
 
 def jobs_of(content: bytes) -> list[Job]:

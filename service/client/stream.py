@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import msgspec
 
-from service.client.errors import Unreachable, stream_error
+from service.client.errors import Unreachable, WatchFailed, stream_error
 from service.client.events import RunUpdate, signature
 
 _decode_update = msgspec.json.Decoder(RunUpdate).decode
@@ -123,8 +123,12 @@ class Follow:
         if frame.event != "message":
             return None  # `run` (on a triggered stream) and events this client does not know
         self._failures = 0
-        update = msgspec.structs.replace(_decode_update(frame.data), id=frame.id or "")
-        return self._admit(update)
+        try:
+            update = _decode_update(frame.data)
+        except (msgspec.DecodeError, RecursionError):
+            self.finished = True
+            raise WatchFailed(0, "INVALID_EVENT", "An event of the stream is not a run's") from None
+        return self._admit(msgspec.structs.replace(update, id=frame.id or ""))
 
     def _admit(self, update: RunUpdate) -> RunUpdate | None:
         number, seen = parse_event_id(update.id), self._seen

@@ -85,6 +85,12 @@ class Client:
                         return  # the caller has the final event already
                     if response.status_code >= 400:
                         raise error_from(response.status_code, response.read(), response.headers)
+                    if "text/event-stream" not in response.headers.get("content-type", ""):
+                        raise JobsError(
+                            response.status_code,
+                            "NOT_A_STREAM",
+                            "The answer is not an event stream: is this a jobs-sidecar?",
+                        )
                     follow.opened()
                     for line in response.iter_lines():
                         update = follow.line(line)

@@ -8,10 +8,12 @@ import pytest
 from service.client import (
     BadRequest,
     Client,
+    JobsError,
     KeyReused,
     NotFound,
     OutcomeUnknown,
     RunFailed,
+    ServiceFailed,
     Unreachable,
     WatchFailed,
 )
@@ -193,3 +195,18 @@ def test_run_and_wait_raises_run_failed_for_a_failed_run(service):
         client(service).run_and_wait("etl")
     assert (raised.value.run_id, raised.value.result) == (7, "FAILED")
     assert raised.value.run["state"]["result_state"] == "FAILED"
+
+
+def test_an_answer_that_is_not_the_service_s_json_is_an_error_saying_so(service):
+    service.answers.append(httpx.Response(200, text="<html>a login page</html>"))
+    with pytest.raises(ServiceFailed) as raised:
+        client(service).jobs()
+    assert raised.value.code == "INVALID_REPLY"
+
+
+def test_a_watch_answered_by_something_else_than_a_stream_stops(service):
+    page = httpx.Response(200, text="<html>a login page</html>")
+    jobs = Client("http://sidecar", transport=httpx.MockTransport(lambda _request: page))
+    with pytest.raises(JobsError) as raised:
+        list(jobs.watch("etl", 7))
+    assert raised.value.code == "NOT_A_STREAM"
