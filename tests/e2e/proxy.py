@@ -15,17 +15,17 @@ class Proxy:
 
     def __init__(self, target: str) -> None:
         parts = urlsplit(target)
-        self._target = (parts.hostname or "127.0.0.1", parts.port or 80)
-        self._open: set[asyncio.StreamWriter] = set()
-        self._pumps: set[asyncio.Task[None]] = set()
-        self._lose = 0
+        self.target = (parts.hostname or "127.0.0.1", parts.port or 80)
+        self.ends: set[asyncio.StreamWriter] = set()
+        self.pumps: set[asyncio.Task[None]] = set()
+        self.to_lose = 0
         self.url = ""
         self.connections = 0
         self.lost = 0  # answers read from the server and not passed on
 
     def cut(self) -> int:
         """Abort every connection now (both sides, no FIN): what a dropped network does."""
-        writers = list(self._open)
+        writers = list(self.ends)
         for writer in writers:
             writer.transport.abort()
         return len(writers) // 2
@@ -33,34 +33,34 @@ class Proxy:
     def lose_answers(self, count: int) -> None:
         """The next `count` answers to a POST reach the proxy and go no further: the client's
         connection is closed instead, after the server has acted."""
-        self._lose = count
+        self.to_lose = count
 
     @contextlib.asynccontextmanager
     async def running(self) -> AsyncIterator[Proxy]:
-        server = await asyncio.start_server(self._carry, "127.0.0.1", 0)
+        server = await asyncio.start_server(self.carry, "127.0.0.1", 0)
         self.url = f"http://127.0.0.1:{server.sockets[0].getsockname()[1]}"
         try:
             yield self
         finally:
             server.close()
             self.cut()
-            for pump in list(self._pumps):
+            for pump in list(self.pumps):
                 pump.cancel()
-            await asyncio.gather(*self._pumps, return_exceptions=True)
+            await asyncio.gather(*self.pumps, return_exceptions=True)
             await server.wait_closed()
 
-    async def _carry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    async def carry(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         pump = asyncio.current_task()
         assert pump is not None
-        self._pumps.add(pump)
+        self.pumps.add(pump)
         try:
-            up_reader, up_writer = await asyncio.open_connection(*self._target)
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
         except OSError:
             writer.transport.abort()
-            self._pumps.discard(pump)
+            self.pumps.discard(pump)
             return
-        self._open |= {writer, up_writer}
+        self.ends |= {writer, up_writer}
         posted = [False]  # whether the request in flight on this connection is a POST
 
         async def to_server() -> None:
@@ -72,8 +72,8 @@ class Proxy:
 
         async def to_client() -> None:
             while data := await up_reader.read(65536):
-                if posted[0] and self._lose > 0:
-                    self._lose -= 1
+                if posted[0] and self.to_lose > 0:
+                    self.to_lose -= 1
                     self.lost += 1
                     return
                 writer.write(data)
@@ -87,6 +87,6 @@ class Proxy:
             await asyncio.gather(*directions, return_exceptions=True)
         finally:
             for end in (writer, up_writer):
-                self._open.discard(end)
+                self.ends.discard(end)
                 end.transport.abort()
-            self._pumps.discard(pump)
+            self.pumps.discard(pump)
