@@ -99,6 +99,8 @@ async def test_a_tasks_run_page_url_that_is_not_http_never_reaches_a_client(clie
     assert (run.status_code, outputs.status_code) == (200, 200)
     assert JAVASCRIPT not in run.text + outputs.text
     assert "done" in outputs.text
+
+
 def queued(**extra: object) -> Run:
     run = {**make_run(5, state="QUEUED"), **extra}
     return run_from_raw(msgspec.Raw(msgspec.json.encode(run))).run
