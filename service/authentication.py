@@ -36,6 +36,7 @@ from service.clock import Clock, LoopClock
 from service.errors import Unauthenticated, error_response
 from service.identity import USER_TOKEN_SCOPE_KEY
 from service.key_rotation import RotatingKeys
+from service.proxies import trusted_networks
 from service.root_path import route_path
 from service.settings_file import AccessTable
 
@@ -47,7 +48,6 @@ _USER_HEADERS = (b"x-forwarded-email", b"x-forwarded-preferred-username", b"x-fo
 _NAME = re.compile(r"[\x21-\x7e]{1,256}")
 _USER_TOKEN = b"x-forwarded-access-token"
 IGNORED_TOKEN_LOG_EVERY_S = 60.0
-Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 class Authenticate:
@@ -179,17 +179,6 @@ def _as_ipv4(peer: Address) -> tuple[Address, ...]:
     """The peer, and the IPv4 address an IPv4-mapped IPv6 one (`::ffff:10.1.2.3`) stands for."""
     mapped = peer.ipv4_mapped if isinstance(peer, ipaddress.IPv6Address) else None
     return (peer, mapped) if mapped is not None else (peer,)
-
-
-def trusted_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:
-    """The CIDRs as networks; a malformed one is a ValueError naming it."""
-    networks = []
-    for cidr in cidrs:
-        try:
-            networks.append(ipaddress.ip_network(cidr.strip(), strict=False))
-        except ValueError:
-            raise ValueError(f"trusted_proxies: {cidr!r} is not a CIDR (e.g. 10.0.0.0/8)") from None
-    return tuple(networks)
 
 
 def _header(scope: Scope, name: bytes) -> str:

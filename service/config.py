@@ -10,13 +10,15 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from service import cors, hosts, rate_limits, settings_file
+from service import hosts, settings_file
 from service.access_mode import refusal, resolve_mode, trust_warnings
 from service.api_keys import ApiKey, load_api_keys, loose_permissions
-from service.authentication import trusted_networks
 from service.errors import ConfigError
 from service.ids import positive_int64
+from service.origins import checked_origins, explicit
 from service.params import schema_from_toml
+from service.proxies import trusted_networks
+from service.rates import check_rates
 from service.secret import Secret
 from service.settings_file import AccessTable, JobTable, JobTunables, Tunables
 
@@ -103,14 +105,14 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     if access.mode == "token" and access.api_keys_file:
         warnings += filter(None, [loose_permissions(Path(access.api_keys_file))])
     access = msgspec.structs.replace(access, cors_origins=_cors_origins(access.cors_origins))
-    rate_limits.check_rates(file.limits, {key: job.limits for key, job in jobs.items()})
+    check_rates(file.limits, {key: job.limits for key, job in jobs.items()})
     return checked_scale(
         Settings(
             workspace=_workspace(environ),
             jobs=jobs,
             listen_host=listen_host,
             port=_port(environ),
-            allowed_origins=cors.explicit(access.cors_origins),
+            allowed_origins=explicit(access.cors_origins),
             api_keys=api_keys,
             redis_url=_redis_url(environ),
             warnings=tuple(warnings),
@@ -151,7 +153,7 @@ def check_serving(settings: Settings) -> None:
 
 def _cors_origins(origins: tuple[str, ...]) -> tuple[str, ...]:
     try:
-        return cors.checked_origins(origins)
+        return checked_origins(origins)
     except ValueError as exc:
         raise ConfigError(f"[access] {exc}") from None
 

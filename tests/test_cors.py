@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from service.config import load_settings
-from service.cors import checked_origins
 from service.errors import ConfigError
+from service.origins import checked_origins
 from tests.factories import HOST, TOKEN, make_client, make_run, make_settings
 
 APP = "https://app.example.com"
