@@ -44,6 +44,7 @@ Messages are ours: no upstream text, token or trace reaches a response. Details 
 from __future__ import annotations
 
 import math
+import re
 from typing import Annotated, Literal
 
 import msgspec
@@ -302,6 +303,25 @@ class OutcomeUnknown(UpstreamError):
     ) -> None:
         super().__init__(message, detail=detail, retry_after=retry_after)
         self.status = status
+
+
+# Errors made in more than one place, each with one message wherever it is raised.
+_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
+
+
+def sanitize_key(key: str) -> str:
+    """A job key as a message may repeat it: its safe characters, at most 100."""
+    return _UNSAFE_KEY_CHARS.sub("", key)[:100]
+
+
+def unknown_job(key: str) -> UnknownJob:
+    """One answer for a key no job has and a job the caller may not view (service.permissions)."""
+    return UnknownJob(f'Unknown job "{sanitize_key(key)}"')
+
+
+def run_not_found(run_id: int) -> RunNotFound:
+    """One answer for a missing run and another job's run, so neither reveals the other."""
+    return RunNotFound(f"Run {run_id} not found")
 
 
 class FieldError(msgspec.Struct, frozen=True):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import re
 from typing import Any
 
 import msgspec
@@ -15,9 +14,9 @@ from service.config import JobSettings, Settings
 from service.errors import (
     InvalidRequest,
     JobNotConfigured,
-    RunNotFound,
-    UnknownJob,
     UpstreamNotFound,
+    run_not_found,
+    unknown_job,
 )
 from service.params import check_sendable, run_now_fields, validate_params
 from service.run_result import with_result
@@ -37,7 +36,6 @@ MAX_LIST_LIMIT = 100
 LIMIT_RULE = f"limit must be an integer from 1 to {MAX_LIST_LIMIT}"
 UPSTREAM_PAGE = 25  # runs/list refuses more per page
 _WRITE_INVALIDATES = frozenset({"list_runs", "last_run"})
-_UNSAFE_KEY_CHARS = re.compile(r"[^A-Za-z0-9_-]")
 
 
 class TaskOutput(msgspec.Struct, frozen=True):
@@ -48,20 +46,6 @@ class TaskOutput(msgspec.Struct, frozen=True):
 
 class MultiTaskOutput(msgspec.Struct, frozen=True):
     tasks: tuple[TaskOutput, ...]
-
-
-def sanitize_key(key: str) -> str:
-    return _UNSAFE_KEY_CHARS.sub("", key)[:100]
-
-
-def unknown_job(key: str) -> UnknownJob:
-    """One answer for a key no job has and a job the caller may not view (service.permissions)."""
-    return UnknownJob(f'Unknown job "{sanitize_key(key)}"')
-
-
-def run_not_found(run_id: int) -> RunNotFound:
-    """One answer for a missing run and another job's run, so neither reveals the other."""
-    return RunNotFound(f"Run {run_id} not found")
 
 
 class JobOperations:

@@ -18,8 +18,7 @@ from collections.abc import Mapping
 
 from service.callers import Caller
 from service.config import JobSettings
-from service.errors import Forbidden
-from service.operations import unknown_job
+from service.errors import Forbidden, unknown_job
 from service.settings_file import Callers, JobAccess
 
 WRITES = frozenset({"POST", "DELETE"})  # the methods that start or cancel a run

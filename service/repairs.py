@@ -36,9 +36,9 @@ from service.errors import (
     SidecarError,
     UpstreamNotFound,
     UpstreamRejected,
+    run_not_found,
 )
 from service.idempotency import KeyMemory
-from service.operations import run_not_found
 from service.triggers import checked_key, new_key
 from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
