@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response
 from service import preflight
 from service.access_mode import in_force
 from service.allow import allowed_methods
-from service.audit import AuditWrites
+from service.audited import AuditWrites
 from service.authentication import PROBES, Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock

@@ -11,7 +11,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp
 
 from service import audit
-from service.audit import audited
+from service.audited import audited
 from service.callers import caller_of
 from service.config import JobSettings
 from service.errors import (

@@ -13,7 +13,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from service.api_documents import ApiDocuments
-from service.audit import audited
+from service.audited import audited
 from service.callers import caller_of
 from service.config import JobSettings
 from service.docs_page import docs_routes
