@@ -8,10 +8,10 @@ from typing import Annotated, Any
 import msgspec
 
 from service.errors import ErrorBody
-from service.route_doc import Event, schema_of
+from service.route_doc import Event
 from service.runs.events import StatusData, Waiting
 from service.runs.streams import ShutdownData
-from service.upstream.wire import Run
+from service.upstream.wire import Run, schema_of
 
 
 class RunStarted(msgspec.Struct, frozen=True):

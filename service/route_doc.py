@@ -31,8 +31,9 @@ from service.errors import (
     UpstreamUnavailable,
     UserTokenRefused,
 )
+from service.upstream.wire import SCHEMA_REF
 
-REF = "#/components/schemas/{name}"
+REF = SCHEMA_REF
 _F = TypeVar("_F", bound=Callable[..., Any])
 
 
@@ -104,19 +105,6 @@ def doc_of(endpoint: object) -> RouteDoc | None:
 def errors(*classes: type[SidecarError]) -> tuple[ErrorCase, ...]:
     """The cases of error classes whose status and code are fixed by the class."""
     return tuple(ErrorCase(status=c.status, code=c.code) for c in classes)
-
-
-def schema_of(struct: type[msgspec.Struct]) -> msgspec.Meta:
-    """For `Annotated[msgspec.Raw, schema_of(Run)]`: bytes passed through as Databricks sent
-    them, documented as `struct`.
-
-    The bytes are never decoded into `struct` on the way out; the schema only says what they
-    hold. `service.openapi` finds `struct` through `Meta.extra` and adds it to the components.
-    """
-    return msgspec.Meta(
-        extra_json_schema={"$ref": REF.format(name=struct.__name__)},
-        extra={"schema": struct},
-    )
 
 
 # What any route about a job may answer, beyond the front door's 401/403/429. The user-token

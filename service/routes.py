@@ -53,7 +53,6 @@ from service.route_doc import (
     RouteDoc,
     documented,
     errors,
-    schema_of,
 )
 from service.run_body import run_params
 from service.runs.events import json_frame, waiting
@@ -61,7 +60,7 @@ from service.runs.follow import Following
 from service.runs.streams import EventStream
 from service.runtime import Services
 from service.upstream.auth import Identity
-from service.upstream.wire import JobReply, Run, RunOutput
+from service.upstream.wire import JobReply, Run, RunOutput, schema_of
 
 DEFAULT_LIST_LIMIT = 20
 _encoder = msgspec.json.Encoder()

@@ -9,8 +9,7 @@ from typing import Annotated
 import msgspec
 
 from service.errors import SidecarError, error_body
-from service.route_doc import schema_of
-from service.upstream.wire import Run, RunSnapshot
+from service.upstream.wire import Run, RunSnapshot, schema_of
 
 _encoder = msgspec.json.Encoder()
 _EPOCH = re.compile("[0-9a-f]{8}")

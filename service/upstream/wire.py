@@ -2,7 +2,8 @@
 
 Every decoder here is also the reply's check: a body that is not a JSON object, or whose fields
 we rely on have the wrong type, fails to decode (msgspec.DecodeError or ValidationError). The
-raw JSON kept is the reply without a `run_page_url` that is not http(s) (`links`).
+raw JSON kept is the reply without a `run_page_url` that is not http(s) (`links`). Bytes passed
+through to our clients as Databricks sent them are documented as these structs (`schema_of`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import msgspec
 from service.upstream.links import web_links_only
 
 TERMINAL_STATES = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
+# Where the API document (service.openapi) keeps the schema of a struct.
+SCHEMA_REF = "#/components/schemas/{name}"
 
 
 class RunState(msgspec.Struct, frozen=True):
@@ -243,3 +246,16 @@ class Principal(msgspec.Struct, frozen=True):
 
     id: Annotated[str, msgspec.Meta(min_length=1)]
     userName: str | None = None  # noqa: N815 - SCIM's wire name
+
+
+def schema_of(struct: type[msgspec.Struct]) -> msgspec.Meta:
+    """For `Annotated[msgspec.Raw, schema_of(Run)]`: bytes passed through as Databricks sent
+    them, documented as `struct`.
+
+    The bytes are never decoded into `struct` on the way out; the schema only says what they
+    hold. `service.openapi` finds `struct` through `Meta.extra` and adds it to the components.
+    """
+    return msgspec.Meta(
+        extra_json_schema={"$ref": SCHEMA_REF.format(name=struct.__name__)},
+        extra={"schema": struct},
+    )
