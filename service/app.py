@@ -11,12 +11,9 @@ import structlog
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 from service import preflight
 from service.access_mode import in_force
-from service.allow import allowed_methods
 from service.audited import AuditWrites
 from service.authentication import PROBES, Authenticate
 from service.body_limits import BodyLimits
@@ -24,7 +21,8 @@ from service.clock import Clock
 from service.config import Settings
 from service.cors import Cors
 from service.docs_page import DOCS_ASSETS, DOCS_PAGE
-from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
+from service.error_handlers import handle_http_error, handle_sidecar_error
+from service.errors import SidecarError
 from service.hosts import HostCheck, HostNames
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
@@ -94,7 +92,7 @@ def create_app(
         ],
         exception_handlers={
             SidecarError: handle_sidecar_error,
-            HTTPException: _http_error,
+            HTTPException: handle_http_error,
         },
         lifespan=lifespan,
     )
@@ -102,14 +100,3 @@ def create_app(
     # which would send a client anywhere its Host header said. A trailing slash is a 404.
     app.router.redirect_slashes = False
     return app
-
-
-async def _http_error(request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, HTTPException)  # noqa: S101 - registered for HTTPException only
-    if exc.status_code in (204, 304):
-        return Response(status_code=exc.status_code)
-    body = error_body(RouteRefused(exc.detail, status=exc.status_code))
-    headers = dict(exc.headers or {})
-    if exc.status_code == 405:
-        headers["Allow"] = allowed_methods(request.app.routes, request.scope) or ""
-    return JSONResponse(body, status_code=exc.status_code, headers=headers)

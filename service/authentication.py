@@ -33,7 +33,8 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.api_keys import ApiKey, KeyRing
 from service.callers import ANONYMOUS, SCOPE_KEY, Caller, named
 from service.clock import Clock, LoopClock
-from service.errors import Unauthenticated, error_response
+from service.error_response import error_response
+from service.errors import Unauthenticated
 from service.identity import USER_TOKEN_SCOPE_KEY
 from service.key_rotation import RotatingKeys
 from service.proxies import trusted_networks

@@ -15,7 +15,8 @@ from collections.abc import Awaitable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.errors import PayloadTooLarge, RequestTimeout, error_response
+from service.error_response import error_response
+from service.errors import PayloadTooLarge, RequestTimeout
 
 _BODILESS = frozenset({"GET", "HEAD"})
 

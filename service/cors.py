@@ -27,7 +27,8 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.echo import echo
-from service.errors import CrossOrigin, InvalidRequest, error_response
+from service.error_response import error_response
+from service.errors import CrossOrigin, InvalidRequest
 from service.origins import ANY
 
 ALLOWED_METHODS = ("GET", "POST", "DELETE")

@@ -1,4 +1,4 @@
-"""The exception tree, and its one mapping to JSON error responses.
+"""The exception tree, and the JSON body of each error (`error_body`).
 
     SidecarError                       every error this service raises on purpose
     ├── ConfigError                    broken configuration; stops start-up
@@ -43,13 +43,10 @@ Messages are ours: no upstream text, token or trace reaches a response. Details 
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Annotated, Literal
 
 import msgspec
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
 
 
 class SidecarError(Exception):
@@ -350,17 +347,3 @@ def error_body(exc: SidecarError) -> dict[str, object]:
     if isinstance(exc, InvalidParams):
         body["fields"] = exc.fields
     return body
-
-
-def error_response(exc: SidecarError) -> Response:
-    headers = {}
-    if exc.retry_after is not None:
-        headers["Retry-After"] = str(max(1, math.ceil(exc.retry_after)))
-    if exc.idempotency_key is not None:
-        headers["Idempotency-Key"] = exc.idempotency_key
-    return JSONResponse(error_body(exc), status_code=exc.status, headers=headers)
-
-
-async def handle_sidecar_error(_request: Request, exc: Exception) -> Response:
-    assert isinstance(exc, SidecarError)  # noqa: S101 - registered for SidecarError only
-    return error_response(exc)

@@ -31,7 +31,8 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.echo import echo
-from service.errors import MisdirectedHost, error_response
+from service.error_response import error_response
+from service.errors import MisdirectedHost
 from service.root_path import route_path
 
 _log = structlog.get_logger("service.hosts")

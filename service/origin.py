@@ -20,7 +20,8 @@ import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.echo import echo
-from service.errors import CrossOrigin, error_response
+from service.error_response import error_response
+from service.errors import CrossOrigin
 
 _log = structlog.get_logger("service.origin")
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS", "TRACE"})
