@@ -9,9 +9,10 @@ has one name for all of them: `named` spells it once, where the caller is found.
 
 from __future__ import annotations
 
+from collections.abc import MutableMapping
+from typing import Any, Protocol
+
 import msgspec
-from starlette.requests import Request
-from starlette.types import Scope
 
 SCOPE_KEY = "jobs_sidecar.caller"  # an ASGI scope extension set by `Authenticate`
 
@@ -41,9 +42,17 @@ ANONYMOUS = Caller("anonymous")
 PROGRAM = Caller("python program")
 
 
-def caller_of(source: Request | Scope) -> Caller:
-    """The request's caller; every route but the probes runs behind `Authenticate`."""
-    scope = source.scope if isinstance(source, Request) else source
+class HasScope(Protocol):
+    """A request (Starlette's, or any other) that carries its ASGI scope."""
+
+    @property
+    def scope(self) -> MutableMapping[str, Any]: ...
+
+
+def caller_of(source: HasScope | MutableMapping[str, Any]) -> Caller:
+    """The request's (or its scope's) caller; every route but the probes runs behind
+    `Authenticate`."""
+    scope = source if isinstance(source, MutableMapping) else source.scope
     caller: Caller | None = scope.get(SCOPE_KEY)
     if caller is None:  # a route outside the middleware: a bug, not a caller
         raise LookupError("no caller: the request did not pass through Authenticate")
