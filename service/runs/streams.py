@@ -15,12 +15,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Callable, Iterator
-from typing import Literal
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from typing import Any, Literal
 
 import msgspec
 import structlog
-from starlette.types import Receive, Scope, Send
 
 from service.errors import Unavailable
 from service.runs.events import error_frame, json_frame
@@ -36,6 +35,11 @@ SSE_HEADERS = [
     (b"connection", b"keep-alive"),
 ]
 RETRY_MS = 3000
+# ASGI's own types, as the spec writes them (the same as Starlette's): a stream needs no framework.
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
 _log = structlog.get_logger("service.streams")
 
 
