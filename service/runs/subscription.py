@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 from service.errors import SidecarError, Unavailable
 from service.runs.events import RunEvent
-
-if TYPE_CHECKING:
-    from service.runs.watch import RunWatch
 
 EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect", "timeout"]
 
@@ -40,10 +37,9 @@ class Subscription:
     bytes.
     """
 
-    __slots__ = ("_items", "_preloaded", "_size", "_waiter", "ended", "watch")
+    __slots__ = ("_items", "_preloaded", "_size", "_waiter", "ended")
 
-    def __init__(self, watch: RunWatch, size: int) -> None:
-        self.watch = watch
+    def __init__(self, size: int) -> None:
         self._size = size
         self._items: list[RunEvent | End] = []
         self._preloaded = 0

@@ -54,7 +54,7 @@ class RunWatch:
         )
 
     def subscribe(self, last_event_id: str | None = None) -> Subscription:
-        sub = Subscription(self, self._queue_size)
+        sub = Subscription(self._queue_size)
         # What a client missed is replayed in full (at most the buffer), not counted against
         # its queue: else a client that missed more than a queue's worth could never resume.
         sub.preload(self._replay(last_event_id))

@@ -18,7 +18,7 @@ def events(count: int) -> list[RunEvent]:
 
 
 def subscription(size: int) -> Subscription:
-    return Subscription(watch=None, size=size)  # type: ignore[arg-type]  # only the hub reads it
+    return Subscription(size)
 
 
 async def test_events_come_out_in_order_then_the_end():
