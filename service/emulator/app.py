@@ -12,7 +12,6 @@ from starlette.routing import BaseRoute, Route
 from service.emulator.api import JobsApi
 from service.emulator.auth import (
     BearerAuthMiddleware,
-    bearer_token,
     host_metadata,
     oidc_metadata,
     token_endpoint,
@@ -27,7 +26,7 @@ from service.emulator.errors import (
     json_response,
 )
 from service.emulator.faults import FaultMiddleware
-from service.emulator.inputs import origin
+from service.emulator.inputs import bearer_token, origin
 from service.emulator.run_page import run_page_routes
 from service.emulator.scenario import Scenario
 from service.emulator.scim import SCIM_ME_PATH, me

@@ -16,10 +16,11 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.emulator.clock import EmulatorClock
 from service.emulator.errors import AuthError, json_response
+from service.emulator.inputs import bearer_token
 from service.emulator.scenario import Scenario
 from service.emulator.scim import Principal, derived_user
 
-if TYPE_CHECKING:  # stats imports this module's bearer_token
+if TYPE_CHECKING:
     from service.emulator.stats import Stats
 
 _INVALID_CLIENT = {"error": "invalid_client", "error_description": "Client authentication failed"}
@@ -100,15 +101,6 @@ class Credentials:
             "expires_in": expires_in,
             "scope": scope,
         }
-
-
-def bearer_token(scope: Scope) -> str | None:
-    """The token of an `Authorization: Bearer` header, if the request has one."""
-    for name, value in scope["headers"]:
-        if name == b"authorization":
-            kind, _, token = value.decode("latin-1").partition(" ")
-            return token.strip() if kind.lower() == "bearer" and token.strip() else None
-    return None
 
 
 class BearerAuthMiddleware:

@@ -1,4 +1,5 @@
-"""Request inputs as the Jobs API reads them: JSON bodies, int64 ids, booleans, page tokens."""
+"""Request inputs as the Jobs API reads them: bearer tokens, JSON bodies, int64 ids, booleans,
+page tokens."""
 
 from __future__ import annotations
 
@@ -8,11 +9,21 @@ from typing import TypeVar
 
 import msgspec
 from starlette.requests import Request
+from starlette.types import Scope
 
 from service.emulator.errors import InvalidParameter, MalformedRequest
 
 T = TypeVar("T")
 _INT64_MAX = 2**63 - 1
+
+
+def bearer_token(scope: Scope) -> str | None:
+    """The token of an `Authorization: Bearer` header, if the request has one."""
+    for name, value in scope["headers"]:
+        if name == b"authorization":
+            kind, _, token = value.decode("latin-1").partition(" ")
+            return token.strip() if kind.lower() == "bearer" and token.strip() else None
+    return None
 
 
 def origin(request: Request) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 import msgspec
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from service.emulator.auth import bearer_token
+from service.emulator.inputs import bearer_token
 
 _JOBS_PATH = re.compile(r"^/api/2\.[0-9]/jobs/(?P<rest>.+?)/?$")
 _OTHER_API_PATH = re.compile(r"^/api/[^/]+/(?P<rest>.+?)/?$")
