@@ -13,12 +13,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import logs
 from service.echo import echo
 from service.errors import SidecarError, error_body
+from service.rate_limit_headers import RESPONSE_HEADERS
 from service.root_path import route_path
 
 _log = structlog.get_logger("service.access")
-# Headers a layer inside wants on this request's response (e.g. RateLimit-*): one list per
-# request in its scope, appended by the access log's own send wrapper (no layer of their own).
-RESPONSE_HEADERS = "jobs_sidecar.response_headers"
 _JSON_HEADERS = [(b"content-type", b"application/json")]
 _INTERNAL_ERROR = msgspec.json.encode(error_body(SidecarError("Internal error")))
 _QUIET = frozenset({"/livez", "/readyz", "/health"})
@@ -82,11 +80,6 @@ class AccessLog:
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
             logs.request_id.reset(context)
-
-
-def add_response_headers(scope: Scope, headers: list[tuple[bytes, bytes]]) -> None:
-    """Have the response to this request carry `headers` too (set before it starts)."""
-    scope.setdefault(RESPONSE_HEADERS, []).extend(headers)
 
 
 def _request_id(scope: Scope) -> str:

@@ -25,7 +25,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import NamedTuple, TypeVar
+from typing import TypeVar
 
 import limits
 from limits.aio.storage import RedisStorage, Storage
@@ -37,7 +37,7 @@ from starlette.types import Scope
 
 from service.callers import caller_of
 from service.errors import ConfigError, RateLimited
-from service.middleware import add_response_headers
+from service.rate_limit_headers import Window, show
 from service.rates import job_rates, parse_rate
 from service.redis_link import RedisLink
 from service.settings_file import JobLimits, LimitsTable
@@ -46,14 +46,6 @@ MEMORY = "memory://"
 TRIGGER_ROUTES = frozenset({"run_job", "repair_run", "rerun_run"})  # each starts work that costs
 T = TypeVar("T")
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
-
-
-class Window(NamedTuple):
-    """One limit as it stands for a caller after a request: for the RateLimit-* headers."""
-
-    limit: int
-    remaining: int
-    reset_s: int
 
 
 def open_storage(uri: str) -> Storage:
@@ -185,16 +177,3 @@ def shared_storage(link: RedisLink) -> Storage:
 def _period(rate: limits.RateLimitItem) -> str:
     unit = rate.GRANULARITY.name
     return unit if rate.multiples == 1 else f"{rate.multiples} {unit}s"
-
-
-def show(scope: Scope, window: Window) -> None:
-    """The response carries this window's RateLimit-* headers (service.middleware)."""
-    add_response_headers(scope, headers(window))
-
-
-def headers(window: Window) -> list[tuple[bytes, bytes]]:
-    return [
-        (b"ratelimit-limit", str(window.limit).encode()),
-        (b"ratelimit-remaining", str(window.remaining).encode()),
-        (b"ratelimit-reset", str(window.reset_s).encode()),
-    ]

@@ -14,9 +14,9 @@ from collections.abc import Iterator
 
 from starlette.requests import Request
 
-from service import rate_limits
 from service.callers import caller_of
 from service.errors import RateLimited
+from service.rate_limit_headers import Window, show
 from service.runs.streams import EventStream
 
 RETRY_AFTER_S = 5  # a place comes free when one of the caller's own streams ends
@@ -48,8 +48,8 @@ class CallerStreams:
         caller = caller_of(request).name
         if self._held[caller] >= self.limit:
             self.refusals += 1
-            window = rate_limits.Window(self.limit, 0, RETRY_AFTER_S)
-            rate_limits.show(request.scope, window)
+            window = Window(self.limit, 0, RETRY_AFTER_S)
+            show(request.scope, window)
             raise RateLimited(
                 f"Too many open event streams: at most {self.limit} per caller; close one first",
                 retry_after=RETRY_AFTER_S,

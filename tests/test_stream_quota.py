@@ -7,10 +7,9 @@ import contextlib
 import pytest
 from starlette.requests import Request
 
-from service import rate_limits
 from service.callers import SCOPE_KEY, Caller
 from service.errors import RateLimited
-from service.middleware import RESPONSE_HEADERS
+from service.rate_limit_headers import RESPONSE_HEADERS, Window, headers
 from service.stream_quota import RETRY_AFTER_S, CallerStreams
 
 
@@ -38,8 +37,8 @@ def test_the_refusal_sets_the_ratelimit_headers_window():
     refused = request_of("alice")
     with streams.admit(request_of("alice")), pytest.raises(RateLimited), streams.admit(refused):
         pass
-    window = rate_limits.Window(1, 0, RETRY_AFTER_S)
-    assert refused.scope[RESPONSE_HEADERS] == rate_limits.headers(window)
+    window = Window(1, 0, RETRY_AFTER_S)
+    assert refused.scope[RESPONSE_HEADERS] == headers(window)
 
 
 @pytest.mark.parametrize("ending", ["answer without a stream", "error while setting up"])
