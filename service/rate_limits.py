@@ -7,11 +7,10 @@ Over a rate the request is a 429 `RATE_LIMITED` before its body is read or Datab
 A 429 carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds) of the
 window it broke, with `Retry-After`; a trigger's answer carries those of its tightest window.
 
-The counters live in a storage named by a URI (`open_storage`): `memory://` in this process.
-With REDIS_URL (`service.redis_link`) the replicas count triggers together in Redis, through the
-same library's Redis storage on the link's connections (reads stay per replica: see `_hit`);
-while Redis is down each replica counts alone (the limit then holds per replica), and the shared
-count resumes when the link is back.
+Reads are counted in this process's storage (`open_storage`: `memory://`). Triggers are counted
+in the `RateCounts` given: the same kind of storage in one process, or with REDIS_URL the
+replicas' count in Redis (service.redis_rate_counts, wired by service.scale_out), which counts
+alone per replica while Redis is down and together again when the link is back.
 Fixed windows: one counter per key and window, the cheapest strategy every storage supports (a
 caller may spend a window's rate at its end and the next window's at once: at most twice the
 rate in a short burst). The windows run on the wall clock (`limits` reads `time.time()`), not
@@ -20,18 +19,15 @@ the injected Clock.
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Mapping
-from typing import TypeVar
+from collections.abc import Mapping
+from typing import Protocol
 
 import limits
-from limits.aio.storage import RedisStorage, Storage
-from limits.errors import StorageError
+from limits.aio.storage import Storage
 from limits.storage import storage_from_string
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.types import Scope
 
@@ -39,13 +35,25 @@ from service.callers import caller_of
 from service.errors import ConfigError, RateLimited
 from service.rate_limit_headers import Window, show
 from service.rates import job_rates, parse_rate
-from service.redis_link import RedisLink
 from service.settings_file import JobLimits, LimitsTable
 
 MEMORY = "memory://"
 TRIGGER_ROUTES = frozenset({"run_job", "repair_run", "rerun_run"})  # each starts work that costs
-T = TypeVar("T")
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
+
+
+class RateCounts(Protocol):
+    """Where hits are counted: a `limits` storage (in this process), or the replicas' count.
+
+    The counting is the library's fixed window, as its strategy does it
+    (`FixedWindowRateLimiter.hit` is the storage's `incr`), called on the storage itself: one
+    `incr` per hit, and `get_expiry` only for a window shown, rather than the strategy's four
+    storage calls (bench 4: they cost ~12 us of a cached read's ~29 us).
+    """
+
+    async def incr(self, key: str, expiry: int) -> int: ...
+
+    async def get_expiry(self, key: str) -> float: ...
 
 
 def open_storage(uri: str) -> Storage:
@@ -64,15 +72,15 @@ class RateLimits:
         table: LimitsTable,
         jobs: Mapping[str, JobLimits],
         *,
+        triggers: RateCounts,
         storage_uri: str = MEMORY,
-        link: RedisLink | None = None,
     ) -> None:
+        """`triggers`: where trigger hits are counted (service.scale_out.trigger_counts)."""
         self._read = parse_rate("[limits] read", table.read)
         self._trigger = parse_rate("[limits] trigger", table.trigger)
         self._job_trigger = job_rates(jobs)
         self._local = open_storage(storage_uri)
-        self._link = link
-        self._shared = shared_storage(link) if link else None
+        self._triggers = triggers
         self._keys: dict[tuple[str, ...], str] = {}
         self.refusals: Counter[str] = Counter()
 
@@ -100,8 +108,8 @@ class RateLimits:
         name: str,
         *ids: str,
     ) -> Window | None:
-        """One hit, in the replicas' shared count if `shared`; its window when `shown` (or
-        refused: 429 with it), else None.
+        """One hit, in the trigger counts if `shared` (the replicas' with REDIS_URL); its window
+        when `shown` (or refused: 429 with it), else None.
 
         Why reads count per replica: a shared count is a Redis round trip per request, which
         cut cached reads with two workers from 10,500 to 7,000 a second (bench 7); a read limit
@@ -109,17 +117,12 @@ class RateLimits:
         run that costs money) are counted across replicas."""
         key = self._key(rate, name, *ids)
         expiry = rate.get_expiry()
-        if shared:
-            count = await self._on_storage(lambda storage: storage.incr(key, expiry))
-        else:  # the hot path: no closure, no extra frame
-            count = await self._local.incr(key, expiry)
+        counts: RateCounts = self._triggers if shared else self._local
+        count = await counts.incr(key, expiry)
         refused = count > rate.amount
         if not (shown or refused):
             return None
-        if shared:
-            ends_at = await self._on_storage(lambda storage: storage.get_expiry(key))
-        else:
-            ends_at = await self._local.get_expiry(key)
+        ends_at = await counts.get_expiry(key)
         # The library's windows end on the wall clock, so the time left is read from it too.
         reset_s = max(1, math.ceil(ends_at - time.time()))
         window = Window(rate.amount, max(0, rate.amount - count), reset_s)
@@ -142,36 +145,6 @@ class RateLimits:
                 self._keys.clear()
             key = self._keys[ids] = rate.key_for(*ids)
         return key
-
-    async def _on_storage(self, call: Callable[[Storage], Awaitable[T]]) -> T:
-        """`call` on the shared count while Redis answers, else on this process's own.
-
-        The counting is the library's fixed window, as its strategy does it
-        (`FixedWindowRateLimiter.hit` is the storage's `incr`), called on the storage itself:
-        one `incr` per hit, and `get_expiry` only for a window shown, rather than the
-        strategy's four storage calls (bench 4: they cost ~12 us of a cached read's ~29 us)."""
-        if self._shared is not None and self._link is not None and self._link.up:
-            try:
-                async with asyncio.timeout(self._link.timeout_s * 2):
-                    return await call(self._shared)
-            except StorageError as exc:
-                self._link.failed(exc.storage_error)
-            except (RedisError, OSError, TimeoutError) as exc:
-                # A refusal (INCR at maxmemory, a counter someone set to text) counts here
-                # this once; a lost link counts here until it is back.
-                self._link.failed(exc)
-        return await call(self._local)
-
-
-def shared_storage(link: RedisLink) -> Storage:
-    """The `limits` Redis storage on the link's own connections (its timeouts, no retries)."""
-    return RedisStorage(
-        f"async+{link.url}",
-        implementation="redispy",
-        key_prefix=link.key("limits"),
-        # The library passes it through to redis-py, though its options are typed as scalars.
-        connection_pool=link.client.connection_pool,  # type: ignore[arg-type]
-    )
 
 
 def _period(rate: limits.RateLimitItem) -> str:

@@ -19,11 +19,12 @@ from service.directory import UserDirectory
 from service.operations import JobOperations
 from service.rate_limits import RateLimits
 from service.redis_link import RedisLink
+from service.redis_tasks import supervise
 from service.repairs import Repairs
 from service.runs.follow import Following, follow
 from service.runs.hub import Hub
 from service.runs.streams import StreamGauge
-from service.scale_out import cache_store, key_memory, open_link
+from service.scale_out import cache_store, key_memory, open_link, trigger_counts
 from service.scale_out import hub as open_hub
 from service.stream_quota import CallerStreams
 from service.triggers import Triggers
@@ -130,6 +131,13 @@ async def open_services(
         ) as http,
         anyio.create_task_group() as tasks,
     ):
+        if link is not None:
+            # The circuit (service/redis_link.py), for as long as the link is open: started here,
+            # where the link opens, in the task group that ends before the link closes.
+            circuit = link
+            tasks.start_soon(
+                supervise, link.health, clock, "circuit", lambda: circuit.keep_checking(clock)
+            )
         drop_stamina_log_hooks()  # our policy writes its own retry line
         budget = RetryBudget(clock)
         policy = RetryPolicy(clock, budget, attempt_timeout_s=settings.timeout_ms / 1000)
@@ -152,7 +160,9 @@ async def open_services(
             hub=hub,
             gauge=StreamGauge(settings.max_streams),
             limits=RateLimits(
-                settings.limits, {k: j.limits for k, j in settings.jobs.items()}, link=link
+                settings.limits,
+                {k: j.limits for k, j in settings.jobs.items()},
+                triggers=trigger_counts(link),
             ),
             caller_streams=CallerStreams(settings.limits.streams_per_caller),
             service_principal=service_principal(

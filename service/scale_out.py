@@ -1,4 +1,5 @@
-"""Scale-out wiring: with REDIS_URL, the replicas' shared cache store, key memory and hub.
+"""Scale-out wiring: with REDIS_URL, the replicas' shared cache store, key memory, hub and
+trigger counts; without it (or while Redis is down), each one's local twin.
 
 Every long-lived Redis task starts under `supervise` (service/redis_tasks.py): a crash in one
 restarts it, and never ends the lifespan's task group.
@@ -18,7 +19,9 @@ from service.config import Settings
 from service.idempotency import KeyMemory, LocalKeyMemory
 from service.idempotency_redis import RedisKeyMemory
 from service.operations import JobOperations
+from service.rate_limits import MEMORY, RateCounts, open_storage
 from service.redis_link import RedisLink
+from service.redis_rate_counts import RedisRateCounts
 from service.redis_tasks import supervise
 from service.runs.hub import Hub, PollerHub
 from service.runs.redis_hub import RedisHub
@@ -73,5 +76,10 @@ def hub(
 ) -> Hub:
     if link is None:
         return PollerHub(ops, settings, clock, tasks)
-    tasks.start_soon(supervise, link.health, clock, "circuit", lambda: link.keep_checking(clock))
     return RedisHub(ops, settings, clock, tasks, link)
+
+
+def trigger_counts(link: RedisLink | None) -> RateCounts:
+    """Where the front door counts triggers (service.rate_limits): across replicas with Redis."""
+    local = open_storage(MEMORY)
+    return local if link is None else RedisRateCounts(link, local)
