@@ -38,7 +38,6 @@ from service.rates import job_rates, parse_rate
 from service.settings_file import JobLimits, LimitsTable
 
 MEMORY = "memory://"
-TRIGGER_ROUTES = frozenset({"run_job", "repair_run", "rerun_run"})  # each starts work that costs
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
 
 
@@ -84,12 +83,13 @@ class RateLimits:
         self._keys: dict[tuple[str, ...], str] = {}
         self.refusals: Counter[str] = Counter()
 
-    async def admit(self, request: Request, job_key: str | None = None) -> None:
-        """Count a request of its caller (and, on a trigger route, one of `job_key`); 429 if
-        over."""
+    async def admit(
+        self, request: Request, job_key: str | None = None, *, trigger: bool = False
+    ) -> None:
+        """Count a request of its caller (and, for a `trigger` of `job_key`, one of the job);
+        429 if over."""
         caller = caller_of(request).name
-        route = request.scope.get("route")
-        trigger = job_key is not None and route is not None and route.name in TRIGGER_ROUTES
+        trigger = trigger and job_key is not None
         read = await self._hit(request.scope, self._read, False, trigger, "read", caller)
         if trigger and job_key is not None and read is not None:
             rate = self._job_trigger.get(job_key, self._trigger)

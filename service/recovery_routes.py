@@ -1,6 +1,6 @@
 """The routes that recover from failure: repair a run, run it again, cancel all, runs of all jobs.
 
-Thin handlers like those of `service.routes`, whose resolvers (`caller`, `run_caller`) decide
+Thin handlers like those of `service.routes`, whose resolvers (`job_call`, `run_call`) decide
 who may do what before anything else; `service.routes.routes()` puts these in the route table.
 """
 
@@ -48,14 +48,14 @@ from service.route_doc import (
     errors,
 )
 from service.routes import (
-    caller,
     event_stream,
     identity_for,
+    job_call,
     json_response,
     parse_flag,
     parse_limit,
     refuse_when_draining,
-    run_caller,
+    run_call,
     services,
 )
 from service.run_body import run_params
@@ -117,7 +117,7 @@ def watch_url(request: Request, job: JobSettings, run_id: int) -> str:
 )
 @audited("repair")
 async def repair_run(request: Request) -> Response | ASGIApp:
-    (svc, job, identity), run_id = await run_caller(request)
+    (svc, job, identity), run_id = await run_call(request, trigger=True)
     stream = parse_flag("stream", request.query_params.get("stream"))
     refuse_when_draining(svc)
     fields = _repair_fields(svc, job, repair_ask(await request.body()))
@@ -175,7 +175,7 @@ def _repair_fields(svc: Services, job: JobSettings, ask: RepairAsk) -> dict[str,
 )
 @audited("rerun")
 async def rerun_run(request: Request) -> Response | ASGIApp:
-    (svc, job, identity), run_id = await run_caller(request)
+    (svc, job, identity), run_id = await run_call(request, trigger=True)
     stream = parse_flag("stream", request.query_params.get("stream"))
     refuse_when_draining(svc)
     fields = rerun_fields(await svc.ops.get_run(job, identity, run_id))
@@ -212,7 +212,7 @@ async def _start(
 )
 @audited("cancel_all")
 async def cancel_all_runs(request: Request) -> Response:
-    svc, job, identity = await caller(request)
+    svc, job, identity = await job_call(request)
     await svc.ops.cancel_all(job, identity)
     return Response(status_code=204)
 

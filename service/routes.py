@@ -93,22 +93,24 @@ class JobCall(NamedTuple):
     identity: Identity
 
 
-async def caller(request: Request) -> JobCall:
+async def job_call(request: Request, *, trigger: bool = False) -> JobCall:
     """The job (404 when unknown or not the caller's to view; 403 for a write not theirs to
-    make) and who acts on it (401 without a needed user token)."""
+    make), counted against the caller's limits (`trigger`: a run-now too), and who acts on it
+    (401 without a needed user token)."""
     svc = services(request)
     admit(svc.settings.jobs, request.path_params["job_key"], caller_of(request), request.method)
     job = svc.ops.job(request.path_params["job_key"])
-    await svc.limits.admit(request, job.key)
+    await svc.limits.admit(request, job.key, trigger=trigger)
     return JobCall(svc, job, await identity_for(svc, job, request))
 
 
-async def run_caller(request: Request) -> tuple[JobCall, int]:
-    """`caller` for a route about one run; a malformed run id is a 400 before anyone is asked."""
+async def run_call(request: Request, *, trigger: bool = False) -> tuple[JobCall, int]:
+    """`job_call` for a route about one run (`trigger`: one that starts work, a repair or a
+    rerun); a malformed run id is a 400 before anyone is asked."""
     svc = services(request)
     admit(svc.settings.jobs, request.path_params["job_key"], caller_of(request), request.method)
     job = svc.ops.job(request.path_params["job_key"])
-    await svc.limits.admit(request, job.key)
+    await svc.limits.admit(request, job.key, trigger=trigger)
     run_id = parse_run_id(request.path_params["run_id"])
     return JobCall(svc, job, await identity_for(svc, job, request)), run_id
 
@@ -190,7 +192,7 @@ async def list_jobs(request: Request) -> Response:
     )
 )
 async def get_job(request: Request) -> Response:
-    svc, job, identity = await caller(request)
+    svc, job, identity = await job_call(request)
     return json_response(await svc.ops.get_job(job, identity))
 
 
@@ -227,7 +229,7 @@ async def get_job(request: Request) -> Response:
 )
 @audited("trigger")
 async def run_job(request: Request) -> Response | ASGIApp:
-    svc, job, identity = await caller(request)
+    svc, job, identity = await job_call(request, trigger=True)
     stream = parse_flag("stream", request.query_params.get("stream"))
     refuse_when_draining(svc)
     if not stream:
@@ -273,7 +275,7 @@ async def _trigger(svc: Services, job: JobSettings, identity: Identity, request:
     )
 )
 async def watch_run(request: Request) -> Response | ASGIApp:
-    (svc, job, identity), run_id = await run_caller(request)
+    (svc, job, identity), run_id = await run_call(request)
     refuse_when_draining(svc)
     last_event_id = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     with svc.caller_streams.admit(request) as place, svc.gauge.admit():
@@ -300,7 +302,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     )
 )
 async def list_runs(request: Request) -> Response:
-    svc, job, identity = await caller(request)
+    svc, job, identity = await job_call(request)
     limit = parse_limit(request.query_params.get("limit"))
     runs = await svc.ops.list_runs(job, identity, limit)
     return json_response(RunsReply(runs=runs))
@@ -315,7 +317,7 @@ async def list_runs(request: Request) -> Response:
     )
 )
 async def get_run(request: Request) -> Response:
-    (svc, job, identity), run_id = await run_caller(request)
+    (svc, job, identity), run_id = await run_call(request)
     snapshot = await svc.ops.get_run(job, identity, run_id)
     return Response(bytes(snapshot.raw), media_type="application/json")
 
@@ -335,7 +337,7 @@ async def get_run(request: Request) -> Response:
     )
 )
 async def get_run_output(request: Request) -> Response:
-    (svc, job, identity), run_id = await run_caller(request)
+    (svc, job, identity), run_id = await run_call(request)
     return json_response(await svc.ops.get_run_output(job, identity, run_id))
 
 
@@ -349,7 +351,7 @@ async def get_run_output(request: Request) -> Response:
 )
 @audited("cancel")
 async def cancel_run(request: Request) -> Response:
-    (svc, job, identity), run_id = await run_caller(request)
+    (svc, job, identity), run_id = await run_call(request)
     await svc.ops.cancel_run(job, identity, run_id)
     return Response(status_code=204)
 
@@ -363,7 +365,7 @@ async def cancel_run(request: Request) -> Response:
     )
 )
 async def status(request: Request) -> Response:
-    svc, job, identity = await caller(request)
+    svc, job, identity = await job_call(request)
     latest = await svc.ops.last_run(job, identity)
     if latest is None:
         return json_response(StatusReply(status=None, result=None, run=None))
@@ -425,7 +427,7 @@ def api_document(documents: ApiDocuments) -> Callable[[Request], Awaitable[Respo
 def routes() -> list[BaseRoute]:
     """The route table, hottest read first (Starlette tries routes in order). Links to a route
     are made from its name (`url_path_for`), so each path is written here only."""
-    # Its handlers resolve their calls with this module's `caller` and `run_caller`.
+    # Its handlers resolve their calls with this module's `job_call` and `run_call`.
     from service import recovery_routes as recovery  # noqa: PLC0415 - it imports this module
 
     prefix = "/api/jobs"
