@@ -15,7 +15,8 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-STATIC = files("service") / "static"
+# Beside this module, wherever the package puts it (pyproject names the files as package data).
+STATIC = files(__name__.rpartition(".")[0]) / "static"
 # Why this differs from StaticFiles: a fixed list (nothing else under static/ is reachable, and
 # an unknown path stays our JSON 404) and the same security headers on every file.
 PAGES = {

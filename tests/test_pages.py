@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import re
-from importlib.resources import files
 
 import pytest
 
-from service.pages import PAGES
+from service.pages import PAGES, STATIC
 from tests.factories import make_client, make_settings, upstream_router
-
-STATIC = files("service") / "static"
 
 
 @pytest.mark.parametrize(("path", "name", "media_type"), [(p, *v) for p, v in PAGES.items()])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from importlib.resources import files
 
 import pytest
 import structlog
@@ -12,6 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+from service.pages import STATIC
 from tests.browser.conftest import Shots
 from tests.browser.stack import served
 from tests.e2e.servers import running
@@ -45,7 +45,7 @@ def other_site(service_url: str) -> Starlette:
 
     async def client_js(_request: Request) -> Response:
         # The page's own copy of client.js: the service's own copy would need CORS to load.
-        text = (files("service") / "static" / "client.js").read_text()
+        text = (STATIC / "client.js").read_text()
         return Response(text, media_type="text/javascript")
 
     return Starlette(routes=[Route("/{which}.html", page), Route("/client.js", client_js)])
