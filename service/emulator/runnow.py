@@ -1,26 +1,73 @@
-"""run-now: the body's checks, the run's directives, and the task plans a new run follows."""
+"""run-now as the Jobs API states it: its body and the body's checks, the run's directives, and
+the task plans a new run follows.
+
+The body is the emulator's statement of the API (shared/jobs-api.md, run-now), written from the
+API's documentation and never derived from the service it checks (service.params): a field the
+service forgets or misnames then shows up as a difference between the two, not as the same
+mistake on both sides.
+"""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Iterator, Mapping
-from typing import get_args
+from typing import Any, get_args
+
+import msgspec
 
 from service.emulator.clock import lasting
 from service.emulator.errors import InvalidParameter
 from service.emulator.inputs import decode_body
 from service.emulator.lifecycle import Outcome, TaskPlan
-from service.emulator.run_now_body import (
-    LEGACY_PARAMS,
-    MAX_PARAM_BYTES,
-    MAX_TOKEN_CHARS,
-    RunNowRequest,
-)
 from service.emulator.scenario import JobSpec, Timings
 
 OUTCOME_KEY = "emulator_outcome"
 DURATION_KEY = "emulator_duration_ms"
 _DIRECTIVE_SOURCES = ("job_parameters", "notebook_params", "python_named_params", "sql_params")
+# The legacy parameter fields: everything but job_parameters that runs/get echoes back as
+# overriding_parameters (notebook_params, python_params, ...), sorted by name.
+LEGACY_PARAMS = (
+    "dbt_commands",
+    "jar_params",
+    "notebook_params",
+    "pipeline_params",
+    "python_named_params",
+    "python_params",
+    "spark_submit_params",
+    "sql_params",
+)
+MAX_TOKEN_CHARS = 64  # idempotency_token: a string of at most 64 characters
+MAX_PARAM_BYTES = 10_000  # each legacy parameter field: at most 10,000 bytes of JSON
+
+
+class QueueSetting(msgspec.Struct):
+    """`queue`: the per-run override of the job's queue setting (`enabled` is required)."""
+
+    enabled: bool
+
+
+class RunNowRequest(msgspec.Struct, kw_only=True):
+    """The run-now body; fields this emulator does not know are ignored, as the API does."""
+
+    job_id: int | None = None
+    job_parameters: dict[str, str] | None = None
+    notebook_params: dict[str, str] | None = None
+    python_params: list[str] | None = None
+    python_named_params: dict[str, str] | None = None
+    jar_params: list[str] | None = None
+    sql_params: dict[str, str] | None = None
+    spark_submit_params: list[str] | None = None
+    dbt_commands: list[str] | None = None
+    pipeline_params: dict[str, Any] | None = None
+    idempotency_token: str | None = None
+    queue: QueueSetting | None = None
+    only: list[str] | None = None
+
+    def legacy(self) -> dict[str, Any] | None:
+        """The legacy parameters that were sent, as runs/get echoes them."""
+        given = {name: getattr(self, name) for name in LEGACY_PARAMS}
+        sent = {name: value for name, value in given.items() if value is not None}
+        return sent or None
 
 
 def decode_run_now(body: bytes) -> RunNowRequest:

@@ -12,8 +12,8 @@ from service.emulator.faults import FaultBook, FaultRule
 from service.emulator.lifecycle import Outcome, TaskPlan
 from service.emulator.render import Workspace
 from service.emulator.repair import Repair, RepairRequest, check_latest, chosen_tasks, rerun_plans
-from service.emulator.run_now_body import RunNowRequest
 from service.emulator.runnow import (
+    RunNowRequest,
     directives,
     plan_tasks,
     resolved_job_parameters,
