@@ -16,7 +16,7 @@ import ipaddress
 from collections.abc import Mapping
 
 from service.errors import ConfigError
-from service.hosts import HostNames
+from service.host_names import HostNames
 from service.settings_file import ACCESS_MODES, AccessMode, AccessTable
 
 LISTEN_ANYWHERE = "0.0.0.0"  # noqa: S104 - HOST's default: a container publishes its port

@@ -23,7 +23,8 @@ from service.cors import Cors
 from service.docs_page import DOCS_ASSETS, DOCS_PAGE
 from service.error_handlers import handle_http_error, handle_sidecar_error
 from service.errors import SidecarError
-from service.hosts import HostCheck, HostNames
+from service.host_names import HostNames
+from service.hosts import HostCheck
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
 from service.pages import PAGES, page_routes

@@ -10,7 +10,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from service import hosts, settings_file
+from service import host_names, settings_file
 from service.access_mode import refusal, resolve_mode, trust_warnings
 from service.api_keys import ApiKey, load_api_keys, loose_permissions
 from service.errors import ConfigError
@@ -128,15 +128,15 @@ def reads_variable(name: str) -> bool:
 
 def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:
     """`[access]` with its mode resolved (service.access_mode), its proxy ranges checked, and
-    its allowed hosts with ALLOWED_HOSTS and the platform's names (service.hosts)."""
+    its allowed hosts with ALLOWED_HOSTS and the platform's names (service.host_names)."""
     listed = [name for name in environ.get("ALLOWED_HOSTS", "").split(",") if name.strip()]
     try:
         trusted_networks(table.trusted_proxies)
-        allowed = hosts.checked_entries([*table.allowed_hosts, *listed])
+        allowed = host_names.checked_entries([*table.allowed_hosts, *listed])
     except ValueError as exc:
         raise ConfigError(f"[access] {exc}") from None
     try:
-        platform = hosts.platform_hosts(environ)
+        platform = host_names.platform_hosts(environ)
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
     allowed = tuple(dict.fromkeys((*allowed, *platform)))

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from service.hosts import HostNames, checked_entries, platform_hosts
+from service.host_names import HostNames, checked_entries, platform_hosts
 from tests.factories import log_lines, make_client, make_settings, upstream_router
 
 OURS = HostNames("127.0.0.1", ("jobs.example.com", "*.apps.example", "10.9.8.7"))
