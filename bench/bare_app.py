@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from service.serving import hypercorn_config
+from service.serving.server import hypercorn_config
 
 
 def create(body: bytes) -> Starlette:

@@ -27,9 +27,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 
-from service.config import config_path, load_settings
-from service.errors import ConfigError
+from service.basics.errors import ConfigError
 from service.mount import Mountable, mountable
+from service.settings.config import config_path, load_settings
 
 
 def create_app(sidecar: Mountable) -> Starlette:

@@ -18,9 +18,9 @@ import os
 import sys
 from collections.abc import Mapping
 
-from service.config import config_path, load_settings
-from service.errors import RunFailed, SidecarError
-from service.jobs import Jobs
+from service.basics.errors import RunFailed, SidecarError
+from service.python_api import Jobs
+from service.settings.config import config_path, load_settings
 
 
 async def main(job: str, params: Mapping[str, object]) -> int:

@@ -12,24 +12,24 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 
-from service import preflight
-from service.access_mode import in_force
-from service.audited import AuditWrites
-from service.authentication import PROBES, Authenticate
-from service.body_limits import BodyLimits
-from service.clock import Clock
-from service.config import Settings
-from service.cors import Cors
-from service.docs_page import DOCS_ASSETS, DOCS_PAGE
-from service.error_handlers import handle_http_error, handle_sidecar_error
-from service.errors import SidecarError
-from service.host_names import HostNames
-from service.hosts import HostCheck
-from service.middleware import AccessLog
-from service.origin import CrossSiteGuard
-from service.pages import PAGES, page_routes
-from service.routes import routes
+from service import credential_check
+from service.basics.clock import Clock
+from service.basics.errors import SidecarError
+from service.front_door.audited import AuditWrites
+from service.front_door.authentication import PROBES, Authenticate
+from service.front_door.body_limits import BodyLimits
+from service.front_door.cors import Cors
+from service.front_door.cross_site import CrossSiteGuard
+from service.front_door.hosts import HostCheck
 from service.runtime import open_services
+from service.settings.access_mode import in_force
+from service.settings.config import Settings
+from service.settings.host_names import HostNames
+from service.web.access_log import AccessLog
+from service.web.docs_page import DOCS_ASSETS, DOCS_PAGE
+from service.web.error_handlers import handle_http_error, handle_sidecar_error
+from service.web.pages import PAGES, page_routes
+from service.web.routes import routes
 
 _log = structlog.get_logger("service.app")
 
@@ -60,7 +60,7 @@ def create_app(
         ) as services:
             _log.info("app.started", jobs=sorted(settings.jobs), host=settings.workspace.host)
             if check_credentials:
-                services.tasks.start_soon(preflight.check_credentials, services)
+                services.tasks.start_soon(credential_check.check_credentials, services)
             yield {"services": services}
         _log.info("app.stopped")
 

@@ -28,8 +28,21 @@ import structlog
 import uvloop
 
 from service.app import create_app
-from service.clock import LoopClock
-from service.config import (
+from service.basics.clock import LoopClock
+from service.basics.errors import ConfigError
+from service.basics.logs import configure_logging
+from service.remote_cli import COMMANDS as REMOTE_COMMANDS
+from service.remote_cli import add_commands as add_remote_commands
+from service.remote_cli import main as remote_main
+from service.serving.server import (
+    drain_after,
+    hypercorn_config,
+    listening_socket,
+    raise_fd_limit,
+    serve,
+)
+from service.serving.workers import run_workers
+from service.settings.config import (
     Settings,
     check_serving,
     checked_scale,
@@ -37,13 +50,6 @@ from service.config import (
     describe,
     load_settings,
 )
-from service.errors import ConfigError
-from service.logs import configure_logging
-from service.remote_cli import COMMANDS as REMOTE_COMMANDS
-from service.remote_cli import add_commands as add_remote_commands
-from service.remote_cli import main as remote_main
-from service.serving import drain_after, hypercorn_config, listening_socket, raise_fd_limit, serve
-from service.workers import run_workers
 
 EMULATOR_PORT = 8001
 DEMO_CONFIG = Path("config/demo.toml")
@@ -92,7 +98,7 @@ def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
 
 
 def _serve_workers(settings: Settings) -> int:
-    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/workers.py)."""
+    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/serving/workers.py)."""
     host, port = settings.listen_host, settings.port
     # Bound once here first, so a port in use is one error at start, not a restarting worker.
     listening_socket(host, port, dead_peer_timeout_s=1, reuse_port=True).close()

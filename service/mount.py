@@ -14,7 +14,7 @@ the sidecar's::
 
     app = Starlette(routes=[Mount("/jobs", app=sidecar.app), ...], lifespan=lifespan)
 
-Requests below the mount point see the service as if it were served alone (service.root_path):
+Requests below the mount point see the service as if it were served alone (service.basics.root_path):
 `/jobs/api/jobs/etl/run`, the dashboard at `/jobs/`, `watchUrl`s under `/jobs`.
 """
 
@@ -30,7 +30,7 @@ import msgspec
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.app import create_app
-from service.config import Settings, check_serving
+from service.settings.config import Settings, check_serving
 
 
 class Mountable(msgspec.Struct, frozen=True):

@@ -11,23 +11,23 @@ import httpx
 import msgspec
 from anyio.abc import TaskGroup
 
-from service.all_runs import AllRuns
-from service.cache import ReadCache
-from service.clock import Clock, LoopClock
-from service.config import JobSettings, Settings, Workspace
-from service.directory import UserDirectory
-from service.operations import JobOperations
-from service.rate_limits import RateLimits
-from service.redis_link import RedisLink
-from service.redis_tasks import supervise
-from service.repairs import Repairs
+from service.basics.clock import Clock, LoopClock
+from service.cache.read_cache import ReadCache
+from service.front_door.rate_limits import RateLimits
+from service.front_door.stream_quota import CallerStreams
+from service.jobs.all_runs import AllRuns
+from service.jobs.operations import JobOperations
+from service.jobs.repairs import Repairs
+from service.jobs.triggers import Triggers
+from service.jobs.users import UserDirectory
 from service.runs.follow import Following, follow
 from service.runs.hub import Hub
 from service.runs.streams import StreamGauge
-from service.scale_out import cache_store, key_memory, open_link, trigger_counts
-from service.scale_out import hub as open_hub
-from service.stream_quota import CallerStreams
-from service.triggers import Triggers
+from service.scale_out.redis_link import RedisLink
+from service.scale_out.redis_tasks import supervise
+from service.scale_out.wiring import cache_store, key_memory, open_link, trigger_counts
+from service.scale_out.wiring import hub as open_hub
+from service.settings.config import JobSettings, Settings, Workspace
 from service.upstream.auth import BearerAuth, Identity, OAuthM2MAuth, service_principal
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy, drop_stamina_log_hooks
@@ -51,9 +51,11 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     draining: asyncio.Event
     stopping: asyncio.Event  # SIGTERM seen: readiness fails (draining follows drain_delay_ms later)
     tasks: TaskGroup
-    repairs: Repairs  # runs/repair once per Idempotency-Key (service.repairs)
-    all_runs: AllRuns  # the runs of several jobs at once (service.all_runs)
-    link: RedisLink | None = None  # REDIS_URL set: what the replicas share (service.scale_out)
+    repairs: Repairs  # runs/repair once per Idempotency-Key (service.jobs.repairs)
+    all_runs: AllRuns  # the runs of several jobs at once (service.jobs.all_runs)
+    link: RedisLink | None = (
+        None  # REDIS_URL set: what the replicas share (service.scale_out.wiring)
+    )
 
     async def follow_new_run(self, job: JobSettings, identity: Identity, run_id: int) -> Following:
         """Follow a run just triggered, until it ends or the job's wait timeout (run-and-wait)."""
@@ -132,7 +134,7 @@ async def open_services(
         anyio.create_task_group() as tasks,
     ):
         if link is not None:
-            # The circuit (service/redis_link.py), for as long as the link is open: started here,
+            # The circuit (service/scale_out/redis_link.py), for as long as the link is open: started here,
             # where the link opens, in the task group that ends before the link closes.
             circuit = link
             tasks.start_soon(

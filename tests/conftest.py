@@ -10,8 +10,8 @@ import httpx
 import pytest
 import respx
 
-from service.config import Settings
-from service.logs import configure_logging
+from service.basics.logs import configure_logging
+from service.settings.config import Settings
 from tests.factories import make_client, make_settings, upstream_router
 from tests.redis_server import RedisServer, redis_server_for
 

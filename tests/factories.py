@@ -15,9 +15,9 @@ import respx
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
-from service.clock import LoopClock
-from service.config import Settings, load_settings
-from service.settings_file import LimitsTable
+from service.basics.clock import LoopClock
+from service.settings.config import Settings, load_settings
+from service.settings.toml_file import LimitsTable
 
 HOST = "https://ws.test"
 SIDECAR_NAME = "sidecar.test"  # the in-process client's Host (`with_lifespan`)
@@ -26,7 +26,7 @@ SCIM_ME = "/api/2.0/preview/scim/v2/Me"  # who a token belongs to
 JOB_IDS = {"etl": 101, "report": 102, "other": 103}
 # The demo jobs: config/demo.toml, config/emulator.toml and docker-compose.yml agree on these.
 # Tests trigger and read far more often than a person: out of the way unless a test sets
-# `[limits]` (or passes `limits=`); the defaults are tested in tests/test_rate_limits.py.
+# `[limits]` (or passes `limits=`); the defaults are tested in tests/front_door/test_rate_limits.py.
 ROOMY_LIMITS = LimitsTable(
     trigger="100000/minute", read="1000000/minute", streams_per_caller=10_000
 )
@@ -69,8 +69,8 @@ def make_settings(
 ) -> Settings:
     """Settings from an optional TOML text and environment, then field overrides.
 
-    Listening on loopback: open mode by default (service.access_mode), as `make run` is, and
-    answering to the in-process client's name (SIDECAR_NAME) besides loopback (service.hosts).
+    Listening on loopback: open mode by default (service.settings.access_mode), as `make run` is, and
+    answering to the in-process client's name (SIDECAR_NAME) besides loopback (service.front_door.hosts).
     `[limits]` are roomy (ROOMY_LIMITS) unless the TOML has a `[limits]` table."""
     env = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "HOST": "127.0.0.1"}
     if environ is not None:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from service.basics.logs import configure_logging
 from service.cli import main, try_this
-from service.logs import configure_logging
-from service.serving import hypercorn_config
+from service.serving.server import hypercorn_config
 
 
 @pytest.fixture

@@ -27,12 +27,12 @@ import pytest
 from asgi_lifespan import LifespanManager
 from starlette.routing import Match
 
+from service.basics.errors import ConfigError
 from service.cli import argument_parser
-from service.config import check_serving, config_path, load_settings, reads_variable
 from service.emulator.scenario import DEFAULT_TOKEN
-from service.errors import ConfigError
-from service.routes import routes
+from service.settings.config import check_serving, config_path, load_settings, reads_variable
 from service.upstream.client import API
+from service.web.routes import routes
 from tests.compose_file import (
     command,
     compose,

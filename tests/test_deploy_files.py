@@ -1,7 +1,7 @@
 """The Databricks App's files agree with the code: app.yaml, the databricks.yml bundle, the staged
 source (deploy/databricks-app/stage.py, `make app-bundle`) and the Node sample's app.yaml.
 
-Every environment variable a file sets must be one the service reads (service.config's
+Every environment variable a file sets must be one the service reads (service.settings.config's
 ENVIRONMENT, which the settings loader itself reads through), every `valueFrom` must name a
 resource of the bundle's app, and the staged source must hold what Apps installs and runs.
 """
@@ -18,7 +18,7 @@ import pytest
 import yaml
 
 from service.cli import argument_parser
-from service.config import reads_variable
+from service.settings.config import reads_variable
 from tests.e2e.servers import stage_app
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -120,7 +120,7 @@ def test_the_staged_source_holds_what_apps_installs_and_runs(tmp_path):
         ROOT / "config" / "jobs.toml"
     ).read_text()
     assert (tmp_path / "service" / "__main__.py").is_file()
-    assert (tmp_path / "service" / "static" / "index.html").is_file()
+    assert (tmp_path / "service" / "web" / "static" / "index.html").is_file()
 
 
 def files(folder: Path) -> set[Path]:

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Mount, Route
 
-from service.errors import ConfigError
+from service.basics.errors import ConfigError
 from service.mount import Mountable, mountable
 from tests.factories import (
     HOST,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from service.config import config_path, load_settings
+from service.settings.config import config_path, load_settings
 from tests.compose_file import command, compose, environment, interpolate, service
 from tests.dockerfile import ROOT, image_path, repo_file_in_image
 

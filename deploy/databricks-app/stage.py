@@ -8,7 +8,7 @@ DEST (default: deploy/databricks-app/build, the bundle's source_code_path) recei
                          an app of yours that runs the sidecar beside it: examples/node-app/)
     requirements.txt     the runtime dependencies exactly as uv.lock has them, with hashes: Apps
                          pip-installs it before starting the app
-    service/             the package as its wheel holds it: its modules and static/ files
+    service/             the package as its wheel holds it: its modules and web/static/ files
     jobs_sidecar-<version>.dist-info/
                          the package's metadata (name, version, console script), so that
                          importlib.metadata finds it beside the code
@@ -46,7 +46,7 @@ def stage(dest: Path, config: Path, *, app_yaml: bool = True) -> None:
 
 def _copy_package(dest: Path) -> None:
     """The modules of every package under service/ and its static files, as the wheel has them
-    (pyproject: packages `service*`, package data `static/*`); no caches."""
+    (pyproject: packages `service*`, package data `web/static/*`); no caches."""
     target = dest / PACKAGE
     if target.exists():
         shutil.rmtree(target)
@@ -57,7 +57,7 @@ def _copy_package(dest: Path) -> None:
             out = target / module.relative_to(source)
             out.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(module, out)
-    shutil.copytree(source / "static", target / "static")
+    shutil.copytree(source / "web" / "static", target / "web" / "static")
 
 
 def _write_metadata(dest: Path, project: dict[str, object]) -> None:

@@ -4,7 +4,7 @@ from service.emulator.app import create_emulator_app, emulator_state
 from service.emulator.clock import EmulatorClock, ManualClock, ScaledClock
 from service.emulator.faults import ConnectionDropped, FaultRule
 from service.emulator.scenario import Scenario, load_scenario
-from service.emulator.state import Emulator
+from service.emulator.workspace import Emulator
 
 __all__ = [
     "ConnectionDropped",

@@ -23,14 +23,14 @@ from service.emulator.inputs import (
 from service.emulator.outputs import render_output
 from service.emulator.render import Workspace, render_job, render_run, render_task_run
 from service.emulator.repair import decode_repair
-from service.emulator.runnow import decode_run_now
-from service.emulator.state import Emulator, RunFilter
+from service.emulator.run_now import decode_run_now
 from service.emulator.wire import (
     ListJobsResponse,
     ListRunsResponse,
     RepairRunResponse,
     RunNowResponse,
 )
+from service.emulator.workspace import Emulator, RunFilter
 
 VERSIONS = ("2.0", "2.1", "2.2")
 ARRAY_PAGE = 100  # API 2.2 returns arrays such as `tasks` 100 elements at a time

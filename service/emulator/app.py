@@ -30,8 +30,8 @@ from service.emulator.inputs import bearer_token, origin
 from service.emulator.run_page import run_page_routes
 from service.emulator.scenario import Scenario
 from service.emulator.scim import SCIM_ME_PATH, me
-from service.emulator.state import Emulator
 from service.emulator.stats import RecordingMiddleware
+from service.emulator.workspace import Emulator
 
 
 def create_emulator_app(

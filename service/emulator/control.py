@@ -14,7 +14,7 @@ from service.emulator.errors import json_response
 from service.emulator.faults import FaultRule
 from service.emulator.inputs import decode_body
 from service.emulator.lifecycle import Outcome
-from service.emulator.state import Emulator
+from service.emulator.workspace import Emulator
 
 
 class _Advance(msgspec.Struct, forbid_unknown_fields=True):

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from service.emulator.lifecycle import TaskPlan
 from service.emulator.render import Workspace, render_task_run, task_spec
+from service.emulator.run_states import INTERNAL_FAILURE
 from service.emulator.runs import RunRecord
-from service.emulator.states import INTERNAL_FAILURE
 from service.emulator.wire import RunOutput
 
 MAX_OUTPUT_BYTES = 5 * 1024 * 1024  # the API keeps the first 5 MB of a result, the last of logs

@@ -7,9 +7,9 @@ from typing import Any
 import msgspec
 
 from service.emulator.lifecycle import TaskPlan, TaskTimeline
+from service.emulator.run_states import describe, queue_message, run_ending, task_ending
 from service.emulator.runs import RunRecord
 from service.emulator.scenario import JobSpec, TaskSpec
-from service.emulator.states import describe, queue_message, run_ending, task_ending
 from service.emulator.wire import (
     TASK_FIELDS,
     Job,

@@ -18,7 +18,7 @@ from service.emulator.clock import lasting
 from service.emulator.errors import InvalidParameter
 from service.emulator.inputs import decode_body
 from service.emulator.lifecycle import Outcome, TaskPlan, TaskTimeline, Timeline
-from service.emulator.runnow import RunNowRequest, check_params
+from service.emulator.run_now import RunNowRequest, check_params
 from service.emulator.scenario import JobSpec
 
 # Task results a repair of "all failed tasks" runs again: the failures, and what they stopped.

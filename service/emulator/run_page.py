@@ -17,8 +17,8 @@ from starlette.routing import BaseRoute, Route
 from service.emulator.errors import ApiError
 from service.emulator.inputs import origin
 from service.emulator.render import render_run
-from service.emulator.state import Emulator
 from service.emulator.wire import Run
+from service.emulator.workspace import Emulator
 
 LATEST = 20
 _STYLE = (

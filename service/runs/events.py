@@ -8,7 +8,7 @@ from typing import Annotated
 
 import msgspec
 
-from service.errors import SidecarError, error_body
+from service.basics.errors import SidecarError, error_body
 from service.upstream.wire import Run, RunSnapshot, schema_of
 
 _encoder = msgspec.json.Encoder()

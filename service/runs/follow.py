@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 
-from service.clock import Clock
-from service.config import JobSettings
-from service.errors import WaitTimeout
-from service.operations import JobOperations
+from service.basics.clock import Clock
+from service.basics.errors import WaitTimeout
+from service.jobs.operations import JobOperations
 from service.runs.events import RunEvent, event_id
 from service.runs.hub import Hub
 from service.runs.subscription import End, Subscription
 from service.runs.watch import RunWatch
+from service.settings.config import JobSettings
 from service.upstream.auth import Identity
 
 

@@ -14,13 +14,13 @@ from typing import Protocol
 
 from anyio.abc import TaskGroup
 
-from service import logs
-from service.clock import Clock
-from service.config import JobSettings, Settings
-from service.errors import SidecarError, Unavailable, UpstreamThrottled
-from service.operations import JobOperations
+from service.basics import logs
+from service.basics.clock import Clock
+from service.basics.errors import SidecarError, Unavailable, UpstreamThrottled
+from service.jobs.operations import JobOperations
 from service.runs.subscription import End
 from service.runs.watch import RunWatch
+from service.settings.config import JobSettings, Settings
 from service.upstream.auth import Identity
 from service.upstream.wire import RunSnapshot
 
@@ -52,7 +52,7 @@ class Hub(Protocol):
     async def join(
         self, job: JobSettings, identity: Identity, run_id: int, initial: RunSnapshot | None = None
     ) -> RunWatch:
-        """`watch`, for a hub that may have to ask shared storage first (service.runs.redis_hub)."""
+        """`watch`, for a hub that may have to ask shared storage first (service.scale_out.redis_hub)."""
         ...
 
     def reopen(self, watch: RunWatch, snapshot: RunSnapshot) -> None:

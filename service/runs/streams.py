@@ -21,7 +21,7 @@ from typing import Any, Literal
 import msgspec
 import structlog
 
-from service.errors import Unavailable
+from service.basics.errors import Unavailable
 from service.runs.events import error_frame, json_frame
 from service.runs.follow import Following
 from service.runs.subscription import End

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Literal
 
-from service.errors import SidecarError, Unavailable
+from service.basics.errors import SidecarError, Unavailable
 from service.runs.events import RunEvent
 
 EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect", "timeout"]

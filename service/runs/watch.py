@@ -5,10 +5,10 @@ from __future__ import annotations
 import asyncio
 from collections import deque
 
-from service.clock import Clock
-from service.config import JobSettings, Settings
+from service.basics.clock import Clock
 from service.runs.events import RunEvent, make_event, new_epoch, parse_event_id, signature
 from service.runs.subscription import End, Subscription
+from service.settings.config import JobSettings, Settings
 from service.upstream.auth import Identity
 from service.upstream.wire import RunSnapshot, run_from_raw
 

@@ -9,7 +9,7 @@ from collections.abc import AsyncGenerator, Generator
 import httpx
 import msgspec
 
-from service.clock import Clock
+from service.basics.clock import Clock
 from service.upstream.tokens import TokenEndpoint
 
 # Refresh this long before the token's expiry: Azure rejects tokens with 30 s or less left,

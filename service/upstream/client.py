@@ -10,7 +10,7 @@ from typing import Any, TypeVar
 import httpx
 import msgspec
 
-from service.errors import (
+from service.basics.errors import (
     OutcomeUnknown,
     UpstreamAuthFailed,
     UpstreamError,
@@ -22,7 +22,7 @@ from service.errors import (
     UpstreamTooLarge,
     UpstreamUnavailable,
 )
-from service.logs import library_logger, upstream_text
+from service.basics.logs import library_logger, upstream_text
 from service.upstream.auth import Identity
 from service.upstream.reply import parse_retry_after, read_capped, read_head, type_problem
 from service.upstream.retry import POLL, READ, SAFE_WRITE, WRITE, RetryPolicy, Tier

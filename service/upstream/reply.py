@@ -9,8 +9,8 @@ from datetime import UTC
 
 import httpx
 
-from service.errors import UpstreamTooLarge
-from service.logs import library_logger
+from service.basics.errors import UpstreamTooLarge
+from service.basics.logs import library_logger
 
 # A 2xx of these types is a login page or a proxy's, whatever its body: never the JSON promised.
 _NOT_JSON = frozenset({"text/html", "application/xhtml+xml", "text/xml", "application/xml"})

@@ -21,15 +21,15 @@ import msgspec
 import stamina
 import stamina.instrumentation
 
-from service.clock import Clock
-from service.errors import (
+from service.basics.clock import Clock
+from service.basics.errors import (
     UpstreamError,
     UpstreamInvalid,
     UpstreamThrottled,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from service.logs import library_logger
+from service.basics.logs import library_logger
 
 T = TypeVar("T")
 

@@ -21,15 +21,15 @@ from typing import Any
 import httpx
 import msgspec
 
-from service.clock import Clock
-from service.errors import (
+from service.basics.clock import Clock
+from service.basics.errors import (
     UpstreamAuthFailed,
     UpstreamError,
     UpstreamThrottled,
     UpstreamTimeout,
     UpstreamUnavailable,
 )
-from service.logs import library_logger
+from service.basics.logs import library_logger
 from service.upstream.reply import parse_retry_after
 from service.upstream.wire import TokenReply
 

@@ -15,7 +15,7 @@ import msgspec
 from service.upstream.links import web_links_only
 
 TERMINAL_STATES = frozenset({"TERMINATED", "SKIPPED", "INTERNAL_ERROR"})
-# Where the API document (service.openapi) keeps the schema of a struct.
+# Where the API document (service.web.openapi) keeps the schema of a struct.
 SCHEMA_REF = "#/components/schemas/{name}"
 
 
@@ -253,7 +253,7 @@ def schema_of(struct: type[msgspec.Struct]) -> msgspec.Meta:
     them, documented as `struct`.
 
     The bytes are never decoded into `struct` on the way out; the schema only says what they
-    hold. `service.openapi` finds `struct` through `Meta.extra` and adds it to the components.
+    hold. `service.web.openapi` finds `struct` through `Meta.extra` and adds it to the components.
     """
     return msgspec.Meta(
         extra_json_schema={"$ref": SCHEMA_REF.format(name=struct.__name__)},

@@ -11,7 +11,7 @@ import msgspec
 from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.emulator.app import emulator_state
-from service.emulator.state import Emulator
+from service.emulator.workspace import Emulator
 from tests.e2e.servers import fast_settings, running
 
 

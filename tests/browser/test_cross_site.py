@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from service.pages import STATIC
+from service.web.pages import STATIC
 from tests.browser.conftest import Shots
 from tests.browser.stack import served
 from tests.e2e.servers import running

@@ -17,10 +17,10 @@ from typing import NamedTuple
 
 import msgspec
 
-from service.api_keys import ApiKey
 from service.app import create_app
+from service.basics.secret import Secret
 from service.emulator import ScaledClock, Scenario, create_emulator_app
-from service.secret import Secret
+from service.settings.api_keys import ApiKey
 from tests.e2e.servers import SPEED, Stack, fast_settings, running
 from tests.factories import DEMO_JOB_IDS
 

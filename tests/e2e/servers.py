@@ -17,10 +17,10 @@ import httpx
 import msgspec
 
 from service.app import create_app
-from service.config import load_settings
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.emulator.scenario import DEFAULT_TOKEN
-from service.serving import hypercorn_config, listening_socket, serve
+from service.serving.server import hypercorn_config, listening_socket, serve
+from service.settings.config import load_settings
 
 
 def open_fds() -> int:

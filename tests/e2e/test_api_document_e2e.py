@@ -7,7 +7,7 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
-from service.settings_file import LimitsTable
+from service.settings.toml_file import LimitsTable
 from tests.e2e.servers import stack
 from tests.factories import sse_events
 

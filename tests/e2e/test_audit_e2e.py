@@ -18,11 +18,11 @@ import httpx
 import msgspec
 import pytest
 
-from service import audit
 from service.app import create_app
-from service.config import check_serving, load_settings
 from service.emulator import Scenario, create_emulator_app
 from service.emulator.clock import ManualClock
+from service.jobs import audit
+from service.settings.config import check_serving, load_settings
 from tests.e2e.servers import running
 from tests.factories import log_lines
 

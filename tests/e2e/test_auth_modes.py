@@ -19,9 +19,9 @@ import msgspec
 import pytest
 
 from service.app import create_app
-from service.config import Settings, load_settings
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.emulator.scenario import Timings
+from service.settings.config import Settings, load_settings
 from tests.e2e.servers import running
 from tests.factories import sse_events
 

@@ -15,10 +15,10 @@ import msgspec
 import pytest
 
 from service.app import create_app
-from service.config import check_serving, load_settings
 from service.emulator import Scenario, create_emulator_app
 from service.emulator.clock import ManualClock
-from service.settings_file import LimitsTable
+from service.settings.config import check_serving, load_settings
+from service.settings.toml_file import LimitsTable
 from tests.e2e.servers import DEMO, running
 from tests.factories import log_lines
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from service.api_keys import ApiKey
 from service.app import create_app
+from service.basics.secret import Secret
 from service.emulator import ScaledClock, Scenario, create_emulator_app
-from service.secret import Secret
+from service.settings.api_keys import ApiKey
 from tests.e2e.servers import SPEED, fast_settings, running
 
 pytestmark = pytest.mark.looptime(False)

@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from service.app import create_app
+from service.basics.errors import SidecarError, WaitTimeout
 from service.emulator import ScaledClock, Scenario, create_emulator_app
-from service.errors import SidecarError, WaitTimeout
-from service.jobs import Jobs
+from service.python_api import Jobs
 from tests.e2e.servers import fast_settings, running
 from tests.factories import sse_events
 

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.http1 import HTTP2_REFUSAL, MAX_HEAD_BYTES
+from service.serving.http1 import HTTP2_REFUSAL, MAX_HEAD_BYTES
 from tests.e2e.servers import (
     Stack,
     open_fds,

@@ -13,8 +13,8 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.config import check_serving, load_settings
-from service.key_rotation import CHECK_EVERY_S
+from service.settings.config import check_serving, load_settings
+from service.settings.key_rotation import CHECK_EVERY_S
 from tests.e2e.servers import running
 from tests.factories import log_lines
 

@@ -18,10 +18,10 @@ import msgspec
 import pytest
 
 from service.app import create_app
-from service.config import load_settings
 from service.emulator import Scenario, create_emulator_app
 from service.emulator.clock import ManualClock
-from service.settings_file import JobLimits, LimitsTable
+from service.settings.config import load_settings
+from service.settings.toml_file import JobLimits, LimitsTable
 from tests.e2e.servers import running
 
 pytestmark = pytest.mark.looptime(False)

@@ -18,8 +18,8 @@ import msgspec
 import pytest
 
 from service.app import create_app
-from service.config import check_serving, load_settings
 from service.emulator import ScaledClock, Scenario, create_emulator_app
+from service.settings.config import check_serving, load_settings
 from tests.e2e.servers import running
 from tests.factories import log_lines
 

@@ -7,9 +7,9 @@ import asyncio
 import msgspec
 import pytest
 
+from service.basics.errors import RunFailed
 from service.emulator import ScaledClock, Scenario, create_emulator_app
-from service.errors import RunFailed
-from service.jobs import Jobs
+from service.python_api import Jobs
 from tests.e2e.servers import SPEED, fast_settings, running
 
 pytestmark = pytest.mark.looptime(False)

@@ -17,8 +17,8 @@ import pytest
 import stamina
 
 from service.app import create_app
-from service.config import check_serving, load_settings
 from service.emulator import ManualClock, ScaledClock, Scenario, create_emulator_app
+from service.settings.config import check_serving, load_settings
 from tests.e2e.servers import SPEED, Stack, fault, running, stack, stats
 from tests.factories import sse_events
 

@@ -11,7 +11,7 @@ import httpx
 import pytest
 
 from service.app import create_app
-from service.serving import listening_socket
+from service.serving.server import listening_socket
 from tests.e2e.servers import open_fds, port_of, running, split_response, within
 from tests.factories import make_settings, transport, upstream_router
 

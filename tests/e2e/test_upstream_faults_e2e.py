@@ -13,7 +13,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 
 from service.app import create_app
-from service.logs import configure_logging
+from service.basics.logs import configure_logging
 from tests.e2e.servers import etl_settings, fault, running, stack, stats
 from tests.factories import DATE, StoppedWallClock
 

@@ -7,7 +7,7 @@ import json
 import msgspec
 import pytest
 
-from service.errors import Unavailable
+from service.basics.errors import Unavailable
 from service.runs.events import (
     error_frame,
     event_id,

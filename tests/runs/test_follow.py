@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from service.callers import PROGRAM
+from service.basics.callers import PROGRAM
 from service.runs.follow import follow
 from service.runs.subscription import End
 from service.runtime import open_services

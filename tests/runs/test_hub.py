@@ -9,7 +9,7 @@ import json
 import httpx
 import pytest
 
-from service.clock import LoopClock
+from service.basics.clock import LoopClock
 from service.runs.hub import next_delay
 from service.runs.streams import end_frame
 from service.runs.subscription import End

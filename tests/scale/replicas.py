@@ -11,18 +11,18 @@ from typing import Any
 import httpx
 import respx
 
-from service.config import Secret
 from service.runs.events import RunEvent
 from service.runs.follow import Following
 from service.runs.subscription import End
 from service.runtime import Services, open_services
+from service.settings.config import Secret
 from tests.factories import make_run, make_settings, transport
 
 RUN_ID = 555
 
 
 def run_key(run_id: int, part: str, identity: str = "sp", prefix: str = "jobs-sidecar") -> str:
-    """A run's key in Redis, named as service/runs/shared_run.py names it (`part`: epoch,
+    """A run's key in Redis, named as service/scale_out/shared_run.py names it (`part`: epoch,
     events, lease, watchers, polled)."""
     who = hashlib.sha256(identity.encode()).hexdigest()[:16]
     return f"{prefix}:run:{run_id}:{who}:{part}"

@@ -10,9 +10,9 @@ import httpx
 import pytest
 import structlog
 
-from service.config import Secret
 from service.emulator import ManualClock, Scenario, create_emulator_app
 from service.runs.subscription import End
+from service.settings.config import Secret
 from tests.e2e.servers import running
 from tests.factories import gauge, make_client, make_settings, upstream_router
 from tests.scale.cluster import PARAMS, Watcher, advance, cluster, trigger

@@ -7,10 +7,10 @@ import asyncio
 import msgspec
 import pytest
 
-from service.callers import PROGRAM
-from service.redis_link import RedisLink
-from service.runs.shared_run import SharedRun
+from service.basics.callers import PROGRAM
 from service.runs.subscription import End
+from service.scale_out.redis_link import RedisLink
+from service.scale_out.shared_run import SharedRun
 from service.upstream.wire import run_from_raw
 from tests.factories import make_run, upstream_router
 from tests.scale.replicas import Upstream, collect, replicas, run_key, until, watch

@@ -9,8 +9,8 @@ import httpx
 import pytest
 import structlog
 
-from service.config import Secret
 from service.runs.subscription import End
+from service.settings.config import Secret
 from tests.factories import gauge, make_client, make_settings, upstream_router
 from tests.scale.replicas import Upstream, collect, replicas, watch
 

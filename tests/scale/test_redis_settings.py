@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.config import describe
-from service.errors import ConfigError
+from service.basics.errors import ConfigError
+from service.settings.config import describe
 from tests.factories import make_settings
 
 ENV = {"DATABRICKS_HOST": "https://ws.test", "DATABRICKS_TOKEN": "dapi-test-token"}

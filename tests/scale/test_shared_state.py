@@ -10,10 +10,10 @@ import structlog
 from asgi_lifespan import LifespanManager
 
 from service.app import create_app
-from service.callers import ANONYMOUS
-from service.config import Secret
-from service.errors import IdempotencyKeyReused
-from service.redis_link import RedisDown
+from service.basics.callers import ANONYMOUS
+from service.basics.errors import IdempotencyKeyReused
+from service.scale_out.redis_link import RedisDown
+from service.settings.config import Secret
 from tests.factories import make_client, make_run, make_settings, transport, upstream_router
 from tests.scale.replicas import RUN_ID, Upstream, replicas, until
 

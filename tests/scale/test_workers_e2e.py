@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from service.basics.logs import configure_logging
 from service.cli import main
 from service.emulator import ManualClock, Scenario, create_emulator_app
-from service.logs import configure_logging
 from tests.e2e.servers import running
 from tests.scale.cluster import emulator_calls, replica, trigger
 

@@ -11,8 +11,8 @@ import httpx
 import pytest
 import respx
 
-from service.clock import LoopClock
-from service.errors import UpstreamAuthFailed
+from service.basics.clock import LoopClock
+from service.basics.errors import UpstreamAuthFailed
 from service.upstream.auth import BearerAuth, OAuthM2MAuth
 from service.upstream.tokens import TokenEndpoint
 from tests.factories import (

@@ -10,8 +10,8 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from service.clock import LoopClock
-from service.errors import (
+from service.basics.clock import LoopClock
+from service.basics.errors import (
     OutcomeUnknown,
     UpstreamAuthFailed,
     UpstreamError,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import service.upstream
 
-BELOW = {"service.errors", "service.clock", "service.logs"}
+BELOW = {"service.basics.errors", "service.basics.clock", "service.basics.logs"}
 
 
 def service_imports(path: Path) -> set[str]:

@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from service.clock import LoopClock
-from service.errors import UpstreamTooLarge
+from service.basics.clock import LoopClock
+from service.basics.errors import UpstreamTooLarge
 from service.upstream.auth import Identity
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy

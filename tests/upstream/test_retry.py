@@ -7,8 +7,8 @@ import asyncio
 import httpx
 import pytest
 
-from service.clock import LoopClock
-from service.errors import (
+from service.basics.clock import LoopClock
+from service.basics.errors import (
     UpstreamNotFound,
     UpstreamRejected,
     UpstreamThrottled,

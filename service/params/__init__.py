@@ -1,0 +1,1 @@
+"""Job parameters: schemas from TOML, their patterns, and the run request's body."""
