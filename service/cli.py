@@ -98,7 +98,8 @@ def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
 
 
 def _serve_workers(settings: Settings) -> int:
-    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/serving/workers.py)."""
+    """`workers` processes, each on a SO_REUSEPORT socket of the port
+    (service/serving/workers.py)."""
     host, port = settings.listen_host, settings.port
     # Bound once here first, so a port in use is one error at start, not a restarting worker.
     listening_socket(host, port, dead_peer_timeout_s=1, reuse_port=True).close()

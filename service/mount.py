@@ -14,8 +14,9 @@ the sidecar's::
 
     app = Starlette(routes=[Mount("/jobs", app=sidecar.app), ...], lifespan=lifespan)
 
-Requests below the mount point see the service as if it were served alone (service.basics.root_path):
-`/jobs/api/jobs/etl/run`, the dashboard at `/jobs/`, `watchUrl`s under `/jobs`.
+Requests below the mount point see the service as if it were served alone
+(service.basics.root_path): `/jobs/api/jobs/etl/run`, the dashboard at `/jobs/`, `watchUrl`s under
+`/jobs`.
 """
 
 from __future__ import annotations

@@ -69,8 +69,9 @@ class Jobs:
     """`jobs("etl")` → a handle. Open with `Jobs.open(settings)`, or take `app` services.
 
     The caller is the program itself (`service.basics.callers.PROGRAM`, "python program"): it holds
-    the workspace credentials, so the HTTP front door's access rules (service.front_door.permissions) and
-    limits do not apply; its Idempotency-Keys are its own, apart from every HTTP caller's.
+    the workspace credentials, so the HTTP front door's access rules
+    (service.front_door.permissions) and limits do not apply; its Idempotency-Keys are its own,
+    apart from every HTTP caller's.
     """
 
     def __init__(self, services: Services) -> None:

@@ -134,8 +134,9 @@ async def open_services(
         anyio.create_task_group() as tasks,
     ):
         if link is not None:
-            # The circuit (service/scale_out/redis_link.py), for as long as the link is open: started here,
-            # where the link opens, in the task group that ends before the link closes.
+            # The circuit (service/scale_out/redis_link.py), for as long as the link is open:
+            # started here, where the link opens, in the task group that ends before the link
+            # closes.
             circuit = link
             tasks.start_soon(
                 supervise, link.health, clock, "circuit", lambda: circuit.keep_checking(clock)

@@ -69,8 +69,9 @@ def make_settings(
 ) -> Settings:
     """Settings from an optional TOML text and environment, then field overrides.
 
-    Listening on loopback: open mode by default (service.settings.access_mode), as `make run` is, and
-    answering to the in-process client's name (SIDECAR_NAME) besides loopback (service.front_door.hosts).
+    Listening on loopback: open mode by default (service.settings.access_mode), as `make run` is,
+    and answering to the in-process client's name (SIDECAR_NAME) besides loopback
+    (service.front_door.hosts).
     `[limits]` are roomy (ROOMY_LIMITS) unless the TOML has a `[limits]` table."""
     env = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "HOST": "127.0.0.1"}
     if environ is not None:

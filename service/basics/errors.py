@@ -18,7 +18,7 @@
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
     │   ├── MisdirectedHost            421: a Host name the service does not answer to
-    │   ├── HeadersTooLarge            431: the request head is over 16 KiB (service/serving/http1.py)
+    │   ├── HeadersTooLarge            431: the request head is over 16 KiB (serving/http1.py)
     │   ├── RouteRefused               404/405: no such route or method (HTTP_<status>)
     │   ├── RunNotFinished             409: a repair of a run still in progress
     │   ├── NothingToRepair            409: a repair of every failed task of a run with none
@@ -312,7 +312,8 @@ def sanitize_key(key: str) -> str:
 
 
 def unknown_job(key: str) -> UnknownJob:
-    """One answer for a key no job has and a job the caller may not view (service.front_door.permissions)."""
+    """One answer for a key no job has and a job the caller may not view
+    (service.front_door.permissions)."""
     return UnknownJob(f'Unknown job "{sanitize_key(key)}"')
 
 

@@ -2,8 +2,8 @@
 the task plans a new run follows.
 
 The body is the emulator's statement of the API (shared/jobs-api.md, run-now), written from the
-API's documentation and never derived from the service it checks (service.params.schemas): a field the
-service forgets or misnames then shows up as a difference between the two, not as the same
+API's documentation and never derived from the service it checks (service.params.schemas): a field
+the service forgets or misnames then shows up as a difference between the two, not as the same
 mistake on both sides.
 """
 

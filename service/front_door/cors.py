@@ -10,8 +10,8 @@ request with an `Origin`, allowed or not; here another origin gets none (its pre
 403 `CROSS_ORIGIN`, its other requests pass on untouched). And its refusal of an allowed
 origin's preflight asking for a method or header not allowed is `400 text/plain`: here it is
 our JSON error (400 `BAD_REQUEST`, naming what was refused), with the same CORS headers.
-Writes from another site are refused by `service.front_door.cross_site.CrossSiteGuard`, which allows the same
-explicit origins; `*` opens reads only (no credentials), never writes.
+Writes from another site are refused by `service.front_door.cross_site.CrossSiteGuard`, which allows
+the same explicit origins; `*` opens reads only (no credentials), never writes.
 
 This sits outside `Authenticate`: a preflight carries no credentials, and a page must be able
 to read a 401 or a 429.

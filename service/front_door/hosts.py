@@ -3,8 +3,8 @@
 Why: DNS rebinding. A page on `rebind.example`, whose name its owner re-points at 127.0.0.1 (or
 at the service's address), is same-origin with the service as far as the browser knows: it may
 POST and read the answers, and its `Origin` and `Sec-Fetch-Site: same-origin` are truthful, so
-service/front_door/cross_site.py lets it through. What the page cannot choose is the `Host` header: the
-browser sends the page's own name. So only the names the service is served under are answered:
+service/front_door/cross_site.py lets it through. What the page cannot choose is the `Host` header:
+the browser sends the page's own name. So only the names the service is served under are answered:
 
 - loopback: `localhost`, 127.0.0.0/8 and ::1;
 - the bind address (HOST); bound to every interface (0.0.0.0, ::), any IP address, since a

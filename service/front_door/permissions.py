@@ -8,8 +8,8 @@ to a team alone (`view = ["*@team.example"]`) is run by no one outside it, whate
 
 A job the caller may not view answers exactly as a key no job has (404 UNKNOWN_JOB, same body),
 on every route, so its name does not leak; a job they may view but not run is 403 FORBIDDEN on
-the writes (trigger and cancel). The Python API (service.python_api) is the program itself, which holds
-the credentials: these rules do not apply to it.
+the writes (trigger and cancel). The Python API (service.python_api) is the program itself, which
+holds the credentials: these rules do not apply to it.
 """
 
 from __future__ import annotations

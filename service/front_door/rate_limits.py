@@ -9,8 +9,8 @@ window it broke, with `Retry-After`; a trigger's answer carries those of its tig
 
 Reads are counted in this process's storage (`open_storage`: `memory://`). Triggers are counted
 in the `RateCounts` given: the same kind of storage in one process, or with REDIS_URL the
-replicas' count in Redis (service.scale_out.redis_rate_counts, wired by service.scale_out.wiring), which counts
-alone per replica while Redis is down and together again when the link is back.
+replicas' count in Redis (service.scale_out.redis_rate_counts, wired by service.scale_out.wiring),
+which counts alone per replica while Redis is down and together again when the link is back.
 Fixed windows: one counter per key and window, the cheapest strategy every storage supports (a
 caller may spend a window's rate at its end and the next window's at once: at most twice the
 rate in a short burst). The windows run on the wall clock (`limits` reads `time.time()`), not

@@ -9,8 +9,8 @@ from starlette.types import Scope
 from service.basics.errors import MissingUserToken
 
 USER_TOKEN_HEADER = "x-forwarded-access-token"  # noqa: S105 - a header name
-# An ASGI scope extension set by `service.front_door.authentication.Authenticate`: the token, in apps
-# mode from a trusted proxy only (in token and open modes no one vouches for the header).
+# An ASGI scope extension set by `service.front_door.authentication.Authenticate`: the token, in
+# apps mode from a trusted proxy only (in token and open modes no one vouches for the header).
 USER_TOKEN_SCOPE_KEY = "jobs_sidecar.user_token"  # noqa: S105 - a scope key
 _MISSING = "This job acts on behalf of the user: X-Forwarded-Access-Token is required"
 

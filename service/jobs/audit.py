@@ -18,8 +18,8 @@ sensitive). Outcomes:
     error      a bug (500)
 
 A write refused before its route runs (401 without a caller, 403 `CROSS_ORIGIN`, a body declared
-over the limit: 413) has its line too, from `service.front_door.audited.AuditWrites`, which watches every
-request to an `@audited` route and writes the line its endpoint did not: `caller` is null when
+over the limit: 413) has its line too, from `service.front_door.audited.AuditWrites`, which watches
+every request to an `@audited` route and writes the line its endpoint did not: `caller` is null when
 no caller was found yet, `params_digest` null (the body was never read).
 """
 

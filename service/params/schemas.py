@@ -140,8 +140,8 @@ def _constrained(
 ) -> tuple[Any, Pattern | None]:
     """The field's type and pattern: an `enum` becomes a Literal, the rest a `Meta` annotation.
 
-    A pattern is enforced by `_check_pattern` with ECMAScript's meaning (service.params.patterns), and
-    only published through `Meta`: msgspec's own check would read it as Python's `re` does.
+    A pattern is enforced by `_check_pattern` with ECMAScript's meaning (service.params.patterns),
+    and only published through `Meta`: msgspec's own check would read it as Python's `re` does.
     """
     given: dict[str, Any] = {
         k: v for k, v in options.items() if k not in ("type", "default", "optional")

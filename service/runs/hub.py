@@ -52,7 +52,8 @@ class Hub(Protocol):
     async def join(
         self, job: JobSettings, identity: Identity, run_id: int, initial: RunSnapshot | None = None
     ) -> RunWatch:
-        """`watch`, for a hub that may have to ask shared storage first (service.scale_out.redis_hub)."""
+        """`watch`, for a hub that may have to ask shared storage first
+        (service.scale_out.redis_hub)."""
         ...
 
     def reopen(self, watch: RunWatch, snapshot: RunSnapshot) -> None:

@@ -32,7 +32,8 @@ from service.upstream.wire import RunSnapshot, run_from_raw
 
 _Encoded = tuple[str, msgspec.Raw]
 NEAR_TTL_S = 1.0  # the longest a replica serves its own copy of a shared entry
-# A job key (as service/settings/config.py allows them), then up to 16 call names (service/jobs/operations.py).
+# A job key (as service/settings/config.py allows them), then up to 16 call names
+# (service/jobs/operations.py).
 _FORGET = re.compile(r"([A-Za-z0-9_-]{1,255})\x1f([a-z_]{1,32}(?:,[a-z_]{1,32}){0,15})")
 
 
@@ -203,7 +204,8 @@ class FailoverStore:
     async def listen(self, clock: Clock) -> None:
         """Drop near copies that another replica's write made stale (the `forget` messages).
 
-        Run under `service.scale_out.redis_tasks.supervise`: whatever it did not foresee restarts it."""
+        Run under `service.scale_out.redis_tasks.supervise`: whatever it did not foresee restarts
+        it."""
         while True:
             if not self._link.up:
                 await clock.sleep(PROBE_S)

@@ -8,7 +8,8 @@ shown by `/metrics` (`sidecar_redis_up`) and `/readyz` (`"redis": "down"`, still
 An error *reply* is not a lost link: Redis at its `maxmemory` refuses writes (OOM), a key
 someone else wrote may be of another type (WRONGTYPE). Such a call fails with `RedisRefused`
 (a `RedisDown`, so every caller already does that operation locally) and the link stays up:
-marking it down would make it flap, since the next PING answers (see service/scale_out/redis_health.py).
+marking it down would make it flap, since the next PING answers (see
+service/scale_out/redis_health.py).
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """Rate-limit counts that replicas share: the `limits` library's Redis storage on the link.
 
 Triggers are counted across replicas (each is a Databricks call that starts a run that costs
-money); reads stay per replica (service.front_door.rate_limits). While Redis is down each replica counts
-alone, in its own storage, so a limit then holds per replica; the shared count resumes when the
-link is back.
+money); reads stay per replica (service.front_door.rate_limits). While Redis is down each replica
+counts alone, in its own storage, so a limit then holds per replica; the shared count resumes when
+the link is back.
 """
 
 from __future__ import annotations

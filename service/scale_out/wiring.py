@@ -1,8 +1,8 @@
 """Scale-out wiring: with REDIS_URL, the replicas' shared cache store, key memory, hub and
 trigger counts; without it (or while Redis is down), each one's local twin.
 
-Every long-lived Redis task starts under `supervise` (service/scale_out/redis_tasks.py): a crash in one
-restarts it, and never ends the lifespan's task group.
+Every long-lived Redis task starts under `supervise` (service/scale_out/redis_tasks.py): a crash in
+one restarts it, and never ends the lifespan's task group.
 """
 
 from __future__ import annotations
@@ -80,6 +80,7 @@ def hub(
 
 
 def trigger_counts(link: RedisLink | None) -> RateCounts:
-    """Where the front door counts triggers (service.front_door.rate_limits): across replicas with Redis."""
+    """Where the front door counts triggers (service.front_door.rate_limits): across replicas with
+    Redis."""
     local = open_storage(MEMORY)
     return local if link is None else RedisRateCounts(link, local)

@@ -2,8 +2,8 @@
 
 Why we run Hypercorn's connection loop ourselves rather than `hypercorn.asyncio.serve`: we bind
 the socket (TCP keepalive and TCP_USER_TIMEOUT, which accepted sockets inherit) and each
-connection is our `Connection` (service/serving/connection.py); `serve` takes neither. What is left is
-`hypercorn.asyncio.run.worker_serve` for one plain-HTTP socket: lifespan, accept, graceful stop.
+connection is our `Connection` (service/serving/connection.py); `serve` takes neither. What is left
+is `hypercorn.asyncio.run.worker_serve` for one plain-HTTP socket: lifespan, accept, graceful stop.
 """
 
 from __future__ import annotations

@@ -2,8 +2,8 @@
 
 Why fork rather than Hypercorn's own workers: the service binds its socket itself (keepalive
 options that accepted sockets inherit) and runs Hypercorn's loop around its own `Connection`
-(service/serving/server.py), which `hypercorn.run` would not. The parent forks the workers (each runs
-the whole service: its own lifespan, client and loops, sharing state over Redis), forwards
+(service/serving/server.py), which `hypercorn.run` would not. The parent forks the workers (each
+runs the whole service: its own lifespan, client and loops, sharing state over Redis), forwards
 SIGTERM/SIGINT to them, restarts one that dies while serving, and exits when they have all
 stopped. Each worker listens on a socket of its own with SO_REUSEPORT, so the kernel spreads
 connections evenly: one shared socket let whichever worker woke first accept most of them

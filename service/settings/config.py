@@ -78,11 +78,14 @@ class Settings(Tunables, frozen=True, kw_only=True):
     jobs: dict[str, JobSettings]
     listen_host: str = "0.0.0.0"  # noqa: S104 - a container's port is published on all interfaces
     port: int = 8000
-    # Origins (`https://host[:port]`) whose pages may POST and DELETE cross-site (service.front_door.cross_site).
+    # Origins (`https://host[:port]`) whose pages may POST and DELETE cross-site
+    # (service.front_door.cross_site).
     allowed_origins: tuple[str, ...] = ()
-    # Token mode's callers (service.settings.api_keys): from SIDECAR_API_KEYS and `access.api_keys_file`.
+    # Token mode's callers (service.settings.api_keys): from SIDECAR_API_KEYS and
+    # `access.api_keys_file`.
     api_keys: tuple[ApiKey, ...] = ()
-    # REDIS_URL: replicas share the cache, the poll loops and the key memory (service.scale_out.redis_link).
+    # REDIS_URL: replicas share the cache, the poll loops and the key memory
+    # (service.scale_out.redis_link).
     redis_url: Secret | None = None
     warnings: tuple[str, ...] = ()
 
@@ -127,8 +130,9 @@ def reads_variable(name: str) -> bool:
 
 
 def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:
-    """`[access]` with its mode resolved (service.settings.access_mode), its proxy ranges checked, and
-    its allowed hosts with ALLOWED_HOSTS and the platform's names (service.settings.host_names)."""
+    """`[access]` with its mode resolved (service.settings.access_mode), its proxy ranges checked,
+    and its allowed hosts with ALLOWED_HOSTS and the platform's names
+    (service.settings.host_names)."""
     listed = [name for name in environ.get("ALLOWED_HOSTS", "").split(",") if name.strip()]
     try:
         trusted_networks(table.trusted_proxies)

@@ -1,7 +1,8 @@
 """`[access] cors_origins` as a browser writes an origin: checked and normalised at start-up.
 
 An origin is `scheme://host[:port]` (http or https, lower case, no default port), or `*` alone,
-which allows every origin to read (service.front_door.cors) and none to write (service.front_door.cross_site).
+which allows every origin to read (service.front_door.cors) and none to write
+(service.front_door.cross_site).
 """
 
 from __future__ import annotations

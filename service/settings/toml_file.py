@@ -24,7 +24,8 @@ Ms = Annotated[int, Meta(ge=1)]
 Count = Annotated[int, Meta(ge=1)]
 AccessMode = Literal["apps", "token", "open"]
 ACCESS_MODES: tuple[AccessMode, ...] = ("apps", "token", "open")
-# "10/minute", "2 per hour", "100/second": parsed by the `limits` library (service.front_door.rate_limits).
+# "10/minute", "2 per hour", "100/second": parsed by the `limits` library
+# (service.front_door.rate_limits).
 Rate = Annotated[str, Meta(pattern=r"^\s*\d+\s*(/|per)\s*(\d+\s*)?[a-z]+\s*$")]
 # Caller names, `*@domain`, or `*` (service.front_door.permissions); no other wildcard, no blanks.
 CallerEntry = Annotated[str, Meta(pattern=r"^(\*|\*@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*|[^*\s]+)$")]
@@ -182,7 +183,8 @@ class Tunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     shutdown_grace_ms: Annotated[
         Ms, Meta(description="how long SIGTERM waits for requests to finish")
     ] = 10_000
-    # One client cannot take the process down (see service/serving/server.py, service/front_door/body_limits.py).
+    # One client cannot take the process down (see service/serving/server.py,
+    # service/front_door/body_limits.py).
     max_body_bytes: Annotated[
         Count, Meta(description="a larger request body is a 413, refused without reading it")
     ] = 64 * 1024
@@ -218,8 +220,9 @@ class Tunables(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         ),
     ] = "jobs-sidecar"
     # Why not uvloop by default: it saves ~9 % CPU a request (bench 7), but its accept loop
-    # does not report EMFILE through the loop's exception handler (service/serving/accept_errors.py),
-    # so out of fds it neither logs once a second nor is tested to recover.
+    # does not report EMFILE through the loop's exception handler
+    # (service/serving/accept_errors.py), so out of fds it neither logs once a second nor is tested
+    # to recover.
     event_loop: Annotated[
         Literal["asyncio", "uvloop"],
         Meta(description="asyncio's own event loop, or uvloop's (Hypercorn's uvloop worker class)"),

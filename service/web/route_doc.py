@@ -1,7 +1,7 @@
 """What the API document says about a route, written beside its handler (`@documented(...)`).
 
-`service.web.openapi` reads these descriptors off the route table, so the table stays the one list of
-paths and methods, and a handler's reply struct is the schema of its reply.
+`service.web.openapi` reads these descriptors off the route table, so the table stays the one list
+of paths and methods, and a handler's reply struct is the schema of its reply.
 """
 
 from __future__ import annotations
