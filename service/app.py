@@ -29,7 +29,7 @@ from service.web.access_log import AccessLog
 from service.web.docs_page import DOCS_ASSETS, DOCS_PAGE
 from service.web.error_handlers import handle_http_error, handle_sidecar_error
 from service.web.pages import PAGES, page_routes
-from service.web.routes import routes
+from service.web.route_table import routes
 
 _log = structlog.get_logger("service.app")
 

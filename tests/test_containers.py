@@ -32,7 +32,7 @@ from service.cli import argument_parser
 from service.emulator.scenario import DEFAULT_TOKEN
 from service.settings.config import check_serving, config_path, load_settings, reads_variable
 from service.upstream.client import API
-from service.web.routes import routes
+from service.web.route_table import routes
 from tests.compose_file import (
     command,
     compose,

@@ -8,7 +8,10 @@ compare the path below it, and links the service hands out (`watchUrl`) start wi
 
 from __future__ import annotations
 
-from starlette.types import Scope
+from collections.abc import MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]  # ASGI's scope, as starlette.types names it
 
 
 def route_path(scope: Scope) -> str:

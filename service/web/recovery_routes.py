@@ -1,7 +1,7 @@
 """The routes that recover from failure: repair a run, run it again, cancel all, runs of all jobs.
 
 Thin handlers like those of `service.web.routes`, whose resolvers (`job_call`, `run_call`) decide
-who may do what before anything else; `service.web.routes.routes()` puts these in the route table.
+who may do what before anything else; `service.web.route_table.routes()` lists them.
 """
 
 from __future__ import annotations

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from importlib.metadata import version
 from typing import Annotated, NamedTuple
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
 from service.basics.callers import caller_of
@@ -35,7 +33,6 @@ from service.settings.config import JobSettings
 from service.upstream.auth import Identity
 from service.upstream.wire import JobReply, Run, RunOutput, schema_of
 from service.web.api_documents import ApiDocuments
-from service.web.docs_page import docs_routes
 from service.web.metrics import CONTENT_TYPE, registry_for, render
 from service.web.replies import (
     RUN_STREAM_EVENTS,
@@ -422,44 +419,3 @@ def api_document(documents: ApiDocuments) -> Callable[[Request], Awaitable[Respo
         return Response(body, media_type="application/json")
 
     return openapi_json
-
-
-def routes() -> list[BaseRoute]:
-    """The route table, hottest read first (Starlette tries routes in order). Links to a route
-    are made from its name (`url_path_for`), so each path is written here only."""
-    # Its handlers resolve their calls with this module's `job_call` and `run_call`.
-    from service.web import recovery_routes as recovery  # noqa: PLC0415 - it imports this module
-
-    prefix = "/api/jobs"
-    run = f"{prefix}/{{job_key}}/runs/{{run_id}}"
-    return [
-        Route(f"{prefix}/{{job_key}}/status", status, methods=["GET"], name="status"),
-        Route(run, get_run, methods=["GET"], name="get_run"),
-        Route(run, cancel_run, methods=["DELETE"], name="cancel_run"),
-        Route(f"{run}/events", watch_run, methods=["GET"], name="watch_run"),
-        Route(f"{run}/output", get_run_output, methods=["GET"], name="get_run_output"),
-        Route(f"{prefix}/{{job_key}}/runs", list_runs, methods=["GET"], name="list_runs"),
-        Route(f"{prefix}/{{job_key}}/run", run_job, methods=["POST"], name="run_job"),
-        Route(f"{run}/repair", recovery.repair_run, methods=["POST"], name="repair_run"),
-        Route(f"{run}/rerun", recovery.rerun_run, methods=["POST"], name="rerun_run"),
-        Route(
-            f"{prefix}/{{job_key}}/runs",
-            recovery.cancel_all_runs,
-            methods=["DELETE"],
-            name="cancel_all_runs",
-        ),
-        Route("/api/runs", recovery.list_all_runs, methods=["GET"], name="list_all_runs"),
-        Route(f"{prefix}/{{job_key}}", get_job, methods=["GET"], name="get_job"),
-        Route(prefix, list_jobs, methods=["GET"], name="list_jobs"),
-        Route("/livez", livez, methods=["GET"], name="livez"),
-        Route("/readyz", readyz, methods=["GET"], name="readyz"),
-        Route("/health", livez, methods=["GET"], name="health"),
-        Route("/metrics", metrics, methods=["GET"], name="metrics"),
-        Route(
-            "/openapi.json",
-            api_document(ApiDocuments(version("jobs-sidecar"))),
-            name="openapi",
-            include_in_schema=False,
-        ),
-        *docs_routes(),
-    ]

@@ -26,7 +26,7 @@ from schemathesis.config import SchemathesisConfig
 from service.app import create_app
 from service.emulator import ScaledClock, Scenario, create_emulator_app
 from service.web.openapi import openapi_document
-from service.web.routes import routes
+from service.web.route_table import routes
 from tests.e2e.servers import fast_settings, running
 
 # Sync tests (schemathesis calls each case); the servers run on a real loop in a thread.

@@ -6,7 +6,7 @@ import msgspec
 
 from service.web.api_documents import ApiDocuments
 from service.web.openapi import openapi_document
-from service.web.routes import routes
+from service.web.route_table import routes
 from tests.factories import make_settings
 
 JOBS = make_settings().jobs  # etl, report, other

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from service.basics import errors
 from service.basics.errors import ErrorBody, SidecarError, error_body
 from service.settings.config import load_settings
-from service.web.routes import routes
+from service.web.route_table import routes
 from tests.factories import HOST, SIDECAR_NAME, TOKEN, make_client, upstream_router
 
 DEMO = Path(__file__).resolve().parents[2] / "config" / "demo.toml"
