@@ -18,9 +18,7 @@ import os
 import sys
 from collections.abc import Mapping
 
-from service.basics.errors import RunFailed, SidecarError
-from service.python_api import Jobs
-from service.settings.config import config_path, load_settings
+from service import Jobs, RunFailed, SidecarError, config_path, load_settings
 
 
 async def main(job: str, params: Mapping[str, object]) -> int:

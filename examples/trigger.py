@@ -12,8 +12,7 @@ import asyncio
 import os
 import sys
 
-from service.python_api import Jobs
-from service.settings.config import config_path, load_settings
+from service import Jobs, config_path, load_settings
 
 
 async def main(job: str, key: str) -> int:

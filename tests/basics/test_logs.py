@@ -198,9 +198,8 @@ ROOT = Path(__file__).resolve().parents[2]
 HOST_PROGRAM = """
 import asyncio, logging, httpx
 {setup}
-from service.settings.config import load_settings
+from service import Jobs, load_settings
 from service.emulator import ManualClock, Scenario, create_emulator_app
-from service.python_api import Jobs
 
 async def main():
     upstream = httpx.ASGITransport(create_emulator_app(Scenario.demo(), clock=ManualClock()))
