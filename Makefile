@@ -49,6 +49,11 @@ test: $(ALL_STAMP)
 	@bash .ci/redis-up --if-possible
 	$(BIN)/python -m pytest
 
+## test-fast: everything but the e2e, scale, browser and container tests (under a minute): the
+##            loop while changing code; tests/README.md says which marker to add for what
+test-fast: $(ALL_STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not scale and not browser and not container"
+
 ## test-container: the container tests alone: build the image and run it for real (starts dockerd
 ##                 and builds the stand-in base image when needed; fails rather than skips)
 test-container: $(ALL_STAMP)

@@ -15,6 +15,18 @@ from service.settings.config import Settings
 from tests.factories import make_client, make_settings, upstream_router
 from tests.redis_server import RedisServer, redis_server_for
 
+# The folders whose tests need more than this process (sockets, Redis, a browser, Docker): each
+# test in one gets the folder's marker, so `-m "not e2e and ..."` (make test-fast) leaves it out.
+BY_FOLDER = ("e2e", "scale", "browser", "container")
+TESTS = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        folder = item.path.relative_to(TESTS).parts[0] if item.path.is_relative_to(TESTS) else ""
+        if folder in BY_FOLDER:
+            item.add_marker(folder)
+
 
 @pytest.fixture
 def settings() -> Settings:

@@ -7,7 +7,10 @@ live in tests/e2e/, the emulator's in tests/emulator/.
 
 from __future__ import annotations
 
+import tomllib
 from pathlib import Path
+
+from tests.conftest import BY_FOLDER, pytest_collection_modifyitems
 
 TESTS = Path(__file__).parent
 SERVICE = TESTS.parent / "service"
@@ -47,3 +50,46 @@ def test_the_end_to_end_tests_opt_out_of_the_loop_clock() -> None:
         if "pytestmark = pytest.mark.looptime(False)" not in path.read_text()
     ]
     assert missing == []
+
+
+class Collected:
+    """A stand-in for a collected test: its file, and the markers the hook adds."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.markers: list[str] = []
+
+    def add_marker(self, marker: str) -> None:
+        self.markers.append(marker)
+
+
+def test_a_test_gets_the_marker_of_the_folder_it_is_in() -> None:
+    items = [
+        Collected(TESTS / "e2e" / "test_routes_e2e.py"),
+        Collected(TESTS / "scale" / "test_redis_hub.py"),
+        Collected(TESTS / "browser" / "test_dashboard.py"),
+        Collected(TESTS / "container" / "test_image.py"),
+        Collected(TESTS / "web" / "test_routes.py"),
+        Collected(TESTS / "test_cli.py"),
+    ]
+    pytest_collection_modifyitems(items)  # type: ignore[arg-type]
+    assert [item.markers for item in items] == [
+        ["e2e"],
+        ["scale"],
+        ["browser"],
+        ["container"],
+        [],
+        [],
+    ]
+
+
+def test_the_folder_markers_are_registered_and_left_out_of_the_fast_loop() -> None:
+    pyproject = tomllib.loads((TESTS.parent / "pyproject.toml").read_text())
+    registered = {
+        line.partition(":")[0] for line in pyproject["tool"]["pytest"]["ini_options"]["markers"]
+    }
+    fast = next(
+        line for line in (TESTS.parent / "Makefile").read_text().splitlines() if '-m "not' in line
+    )
+    assert set(BY_FOLDER) <= registered
+    assert all(f"not {marker}" in fast for marker in BY_FOLDER)
