@@ -1,10 +1,13 @@
-"""The documentation: a README that fits on a page, in its order, and links and paths that exist.
+"""The documentation: a README that fits on a page, in its order, and links and paths that exist;
+the documents name only code that exists (each dotted `service.x.y`: a module, or a name a module
+defines).
 
 The README's curl lines and Python example run in tests/e2e/test_readme_e2e.py.
 """
 
 from __future__ import annotations
 
+import importlib
 import re
 from pathlib import Path
 
@@ -80,3 +83,60 @@ def test_every_repository_path_named_exists(page):
     named = [path for path in named if not path.startswith("deploy/databricks-app/build")]
     missing = [path for path in named if not (ROOT / path).exists()]
     assert missing == []
+
+
+DOCUMENTS = sorted((ROOT / "docs").glob("*.md"))
+PATH = re.compile(r"(?<![\w/.])(?:service|tests)/[\w/.-]*[\w/]")
+DOTTED = re.compile(r"(?<![\w/.])service(?:\.\w+)+")
+# Logger names are not modules: `logger service.audit` stays as the log line writes it.
+LOGGER = re.compile(r"logger\W*$")
+
+
+def missing_paths(text: str) -> list[str]:
+    return sorted({p for p in PATH.findall(text) if not (ROOT / p.rstrip("/")).exists()})
+
+
+def missing_names(text: str) -> list[str]:
+    missing = set()
+    for match in DOTTED.finditer(text):
+        if LOGGER.search(text, max(0, match.start() - 12), match.start()):
+            continue
+        if not resolves(match.group(0)):
+            missing.add(match.group(0))
+    return sorted(missing)
+
+
+def resolves(dotted: str) -> bool:
+    """`service.x.y` is a module, or `service.x` defines `y` (and `y` has `z`, ...)."""
+    parts = dotted.split(".")
+    for n in range(len(parts), 0, -1):
+        try:
+            value: object = importlib.import_module(".".join(parts[:n]))
+        except ModuleNotFoundError:
+            continue
+        for attribute in parts[n:]:
+            if not hasattr(value, attribute):
+                return False
+            value = getattr(value, attribute)
+        return True
+    return False
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_path_a_document_names_exists(document: Path) -> None:
+    assert missing_paths(document.read_text()) == []
+
+
+@pytest.mark.parametrize("document", DOCUMENTS, ids=lambda path: path.name)
+def test_every_module_a_document_names_exists(document: Path) -> None:
+    assert missing_names(document.read_text()) == []
+
+
+def test_a_moved_or_misspelt_name_is_caught() -> None:
+    text = "`service.routes` and service/cache_store.py, `service.runs.follow.Nowhere`"
+    assert missing_names(text) == ["service.routes", "service.runs.follow.Nowhere"]
+    assert missing_paths(text) == ["service/cache_store.py"]
+
+
+def test_a_logger_s_name_is_not_a_module() -> None:
+    assert missing_names("one line (logger `service.audit`) per write") == []

@@ -17,6 +17,7 @@ SERVICE = TESTS.parent / "service"
 # Test modules of the project rather than of one service module.
 PROJECT = {
     "test_containers.py",
+    "test_docs.py",
     "test_exports.py",
     "test_scale_compose.py",
     "test_packaging.py",

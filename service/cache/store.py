@@ -3,8 +3,9 @@
 Why our own dict rather than aiocache's `SimpleMemoryCache`: its public `get` runs plugin hooks
 and a timing log line on every read (2.25 µs a read against 0.10 µs for this store's `get`,
 measured with the loop's clock over 20,000 reads), and its TTLs are loop timers, a second expiry
-beside our clock that tests cannot hold still. `CacheStore` is the interface a shared store can
-later satisfy (aiocache's `RedisCache` keyed by the joined `CacheKey`, a pattern for `forget`).
+beside our clock that tests cannot hold still. `CacheStore` is the interface; `MemoryStore` keeps
+the entries in this process, and with REDIS_URL the replicas' `FailoverStore`
+(service/scale_out/redis_cache.py: aiocache's `RedisCache`) shares them.
 """
 
 from __future__ import annotations

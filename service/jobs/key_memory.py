@@ -1,8 +1,9 @@
 """The idempotency memory: what each key was first used for, and the run it started, for a day.
 
 `KeyMemory` is the small interface the trigger path needs; `LocalKeyMemory` keeps it in this
-process (bounded, expiring on the injected clock). A shared store (Redis) can take its place
-without the trigger path changing: both calls are async and `reserve` is one atomic step.
+process (bounded, expiring on the injected clock). With REDIS_URL the replicas share one,
+`RedisKeyMemory` (service/scale_out/redis_key_memory.py), without the trigger path changing: both
+calls are async and `reserve` is one atomic step.
 """
 
 from __future__ import annotations

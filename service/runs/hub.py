@@ -1,7 +1,8 @@
 """The hub: every run being watched, one shared poll loop each, behind an interface.
 
-`Hub` is what routes and the Python API need of it; `PollerHub` implements it in one process
-(a scale-out hub can implement it again over shared storage). A loop polls fast at first, then
+`Hub` is what routes and the Python API need of it; `PollerHub` implements it in one process,
+and with REDIS_URL `RedisHub` (service/scale_out/redis_hub.py) across replicas, over its own
+`PollerHub` while Redis is down. A loop polls fast at first, then
 every `poll_interval_ms`, backing off while nothing changes; it ends when the run ends, or
 shortly after its last watcher leaves, and a finished watch is kept a while for late resumes.
 """
