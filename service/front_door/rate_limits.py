@@ -23,7 +23,7 @@ import math
 import time
 from collections import Counter
 from collections.abc import Mapping
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 import limits
 from limits.aio.storage import Storage
@@ -33,12 +33,20 @@ from starlette.types import Scope
 
 from service.basics.callers import caller_of
 from service.basics.errors import ConfigError, RateLimited
-from service.front_door.rate_limit_headers import Window, show
+from service.front_door.response_headers import add_response_headers
 from service.settings.rates import job_rates, parse_rate
 from service.settings.toml_file import JobLimits, LimitsTable
 
 MEMORY = "memory://"
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
+
+
+class Window(NamedTuple):
+    """One limit as it stands for a caller after a request: for the RateLimit-* headers."""
+
+    limit: int
+    remaining: int
+    reset_s: int
 
 
 class RateCounts(Protocol):
@@ -150,3 +158,16 @@ class RateLimits:
 def _period(rate: limits.RateLimitItem) -> str:
     unit = rate.GRANULARITY.name
     return unit if rate.multiples == 1 else f"{rate.multiples} {unit}s"
+
+
+def show(scope: Scope, window: Window) -> None:
+    """The response carries this window's RateLimit-* headers (front_door/response_headers.py)."""
+    add_response_headers(scope, headers(window))
+
+
+def headers(window: Window) -> list[tuple[bytes, bytes]]:
+    return [
+        (b"ratelimit-limit", str(window.limit).encode()),
+        (b"ratelimit-remaining", str(window.remaining).encode()),
+        (b"ratelimit-reset", str(window.reset_s).encode()),
+    ]

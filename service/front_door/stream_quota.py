@@ -16,7 +16,7 @@ from starlette.requests import Request
 
 from service.basics.callers import caller_of
 from service.basics.errors import RateLimited
-from service.front_door.rate_limit_headers import Window, show
+from service.front_door import rate_limits
 from service.runs.streams import EventStream
 
 RETRY_AFTER_S = 5  # a place comes free when one of the caller's own streams ends
@@ -48,8 +48,8 @@ class CallerStreams:
         caller = caller_of(request).name
         if self._held[caller] >= self.limit:
             self.refusals += 1
-            window = Window(self.limit, 0, RETRY_AFTER_S)
-            show(request.scope, window)
+            window = rate_limits.Window(self.limit, 0, RETRY_AFTER_S)
+            rate_limits.show(request.scope, window)
             raise RateLimited(
                 f"Too many open event streams: at most {self.limit} per caller; close one first",
                 retry_after=RETRY_AFTER_S,

@@ -14,7 +14,7 @@ from service.basics import logs
 from service.basics.echo import echo
 from service.basics.errors import SidecarError, error_body
 from service.basics.root_path import route_path
-from service.front_door.rate_limit_headers import RESPONSE_HEADERS
+from service.front_door.response_headers import RESPONSE_HEADERS
 
 _log = structlog.get_logger("service.access")
 _JSON_HEADERS = [(b"content-type", b"application/json")]

@@ -9,7 +9,8 @@ from starlette.requests import Request
 
 from service.basics.callers import SCOPE_KEY, Caller
 from service.basics.errors import RateLimited
-from service.front_door.rate_limit_headers import RESPONSE_HEADERS, Window, headers
+from service.front_door import rate_limits
+from service.front_door.response_headers import RESPONSE_HEADERS
 from service.front_door.stream_quota import RETRY_AFTER_S, CallerStreams
 
 
@@ -37,8 +38,8 @@ def test_the_refusal_sets_the_ratelimit_headers_window():
     refused = request_of("alice")
     with streams.admit(request_of("alice")), pytest.raises(RateLimited), streams.admit(refused):
         pass
-    window = Window(1, 0, RETRY_AFTER_S)
-    assert refused.scope[RESPONSE_HEADERS] == headers(window)
+    window = rate_limits.Window(1, 0, RETRY_AFTER_S)
+    assert refused.scope[RESPONSE_HEADERS] == rate_limits.headers(window)
 
 
 @pytest.mark.parametrize("ending", ["answer without a stream", "error while setting up"])
