@@ -133,9 +133,9 @@ def test_every_module_a_document_names_exists(document: Path) -> None:
 
 
 def test_a_moved_or_misspelt_name_is_caught() -> None:
-    text = "`service.routes` and service/cache_store.py, `service.runs.follow.Nowhere`"
-    assert missing_names(text) == ["service.routes", "service.runs.follow.Nowhere"]
-    assert missing_paths(text) == ["service/cache_store.py"]
+    text = "`service.nowhere`, service/runs/nowhere.py and `service.runs.follow.Nowhere`"
+    assert missing_names(text) == ["service.nowhere", "service.runs.follow.Nowhere"]
+    assert missing_paths(text) == ["service/runs/nowhere.py"]
 
 
 def test_a_logger_s_name_is_not_a_module() -> None:
