@@ -50,7 +50,7 @@ test: $(ALL_STAMP)
 	$(BIN)/python -m pytest
 
 ## test-fast: everything but the e2e, scale, browser and container tests (under a minute): the
-##            loop while changing code; tests/README.md says which marker to add for what
+##            loop while changing code (tests/README.md: which marker to run for which change)
 test-fast: $(ALL_STAMP)
 	$(BIN)/python -m pytest -m "not e2e and not scale and not browser and not container"
 
