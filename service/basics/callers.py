@@ -49,10 +49,11 @@ class HasScope(Protocol):
     def scope(self) -> MutableMapping[str, Any]: ...
 
 
-def caller_of(source: HasScope | MutableMapping[str, Any]) -> Caller:
+def caller_of(source: HasScope | dict[str, Any]) -> Caller:
     """The request's (or its scope's) caller; every route but the probes runs behind
     `Authenticate`."""
-    scope = source if isinstance(source, MutableMapping) else source.scope
+    # A dict is a scope (ASGI's are), anything else a request: no ABC isinstance (~8x the cost).
+    scope = source if isinstance(source, dict) else source.scope
     caller: Caller | None = scope.get(SCOPE_KEY)
     if caller is None:  # a route outside the middleware: a bug, not a caller
         raise LookupError("no caller: the request did not pass through Authenticate")
