@@ -253,12 +253,17 @@ def _workspace(environ: Mapping[str, str]) -> Workspace:
     )
 
 
+def port_setting(environ: Mapping[str, str]) -> str:
+    """The variable the port comes from: DATABRICKS_APP_PORT first, as Databricks Apps routes
+    traffic there whatever PORT says."""
+    return "DATABRICKS_APP_PORT" if environ.get("DATABRICKS_APP_PORT") else "PORT"
+
+
 def _port(environ: Mapping[str, str]) -> int:
-    """DATABRICKS_APP_PORT first: Databricks Apps routes traffic there, whatever PORT says."""
-    name = next((n for n in ("DATABRICKS_APP_PORT", "PORT") if environ.get(n)), None)
-    raw = environ[name] if name else "8000"
+    name = port_setting(environ)
+    raw = environ.get(name) or "8000"
     if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"{name or 'PORT'} must be a TCP port number, got {raw!r}")
+        raise ConfigError(f"{name} must be a TCP port number, got {raw!r}")
     return int(raw)
 
 

@@ -2,6 +2,7 @@
 
     SidecarError                       every error this service raises on purpose
     ├── ConfigError                    broken configuration; stops start-up
+    ├── CannotListen                   the port is in use (or not ours to bind); stops start-up
     ├── RunFailed                      run_and_wait: the run ended without success; carries it
     ├── WaitTimeout                    504: a run did not finish within the job's wait_timeout_ms
     ├── ClientError                    the caller's request is wrong (4xx)
@@ -64,6 +65,12 @@ class SidecarError(Exception):
 
 class ConfigError(SidecarError):
     code = "CONFIG"
+
+
+class CannotListen(SidecarError):
+    """The listening socket cannot be bound; the message names the setting that moves it."""
+
+    code = "CANNOT_LISTEN"
 
 
 class RunFailed(SidecarError):
