@@ -79,7 +79,7 @@ def _prepared(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[
         emulator = _emulator_app(Path(args.scenario))
         return _serving([sock], lambda stopping: [_serve_plain(emulator, sock, stopping)])
     if args.command == "dev" and not environ.get("DATABRICKS_HOST"):
-        settings = _dev_settings(environ)
+        settings = _dev_settings(environ, args.config)
         check_serving(settings)
         sock = _bound(settings, environ)
         try:
@@ -93,7 +93,7 @@ def _prepared(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[
             [sock, emulator_sock],
             lambda stopping: [
                 _serve_plain(emulator, emulator_sock, stopping),
-                _serve(settings, stopping, sock),
+                _serve(settings, stopping, sock, check_credentials=True),
             ],
             settings.event_loop,
         )
@@ -184,13 +184,13 @@ def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
         settings = load_settings(environ, config_path(cli_path, environ))
         shown = {"mode": "workspace", **describe(settings)}
     else:
-        settings = _dev_settings(environ)
+        settings = _dev_settings(environ, cli_path)
         shown = {"mode": "demo", **describe(settings)}
         print(
             "note: no DATABRICKS_HOST, so this is the demo set-up that `make run` starts: the "
             f"local workspace emulator on 127.0.0.1:{emulator_port(environ)} "
-            f"({EMULATOR_SCENARIO}) with the jobs of {DEMO_CONFIG}. To serve a workspace, set "
-            "DATABRICKS_HOST and DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and "
+            f"({EMULATOR_SCENARIO}) with the jobs of {dev_config(cli_path, environ)}. To serve "
+            "a workspace, set DATABRICKS_HOST and DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and "
             "DATABRICKS_CLIENT_SECRET).",
             file=sys.stderr,
         )
@@ -265,8 +265,17 @@ def _emulator_app(scenario_path: Path) -> object:
     return create_emulator_app(load_scenario(scenario_path))
 
 
-def _dev_settings(environ: Mapping[str, str]) -> Settings:
-    """The demo set-up: config/demo.toml against the local emulator, on loopback only."""
+def dev_config(cli_path: str | None, environ: Mapping[str, str]) -> Path:
+    """`--config`, else JOBS_CONFIG, else the demo's config/demo.toml (never config/jobs.toml:
+    the emulator serves the demo's jobs, whose ids config/demo.toml names)."""
+    if cli_path:
+        return Path(cli_path)
+    return Path(environ["JOBS_CONFIG"]) if environ.get("JOBS_CONFIG") else DEMO_CONFIG
+
+
+def _dev_settings(environ: Mapping[str, str], cli_path: str | None = None) -> Settings:
+    """The demo set-up: the config (config/demo.toml unless one is given) against the local
+    emulator, on loopback only."""
     from service.emulator.scenario import DEFAULT_TOKEN  # noqa: PLC0415 - dev only
 
     local = {
@@ -276,7 +285,7 @@ def _dev_settings(environ: Mapping[str, str]) -> Settings:
         "DATABRICKS_AUTH_TYPE": "pat",
         "HOST": "127.0.0.1",  # the demo listens on loopback, so it may be open (access_mode)
     }
-    return load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
+    return load_settings(local, dev_config(cli_path, environ))
 
 
 def try_this(port: int, emulator: int = EMULATOR_PORT) -> str:

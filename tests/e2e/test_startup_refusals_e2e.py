@@ -168,11 +168,14 @@ def unknown_setting(path: Path) -> Path:
     ids=["missing", "a-directory", "not-utf8", "not-toml", "unknown-setting"],
 )
 @pytest.mark.parametrize("how", ["--config", "JOBS_CONFIG"])
-def test_a_config_file_that_cannot_be_read_is_one_line(tmp_path, make, line, how):
+@pytest.mark.parametrize("command", ["serve", "dev"])
+def test_a_config_file_that_cannot_be_read_is_one_line(tmp_path, make, line, how, command):
     path = make(tmp_path / "given.toml")
-    args = ["serve", "--config", str(path)] if how == "--config" else ["serve"]
+    args = [command, "--config", str(path)] if how == "--config" else [command]
     environ = {"JOBS_CONFIG": str(path)} if how == "JOBS_CONFIG" else {}
-    code, lines, cpu_s = refusal(args, tmp_path, **WORKSPACE, PORT=str(free_port()), **environ)
+    if command == "serve":  # dev: no workspace, the demo's emulator
+        environ |= WORKSPACE
+    code, lines, cpu_s = refusal(args, tmp_path, PORT=str(free_port()), **environ)
     assert code == 2
     assert lines == [line.format(path=path)]
     assert cpu_s < WITHIN_S
