@@ -1,6 +1,6 @@
 """The exception tree, and its one mapping to JSON error responses.
 
-    SidecarError                       every error this service raises on purpose
+    SidecarError                       every error this service raises on purpose (500 INTERNAL)
     ├── ConfigError                    broken configuration; stops start-up
     ├── CannotListen                   the port is in use (or not ours to bind); stops start-up
     ├── RunFailed                      run_and_wait: the run ended without success; carries it
@@ -25,6 +25,7 @@
     ├── Unavailable                    503: we are shutting down, or have too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
+        │   └── JobNotFound            404: Databricks has no job of the configured job id
         ├── UpstreamRejected           400: Databricks refused the request as invalid
         ├── UpstreamAuthFailed         502: Databricks refused our credentials (401/403)
         ├── UpstreamThrottled          503: 429 after retries; carries Retry-After
@@ -36,12 +37,14 @@
                                        run may exist: retry with the error's idempotency key
 
 Messages are ours: no upstream text, token or trace reaches a response. Details go to the log.
+`codes_sent()` is every `code` a client can be sent, read off this tree (README's error table
+lists each: tests/test_errors.py holds the two together).
 """
 
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -51,6 +54,9 @@ from starlette.responses import JSONResponse, Response
 class SidecarError(Exception):
     status: int = 500
     code: str = "INTERNAL"
+    # False for a class whose own code no answer or event carries: start-up's errors, the Python
+    # API's own, and a base never raised itself (read per class by `codes_sent`, not inherited).
+    sent: ClassVar[bool] = True
     # Set when the failure came after a run was started (run_and_wait): the run exists, and
     # the caller can watch or cancel it rather than trigger another.
     run_id: int | None = None
@@ -65,12 +71,14 @@ class SidecarError(Exception):
 
 class ConfigError(SidecarError):
     code = "CONFIG"
+    sent = False
 
 
 class CannotListen(SidecarError):
     """The listening socket cannot be bound; the message names the setting that moves it."""
 
     code = "CANNOT_LISTEN"
+    sent = False
 
 
 class RunFailed(SidecarError):
@@ -81,6 +89,7 @@ class RunFailed(SidecarError):
     """
 
     code = "RUN_FAILED"
+    sent = False
 
     def __init__(self, message: str, *, run_id: int, run: dict[str, object]) -> None:
         super().__init__(message)
@@ -177,6 +186,8 @@ class HeadersTooLarge(ClientError):
 class RouteRefused(ClientError):
     """Starlette's own refusals (no such route, method not allowed), coded `HTTP_<status>`."""
 
+    statuses: ClassVar[tuple[int, ...]] = (404, 405)  # what Starlette's routing refuses with
+
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.status = status
@@ -207,6 +218,7 @@ class UpstreamError(SidecarError):
 
     status = 502
     code = "UPSTREAM_ERROR"
+    sent = False  # a base: each failure is one of its subclasses
 
     def __init__(
         self,
@@ -226,6 +238,21 @@ class UpstreamError(SidecarError):
 class UpstreamNotFound(UpstreamError):
     status = 404
     code = "NOT_FOUND"
+
+
+class JobNotFound(UpstreamNotFound):
+    """Databricks has no job of the id configured for a key (jobs/get, run-now, runs/list):
+    the likeliest set-up mistake, said with the key and the id, apart from a missing run."""
+
+    code = "JOB_NOT_FOUND"
+
+    def __init__(self, key: str, job_id: int, *, cause: UpstreamError) -> None:
+        super().__init__(
+            f"Databricks has no job {job_id} (configured as {key})",
+            upstream_status=cause.upstream_status,
+            upstream_code=cause.upstream_code,
+            detail=cause.detail,
+        )
 
 
 class UpstreamRejected(UpstreamError):
@@ -284,6 +311,22 @@ class OutcomeUnknown(UpstreamError):
     ) -> None:
         super().__init__(message, detail=detail, retry_after=retry_after)
         self.status = status
+
+
+def codes_sent() -> frozenset[str]:
+    """Every `code` an HTTP answer or an event stream's `error` event can carry."""
+    codes: set[str] = set()
+    classes: list[type[SidecarError]] = [SidecarError]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if not cls.__dict__.get("sent", True):
+            continue
+        if issubclass(cls, RouteRefused):
+            codes.update(f"HTTP_{status}" for status in cls.statuses)
+        else:
+            codes.add(cls.code)
+    return frozenset(codes)
 
 
 class FieldError(msgspec.Struct, frozen=True):

@@ -19,7 +19,6 @@ from service.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     Unavailable,
-    UpstreamNotFound,
 )
 from service.identity import forwarded_token
 from service.ids import positive_int64
@@ -42,6 +41,7 @@ from service.replies import (
 )
 from service.route_doc import (
     JOB_ERRORS,
+    JOB_ID_ERRORS,
     OUTCOME_UNKNOWN,
     RUN_ERRORS,
     UPSTREAM_ERRORS,
@@ -184,7 +184,7 @@ async def list_jobs(request: Request) -> Response:
     RouteDoc(
         "The job's definition, as Databricks has it",
         (Reply(200, "The job (jobs/get)", Annotated[msgspec.Raw, schema_of(JobReply)]),),
-        (*JOB_ERRORS, *errors(UpstreamNotFound), *UPSTREAM_ERRORS),
+        (*JOB_ERRORS, *JOB_ID_ERRORS, *UPSTREAM_ERRORS),
         job=True,
     )
 )
@@ -207,6 +207,7 @@ async def get_job(request: Request) -> Response:
         ),
         (
             *JOB_ERRORS,
+            *JOB_ID_ERRORS,
             *errors(InvalidRequest, IdempotencyKeyReused, Unavailable),
             *WRITE_ERRORS,
             *UPSTREAM_ERRORS,
@@ -287,7 +288,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     RouteDoc(
         "The job's runs, newest first",
         (Reply(200, "The runs", RunsReply),),
-        (*JOB_ERRORS, *errors(InvalidRequest), *UPSTREAM_ERRORS),
+        (*JOB_ERRORS, *JOB_ID_ERRORS, *errors(InvalidRequest), *UPSTREAM_ERRORS),
         query=(
             Query(
                 "limit",
@@ -357,7 +358,7 @@ async def cancel_run(request: Request) -> Response:
     RouteDoc(
         "The job's latest run, with its state and result",
         (Reply(200, "The latest run; all null when the job has none", StatusReply),),
-        (*JOB_ERRORS, *UPSTREAM_ERRORS),
+        (*JOB_ERRORS, *JOB_ID_ERRORS, *UPSTREAM_ERRORS),
         job=True,
     )
 )

@@ -88,6 +88,15 @@ async def test_run_now_failure_is_an_error_result(jobs, upstream):
     assert (result.error.status, result.error.code) == (502, "UPSTREAM_AUTH")
 
 
+async def test_run_now_of_a_job_id_databricks_does_not_know_names_key_and_id(jobs, upstream):
+    missing = {"error_code": "INVALID_PARAMETER_VALUE", "message": "Job 101 does not exist."}
+    upstream.post("/run-now").respond(400, json=missing)
+    result = await jobs("etl").run_now({})
+    assert result.error is not None
+    assert (result.error.status, result.error.code) == (404, "JOB_NOT_FOUND")
+    assert result.error.message == "Databricks has no job 101 (configured as etl)"
+
+
 async def test_idempotency_key_is_scoped_and_stable(jobs, upstream):
     route = upstream.post("/run-now").mock(
         side_effect=[
