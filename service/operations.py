@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -109,11 +110,12 @@ class JobOperations:
         *,
         idempotency_key: str | None = None,
         caller: Caller,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
         """Start a run once per caller, key and parameters (see service/triggers.py)."""
         try:
             return await self._triggers.run_now(
-                job, identity, fields, idempotency_key, caller=caller
+                job, identity, fields, idempotency_key, caller=caller, admit=admit
             )
         except UpstreamNotFound as exc:  # run-now's "Job N does not exist."
             raise job_not_found(job, exc) from None

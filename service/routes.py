@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from importlib.metadata import version
 from typing import Annotated, NamedTuple
 
@@ -249,7 +250,13 @@ async def _trigger(svc: Services, job: JobSettings, identity: Identity, request:
     fields = svc.ops.prepare_run(job, run_params(await request.body()))
     key = request.headers.get("idempotency-key")
     return await svc.ops.run_now(
-        job, identity, fields, idempotency_key=key, caller=caller_of(request)
+        job,
+        identity,
+        fields,
+        idempotency_key=key,
+        caller=caller_of(request),
+        # Counted against `trigger` only now, as run-now is about to be sent: a 400 does not.
+        admit=partial(svc.limits.admit_trigger, request, job.key),
     )
 
 

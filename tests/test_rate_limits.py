@@ -1,4 +1,5 @@
-"""Rate limits: reads per caller, triggers per caller and job, 429 with its headers, nothing sent.
+"""Rate limits: reads per caller, triggers per caller and job (only those that could reach
+Databricks), 429 with its headers, nothing sent.
 
 The `limits` library counts in wall-clock windows; every window here is an hour long, so no
 test can cross one (and loop time, fast-forwarded by looptime, does not move them).
@@ -133,6 +134,46 @@ async def test_a_limited_trigger_is_429_before_its_body_is_read(tmp_path, upstre
         malformed = await trigger(client, content=b"{not json")
     assert malformed.status_code == 429
     assert route.call_count == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"params": 5}', b'{"run_date": "2026-11-29"}'],
+    ids=["malformed", "params-not-an-object", "params-unwrapped"],
+)
+async def test_eleven_400s_do_not_lock_the_caller_out_of_triggering(tmp_path, upstream, body):
+    route = run_now(upstream)
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "10/hour"\n') as client:
+        refused = [await trigger(client, content=body) for _ in range(11)]
+        started = await trigger(client, json={})
+    assert {r.status_code for r in refused} == {400}
+    assert started.status_code == 200
+    assert started.headers["ratelimit-remaining"] == "9"  # the one trigger that reached it
+    assert route.call_count == 1
+
+
+async def test_a_400_trigger_counts_against_the_read_rate(tmp_path, upstream):
+    run_now(upstream)
+    async with serving(tmp_path, upstream, '[limits]\nread = "3/hour"\n') as client:
+        refused = [await trigger(client, content=b"{not json") for _ in range(3)]
+        over = await trigger(client, json={})
+    assert {r.status_code for r in refused} == {400}
+    assert_rate_limited(over, limit=3)
+    assert "requests" in over.json()["error"]
+
+
+async def test_a_replayed_idempotency_key_does_not_count_as_a_trigger(tmp_path, upstream):
+    route = run_now(upstream)
+    key = {**as_caller("alice"), "Idempotency-Key": "order-17"}
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "2/hour"\n') as client:
+        first = await client.post("/api/jobs/etl/run", headers=key, json={})
+        replayed = await client.post("/api/jobs/etl/run", headers=key, json={})
+        second = await trigger(client, json={})
+        third = await trigger(client, json={})
+    assert [first.status_code, replayed.status_code, second.status_code] == [200, 200, 200]
+    assert replayed.json() == first.json()  # the remembered run: nothing sent
+    assert_rate_limited(third, limit=2)
+    assert route.call_count == 2
 
 
 async def test_metrics_count_refusals_by_limit(tmp_path, upstream):
