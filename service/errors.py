@@ -120,7 +120,8 @@ class InvalidRequest(ClientError):
 
 
 class InvalidParams(InvalidRequest):
-    """Parameters that do not fit the job's schema: `fields` holds `{"field", "message"}` each."""
+    """Parameters that do not fit the job's schema: `fields` holds `{"field", "message"}` each,
+    and `detail` where the validator said more."""
 
     def __init__(self, message: str, *, fields: list[dict[str, str]]) -> None:
         super().__init__(message)
@@ -329,11 +330,17 @@ def codes_sent() -> frozenset[str]:
     return frozenset(codes)
 
 
-class FieldError(msgspec.Struct, frozen=True):
+class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
     """One parameter that misfits the job's schema."""
 
-    field: str
-    message: str
+    field: Annotated[str, msgspec.Meta(description="The parameter's name")]
+    message: Annotated[
+        str, msgspec.Meta(description='What it must be, for people: "must be a date like ..."')
+    ]
+    detail: Annotated[
+        str | msgspec.UnsetType,
+        msgspec.Meta(description="What was wrong with the value, in the validator's words"),
+    ] = msgspec.UNSET
 
 
 # The API document's schema of `error_body`'s dict (tests hold the two together).
