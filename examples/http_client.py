@@ -7,7 +7,9 @@ sidecar in token mode, set JOBS_SIDECAR_KEY to your API key's secret: it is sent
 `Authorization: Bearer <secret>`. Behind the Databricks Apps proxy (apps mode), the proxy adds
 who you are; call the app's URL from a browser session instead.
 
-The Idempotency-Key header makes a retried POST return the first run instead of a second one.
+The Idempotency-Key header makes a retried POST return the first run instead of a second one:
+each run of this script makes a key of its own (a uuid4), and retries with it. It exits 0 when
+the run succeeded, 1 when it did not (or could not be started or followed).
 """
 
 from __future__ import annotations
@@ -15,13 +17,17 @@ from __future__ import annotations
 import json
 import os
 import sys
+import uuid
 
 import httpx
+
+# SUCCESS_WITH_FAILURES: the job run succeeded (its leaf tasks did) though some task failed.
+SUCCEEDED = {"SUCCESS", "SUCCESS_WITH_FAILURES"}
 
 
 def main(base_url: str, job: str, api_key: str | None = None) -> int:
     body = {"params": {"run_date": "2026-11-29"}} if job == "etl" else {}
-    headers = {"Idempotency-Key": "order-17"}
+    headers = {"Idempotency-Key": str(uuid.uuid4())}  # this run's: a retry of it sends it again
     auth = {"Authorization": f"Bearer {api_key}"} if api_key else {}
     with httpx.Client(base_url=base_url, timeout=30, headers=auth) as client:
         started = client.post(f"/api/jobs/{job}/run", json=body, headers=headers)
@@ -31,6 +37,7 @@ def main(base_url: str, job: str, api_key: str | None = None) -> int:
         run_id = started.json()["runId"]
         retried = client.post(f"/api/jobs/{job}/run", json=body, headers=headers)
         print("run", run_id, "retried as", retried.json()["runId"])
+        result = None
         # An EventSource in a browser does the same, resuming by itself with Last-Event-ID.
         with client.stream("GET", f"/api/jobs/{job}/runs/{run_id}/events") as events:
             for line in events.iter_lines():
@@ -39,7 +46,11 @@ def main(base_url: str, job: str, api_key: str | None = None) -> int:
                     if "status" not in event:  # event: error, or event: shutdown
                         print(event)
                         return 1
-                    print(event["status"], event["run"]["state"].get("result_state", ""))
+                    result = event["run"]["state"].get("result_state")
+                    print(event["status"], result or "")
+    if result not in SUCCEEDED:  # the stream ends after the run's final state
+        print(f"run {run_id} failed: {result or 'no result'}")
+        return 1
     return 0
 
 

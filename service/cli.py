@@ -22,6 +22,7 @@ import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 
 import anyio
@@ -312,6 +313,9 @@ Ctrl-C stops both.
 def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobs-sidecar", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version('jobs-sidecar')}"
     )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (

@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -154,6 +156,28 @@ def test_the_console_script_checks_the_config_from_a_clean_environment():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["mode"] == "demo"
+
+
+def test_version_prints_the_installed_packages_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"jobs-sidecar {version('jobs-sidecar')}\n"
+
+
+def test_the_console_script_prints_the_version_of_pyproject():
+    script = Path(sys.executable).parent / "jobs-sidecar"
+    done = subprocess.run(  # noqa: S603 - the console script this project installs
+        [str(script), "--version"],
+        check=False,
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert (done.returncode, done.stdout) == (0, f"jobs-sidecar {declared}\n")
 
 
 def test_make_has_a_check_config_target_that_uses_the_console_script():
