@@ -9,7 +9,7 @@
 #
 # No access mode is baked in: the service listens on all interfaces here, so it starts in `apps`
 # mode when Databricks Apps runs it (DATABRICKS_APP_PORT set) and otherwise refuses to start
-# until ACCESS_MODE (or [access] mode) says token, apps or open (README: "Securing it").
+# until ACCESS_MODE (or [access] mode) says token, apps or open (docs/security.md).
 #
 # Both stages use one base so the venv's interpreter path is the same in each. 3.11 is the lowest
 # Python the project supports and the one its CI runs. Where Docker Hub cannot be reached (CI

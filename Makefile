@@ -13,7 +13,7 @@ SYNC       := $(UV) sync --frozen --python $(PYTHON) --quiet
 RUN_STAMP  := $(VENV)/.run-installed
 ALL_STAMP  := $(VENV)/.all-installed
 
-.PHONY: run check-config test test-fast test-container lint fmt lock bench clean
+.PHONY: run check-config test test-fast test-container lint fmt lock app-bundle bench clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -57,14 +57,14 @@ test-container: $(ALL_STAMP)
 
 ## lint: ruff, mypy (strict) and hadolint on the Dockerfiles
 lint: $(ALL_STAMP)
-	$(BIN)/ruff check service tests bench examples
-	$(BIN)/ruff format --check service tests bench examples
+	$(BIN)/ruff check service tests bench examples deploy
+	$(BIN)/ruff format --check service tests bench examples deploy
 	$(BIN)/mypy
 	$(BIN)/hadolint Dockerfile docker/redis/Dockerfile
 
 fmt: $(ALL_STAMP)
-	$(BIN)/ruff check --fix service tests bench examples
-	$(BIN)/ruff format service tests bench examples
+	$(BIN)/ruff check --fix service tests bench examples deploy
+	$(BIN)/ruff format service tests bench examples deploy
 
 ## lock: resolve pyproject.toml anew into uv.lock (newest versions allowed), and export the
 ##       runtime requirements the image and the Databricks App install; commit all three together
@@ -72,7 +72,13 @@ lock: | $(UV)
 	$(UV) lock --upgrade --python $(PYTHON)
 	$(UV) export --frozen --no-dev --no-emit-project --quiet --output-file deploy/databricks-app/requirements.txt
 
-## bench: the stream and throughput benchmarks (prints JSON; see README)
+## app-bundle: stage the Databricks App's source in deploy/databricks-app/build (the bundle's
+##             source_code_path; docs/databricks-apps.md); CONFIG=<file> stages other job settings
+CONFIG ?= config/jobs.toml
+app-bundle:
+	$(PYTHON) deploy/databricks-app/stage.py deploy/databricks-app/build --config $(CONFIG)
+
+## bench: the stream and throughput benchmarks (prints JSON; see bench/README.md)
 bench: $(ALL_STAMP)
 	$(BIN)/python -m bench.run
 

@@ -3,7 +3,7 @@
     python -m bench.run              # all seven (wrk for 4 and 7; redis-server for 6 and 7)
     python -m bench.run 2 4          # only memory and throughput
 
-Run by hand (make bench); the figures go in the README with the date and the machine.
+Run by hand (make bench); the figures go in bench/README.md with the date and the machine.
 """
 
 from __future__ import annotations

@@ -25,6 +25,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from service.api_keys import ApiKey, KeyRing
 from service.callers import ANONYMOUS, SCOPE_KEY, Caller
 from service.errors import Unauthenticated, error_response
+from service.root_path import route_path
 from service.settings_file import AccessTable
 
 _log = structlog.get_logger("service.authentication")
@@ -66,7 +67,7 @@ class Authenticate:
         caller = self._caller(scope)
         if caller is not None:
             scope[SCOPE_KEY] = caller
-        elif not self._is_public(scope["path"]):
+        elif not self._is_public(route_path(scope)):
             return self._refuse(scope, receive, send)
         return self.app(scope, receive, send)
 

@@ -6,13 +6,15 @@ serves another, and a trigger or cancel on any replica forgets a job's calls for
 to Redis must not be able to run code here. While Redis is down, `FailoverStore` keeps entries
 in this process (the `MemoryStore`, which also keeps near copies for a second while Redis is
 up); when it is back, the shared entries are cleared once (writes made meanwhile were not seen
-there) and shared again.
+there) and shared again. What Redis hands back is checked before use: an entry that does not
+decode is a miss, and a `forget` message that is not `<job>\x1f<call>,<call>...` is dropped.
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Set
+import re
+from collections.abc import Callable, Set
 from typing import Any
 
 import msgspec
@@ -30,6 +32,36 @@ from service.upstream.wire import RunSnapshot, run_from_raw
 
 _Encoded = tuple[str, msgspec.Raw]
 NEAR_TTL_S = 1.0  # the longest a replica serves its own copy of a shared entry
+# A job key (as service/config.py allows them), then up to 16 call names (service/operations.py).
+_FORGET = re.compile(r"([A-Za-z0-9_-]{1,255})\x1f([a-z_]{1,32}(?:,[a-z_]{1,32}){0,15})")
+
+
+# What each call of service/operations.py caches: an entry of another shape under its key (a
+# foreign one, say) is a miss, not a value its caller cannot use (a 500).
+_HOLDS: dict[str, tuple[type, ...]] = {
+    "get_run": (RunSnapshot,),
+    "last_run": (RunSnapshot, type(None)),
+    "list_runs": (tuple,),
+    "get_job": (msgspec.Raw,),
+    "get_run_output": (msgspec.Raw,),
+}
+
+
+def forget_message(job: str, calls: Set[str]) -> str:
+    return f"{job}\x1f{','.join(sorted(calls))}"
+
+
+def read_forget(data: object) -> tuple[str, set[str]] | None:
+    """A `forget` message as (job, calls); None for anything else (whoever can publish on the
+    channel can send any bytes: invalid UTF-8 once ended every replica's lifespan)."""
+    if not isinstance(data, bytes):
+        return None
+    try:
+        text = data.decode()
+    except UnicodeDecodeError:
+        return None
+    match = _FORGET.fullmatch(text)
+    return None if match is None else (match[1], set(match[2].split(",")))
 
 
 class ValueCodec(BaseSerializer):  # type: ignore[misc]
@@ -38,6 +70,10 @@ class ValueCodec(BaseSerializer):  # type: ignore[misc]
 
     DEFAULT_ENCODING = None  # bytes in, bytes out
     _encoder = msgspec.json.Encoder()
+
+    def __init__(self, on_reject: Callable[[], None]) -> None:
+        super().__init__()
+        self._on_reject = on_reject  # a value not ours: counted and logged, read as a miss
 
     def dumps(self, value: object) -> bytes:
         if value is None:
@@ -61,9 +97,12 @@ class ValueCodec(BaseSerializer):  # type: ignore[misc]
                 return (payload,)
             if kind == "raws":
                 return (tuple(msgspec.json.decode(payload, type=list[msgspec.Raw])),)
+            if kind == "none" and bytes(payload) == b"null":
+                return (None,)
         except (msgspec.DecodeError, msgspec.ValidationError):
-            return None  # not ours, or written by another version: a miss, read afresh
-        return (None,) if kind == "none" else None
+            pass
+        self._on_reject()  # not ours, or written by another version: a miss, read afresh
+        return None
 
 
 def redis_cache(link: RedisLink) -> RedisCache:
@@ -73,7 +112,7 @@ def redis_cache(link: RedisLink) -> RedisCache:
         options["ssl"] = True  # rediss://
     timeout = link.timeout_s
     return RedisCache(
-        serializer=ValueCodec(),
+        serializer=ValueCodec(lambda: link.health.rejection("cache")),
         namespace=link.key("cache"),
         endpoint=options.pop("host", "127.0.0.1"),
         port=options.pop("port", 6379),
@@ -121,8 +160,12 @@ class FailoverStore:
             )
         except RedisDown:
             return None
-        if found is not None:
-            await self._local.set(key, found[0], NEAR_TTL_S)
+        if found is None:
+            return None
+        if not isinstance(found[0], _HOLDS.get(key.call, object)):
+            self._link.health.rejection("cache")
+            return None
+        await self._local.set(key, found[0], NEAR_TTL_S)
         return found
 
     async def set(self, key: CacheKey, value: object, ttl_s: float) -> None:
@@ -146,7 +189,7 @@ class FailoverStore:
         await self._local.forget(job, calls)
         if not self._link.up:
             return
-        message = f"{job}\x1f{','.join(sorted(calls))}"
+        message = forget_message(job, calls)
         namespaces = [self._link.key("cache", job, call) for call in sorted(calls)]
 
         async def clear(client: redis.Redis) -> None:
@@ -158,7 +201,9 @@ class FailoverStore:
             await self._link.run(clear)
 
     async def listen(self, clock: Clock) -> None:
-        """Drop near copies that another replica's write made stale (the `forget` messages)."""
+        """Drop near copies that another replica's write made stale (the `forget` messages).
+
+        Run under `service.redis_tasks.supervise`: whatever it did not foresee restarts it."""
         while True:
             if not self._link.up:
                 await clock.sleep(PROBE_S)
@@ -169,12 +214,19 @@ class FailoverStore:
                 while self._link.up:
                     message = await pubsub.get_message(timeout=BLOCK_MS / 1000)
                     if message is not None:
-                        job, _, calls = bytes(message["data"]).decode().partition("\x1f")
-                        await self._local.forget(job, set(calls.split(",")))
+                        await self._forget_for(message.get("data"))
             except (RedisError, OSError) as exc:
-                self._link.mark_down(exc)
+                self._link.failed(exc)
+                await clock.sleep(PROBE_S)  # a refusal leaves the link up: not at once again
             finally:
-                await pubsub.aclose()  # type: ignore[no-untyped-call]
+                await pubsub.aclose()
+
+    async def _forget_for(self, data: object) -> None:
+        forget = read_forget(data)
+        if forget is None:
+            self._link.health.rejection("forget")
+            return
+        await self._local.forget(*forget)
 
     async def _rejoined(self) -> None:
         """What Redis and the near copies hold may predate writes made while it was away."""

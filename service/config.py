@@ -22,6 +22,29 @@ from service.settings_file import AccessTable, JobTable, JobTunables, Tunables
 
 DEFAULT_CONFIG_PATH = Path("config/jobs.toml")
 _JOB_ENV = re.compile(r"^DATABRICKS_JOB_(?P<suffix>.+)$")
+# Every environment variable the service reads, besides DATABRICKS_JOB_<NAME>: `load_settings`
+# sees no other (a name missing here is read nowhere), and the deployment files are checked
+# against it. JOBS_CONFIG is read by `config_path`, LOG_LEVEL and EMULATOR_PORT (where `dev`
+# serves the local emulator) by the CLI.
+ENVIRONMENT = frozenset(
+    {
+        "DATABRICKS_HOST",
+        "DATABRICKS_TOKEN",
+        "DATABRICKS_CLIENT_ID",
+        "DATABRICKS_CLIENT_SECRET",
+        "DATABRICKS_AUTH_TYPE",
+        "DATABRICKS_APP_PORT",
+        "DATABRICKS_JOB_ID",
+        "HOST",
+        "PORT",
+        "ACCESS_MODE",
+        "SIDECAR_API_KEYS",
+        "REDIS_URL",
+        "JOBS_CONFIG",
+        "LOG_LEVEL",
+        "EMULATOR_PORT",
+    }
+)
 _KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 
 AuthType = Literal["pat", "oauth-m2m"]
@@ -64,6 +87,7 @@ class Settings(Tunables, frozen=True, kw_only=True):
 
 def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Settings:
     """Build settings from a TOML file (or none) and the environment; raise ConfigError."""
+    environ = {name: value for name, value in environ.items() if reads_variable(name)}
     file, tables = settings_file.read(path)
     jobs, warnings = _merge_jobs(tables, environ)
     if not jobs:
@@ -89,6 +113,11 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
             **(tunables | {"access": access}),
         )
     )
+
+
+def reads_variable(name: str) -> bool:
+    """Whether the service reads the environment variable `name` (see ENVIRONMENT)."""
+    return name in ENVIRONMENT or _JOB_ENV.match(name) is not None
 
 
 def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:

@@ -9,6 +9,8 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from service.redis_health import TASKS, RedisHealth
+
 if TYPE_CHECKING:
     from service.runtime import Services
 
@@ -31,6 +33,7 @@ class ServicesCollector(Collector):
                 "1 while replicas share state over Redis, 0 while this one runs locally",
                 value=int(svc.link.up),
             )
+            yield from redis_health(svc.link.health)
         hits = CounterMetricFamily("sidecar_cache_lookups", "Read cache lookups", labels=["result"])
         hits.add_metric(["hit"], svc.cache.hits)
         hits.add_metric(["miss"], svc.cache.misses)
@@ -53,6 +56,39 @@ class ServicesCollector(Collector):
             refused.add_metric([limit], svc.limits.refusals[limit])
         refused.add_metric(["streams_per_caller"], svc.caller_streams.refusals)
         yield refused
+
+
+def redis_health(health: RedisHealth) -> Iterator[Metric]:
+    """What went wrong with Redis short of losing the link (service/redis_health.py)."""
+    restarts = CounterMetricFamily(
+        "sidecar_redis_task_restarts",
+        "Background Redis tasks that crashed and were restarted (lease: the run went local)",
+        labels=["task"],
+    )
+    for task in TASKS:
+        restarts.add_metric([task], health.restarts[task])
+    yield restarts
+    refused = CounterMetricFamily(
+        "sidecar_redis_refused",
+        "Redis calls Redis refused (OutOfMemoryError at maxmemory, ...), done locally instead",
+        labels=["error"],
+    )
+    for error, count in sorted(health.refused.items()):
+        refused.add_metric([error], count)
+    yield refused
+    rejected = CounterMetricFamily(
+        "sidecar_redis_rejected",
+        "Values read from Redis that did not fit their schema, dropped or read as a miss",
+        labels=["what"],
+    )
+    for what, count in sorted(health.rejected.items()):
+        rejected.add_metric([what], count)
+    yield rejected
+    yield GaugeMetricFamily(
+        "sidecar_redis_degraded",
+        "1 after a refused call or a crashed task in the last minute (see /readyz)",
+        value=int(health.degraded),
+    )
 
 
 def registry_for(services: Services) -> CollectorRegistry:

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from service import logs
 from service.echo import echo
 from service.errors import SidecarError, error_body
+from service.root_path import route_path
 
 _log = structlog.get_logger("service.access")
 # Headers a layer inside wants on this request's response (e.g. RateLimit-*): one list per
@@ -68,7 +69,7 @@ class AccessLog:
                 )
                 await send({"type": "http.response.body", "body": _INTERNAL_ERROR})
         finally:
-            path = scope["path"]
+            path = route_path(scope)
             if path not in _QUIET or status >= 400:
                 route = scope.get("route")
                 template = route.path if route else path

@@ -208,8 +208,12 @@ class RateLimits:
             try:
                 async with asyncio.timeout(self._link.timeout_s * 2):
                     return await call(self._shared)
-            except (RedisError, StorageError, OSError, TimeoutError) as exc:
-                self._link.mark_down(exc)
+            except StorageError as exc:
+                self._link.failed(exc.storage_error)
+            except (RedisError, OSError, TimeoutError) as exc:
+                # A refusal (INCR at maxmemory, a counter someone set to text) counts here
+                # this once; a lost link counts here until it is back.
+                self._link.failed(exc)
         return await call(self._local)
 
 

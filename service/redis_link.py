@@ -4,6 +4,11 @@ Every shared piece (read cache, run hub, key memory) asks Redis through `RedisLi
 the link is down it fails at once with `RedisDown` (the caller then works locally), and one
 background task pings Redis until it answers again. The change is logged once each way, and
 shown by `/metrics` (`sidecar_redis_up`) and `/readyz` (`"redis": "down"`, still ready).
+
+An error *reply* is not a lost link: Redis at its `maxmemory` refuses writes (OOM), a key
+someone else wrote may be of another type (WRONGTYPE). Such a call fails with `RedisRefused`
+(a `RedisDown`, so every caller already does that operation locally) and the link stays up:
+marking it down would make it flap, since the next PING answers (see service/redis_health.py).
 """
 
 from __future__ import annotations
@@ -16,10 +21,11 @@ from typing import TypeVar
 import redis.asyncio as redis
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from service import logs
-from service.clock import Clock
+from service.clock import Clock, LoopClock
+from service.redis_health import RedisHealth
 
 T = TypeVar("T")
 PROBE_S = 1.0  # how often the circuit asks a Redis that is down (and checks one that is up)
@@ -31,6 +37,11 @@ class RedisDown(Exception):
     """Redis did not answer in time, or refused: work locally until the link is back."""
 
 
+class RedisRefused(RedisDown):
+    """Redis answered this call with an error (OOM, WRONGTYPE, a script's error): do this
+    operation locally; the link is up."""
+
+
 class RedisLink:
     """The replica's link to Redis; `up` says whether shared state is in use right now.
 
@@ -38,13 +49,16 @@ class RedisLink:
     `prefix` starts every key; `replica` names this process in leases and heartbeats.
     """
 
-    def __init__(self, url: str, *, timeout_s: float, prefix: str) -> None:
+    def __init__(
+        self, url: str, *, timeout_s: float, prefix: str, clock: Clock | None = None
+    ) -> None:
         self.url = url
         self.prefix = prefix
         self.timeout_s = timeout_s
         self.replica = uuid.uuid4().hex[:16]
         self._state: bool | None = None  # unknown until the first PING
         self.changes = 0  # times the link went down or came back (tests, metrics)
+        self.health = RedisHealth(clock or LoopClock())
         self._on_rejoin: list[Callable[[], Awaitable[None]]] = []
         self._on_close: list[Callable[[], Awaitable[None]]] = []
         self.client = self.new_client(read_timeout_s=timeout_s)
@@ -67,6 +81,13 @@ class RedisLink:
     def up(self) -> bool:
         return self._state is True
 
+    @property
+    def state(self) -> str:
+        """What /readyz says: `up`, `degraded` (refusals or a task's crash lately), `down`."""
+        if not self.up:
+            return "down"
+        return "degraded" if self.health.degraded else "up"
+
     def key(self, *parts: object) -> str:
         return ":".join([self.prefix, *(str(p) for p in parts)])
 
@@ -86,8 +107,16 @@ class RedisLink:
             async with asyncio.timeout(self.timeout_s * 2):
                 return await call(self.client)
         except (RedisError, OSError, TimeoutError) as exc:
-            self.mark_down(exc)
-            raise RedisDown from None
+            raise self.failed(exc) from None
+
+    def failed(self, exc: BaseException) -> RedisDown:
+        """What a call's error means: a refusal (`RedisRefused`, the link stays up) when Redis
+        answered with an error, else a lost link (marked down)."""
+        if isinstance(exc, ResponseError):
+            self.health.refusal(exc)
+            return RedisRefused()
+        self.mark_down(exc)
+        return RedisDown()
 
     def mark_down(self, exc: BaseException) -> None:
         if self._state is not False:

@@ -40,6 +40,7 @@ from service.replies import (
     StatusReply,
     StreamStarted,
 )
+from service.root_path import mounted
 from service.route_doc import (
     JOB_ERRORS,
     JOB_ID_ERRORS,
@@ -241,7 +242,7 @@ async def run_job(request: Request) -> Response | ASGIApp:
         # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
         following = await svc.follow_new_run(job, identity, run_id)
         watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
-        started = StreamStarted(runId=run_id, watchUrl=str(watch_url))
+        started = StreamStarted(runId=run_id, watchUrl=mounted(request.scope, watch_url))
         prelude = json_frame(started, event="run", event_id=following.start_id)
         return place.hold(event_stream(svc, following, prelude=prelude))
 
@@ -395,8 +396,9 @@ async def readyz(request: Request) -> Response:
     if svc.stopping.is_set() or svc.draining.is_set():
         return json_response({"status": "draining"}, status=503)
     if svc.link is not None:
-        # Still ready without Redis: the replica serves locally (see service/redis_link.py).
-        return json_response({"status": "ready", "redis": "up" if svc.link.up else "down"})
+        # Still ready without Redis, or with it degraded: the replica serves locally where
+        # Redis fails it (see service/redis_link.py, service/redis_health.py).
+        return json_response({"status": "ready", "redis": svc.link.state})
     return json_response({"status": "ready"})
 
 
@@ -415,6 +417,8 @@ async def openapi_json(request: Request) -> Response:
     who = caller_of(request)
     jobs = {k: j for k, j in services(request).settings.jobs.items() if may_view(j.access, who)}
     document = openapi_document(request.app.routes, jobs, version=version("jobs-sidecar"))
+    if request.scope.get("root_path"):  # mounted: the paths are below the mount point
+        document["servers"] = [{"url": mounted(request.scope, "")}]
     return json_response(document)
 
 

@@ -116,7 +116,7 @@ async def open_services(
     raised: Exception | None = None
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     async with (
-        open_link(settings) as link,
+        open_link(settings, clock) as link,
         httpx.AsyncClient(
             base_url=settings.workspace.host,
             transport=transport,

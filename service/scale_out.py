@@ -1,4 +1,8 @@
-"""Scale-out wiring: with REDIS_URL, the replicas' shared cache store, key memory and hub."""
+"""Scale-out wiring: with REDIS_URL, the replicas' shared cache store, key memory and hub.
+
+Every long-lived Redis task starts under `supervise` (service/redis_tasks.py): a crash in one
+restarts it, and never ends the lifespan's task group.
+"""
 
 from __future__ import annotations
 
@@ -15,12 +19,13 @@ from service.idempotency import KeyMemory, LocalKeyMemory
 from service.idempotency_redis import RedisKeyMemory
 from service.operations import JobOperations
 from service.redis_link import RedisLink
+from service.redis_tasks import supervise
 from service.runs.hub import Hub, PollerHub
 from service.runs.redis_hub import RedisHub
 
 
 @asynccontextmanager
-async def open_link(settings: Settings) -> AsyncIterator[RedisLink | None]:
+async def open_link(settings: Settings, clock: Clock) -> AsyncIterator[RedisLink | None]:
     """The link to Redis when REDIS_URL is set (None otherwise), asked once before serving.
 
     A Redis that does not answer within the timeout does not stop start-up: the replica
@@ -33,6 +38,7 @@ async def open_link(settings: Settings) -> AsyncIterator[RedisLink | None]:
         settings.redis_url.value,
         timeout_s=settings.redis_timeout_ms / 1000,
         prefix=settings.redis_prefix,
+        clock=clock,
     )
     try:
         await link.probe()
@@ -48,7 +54,7 @@ def cache_store(
     if link is None:
         return local
     store = FailoverStore(link, local)
-    tasks.start_soon(store.listen, clock)
+    tasks.start_soon(supervise, link.health, clock, "listener", lambda: store.listen(clock))
     return store
 
 
@@ -67,5 +73,5 @@ def hub(
 ) -> Hub:
     if link is None:
         return PollerHub(ops, settings, clock, tasks)
-    tasks.start_soon(link.keep_checking, clock)
+    tasks.start_soon(supervise, link.health, clock, "circuit", lambda: link.keep_checking(clock))
     return RedisHub(ops, settings, clock, tasks, link)

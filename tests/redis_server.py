@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
+import redis
 
 from tests.e2e.servers import free_port
 
@@ -82,6 +83,20 @@ class RedisServer:
             self.process.terminate()
             self.process.wait(timeout=10)
         self.process = None
+
+    def client(self) -> redis.Redis:
+        """A client of the test's own, to write into Redis what no replica would."""
+        return redis.Redis(port=self.port, socket_timeout=5)
+
+    def refuse_writes(self) -> None:
+        """`maxmemory 1mb` and `noeviction` over 2 MB of data: from now on Redis refuses every
+        write that may grow memory with `-OOM command not allowed when used memory >
+        'maxmemory'` (SET, ZADD, INCR, ...), and still answers reads, PING, DEL and PEXPIRE."""
+        with self.client() as client:
+            for n in range(32):
+                client.set(f"filler:{n}", b"x" * 64 * 1024)
+            client.config_set("maxmemory-policy", "noeviction")
+            client.config_set("maxmemory", "1mb")
 
     def answers(self) -> bool:
         try:

@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import ast
 import re
+from pathlib import Path
 
 import pytest
 
-from service.config import config_path, describe, load_settings, normalize_host
+from service.config import (
+    ENVIRONMENT,
+    config_path,
+    describe,
+    load_settings,
+    normalize_host,
+    reads_variable,
+)
 from service.errors import ConfigError
 from tests.factories import load_toml
 
@@ -141,3 +150,84 @@ def test_secrets_are_masked_everywhere(tmp_path):
 def test_config_path_precedence(tmp_path):
     assert str(config_path("a.toml", {"JOBS_CONFIG": "b.toml"})) == "a.toml"
     assert str(config_path(None, {"JOBS_CONFIG": "b.toml"})) == "b.toml"
+
+
+SERVICE = Path(__file__).resolve().parents[1] / "service"
+
+
+def _is_environ(node: ast.expr) -> bool:
+    """`environ` or `os.environ`."""
+    return (isinstance(node, ast.Name) and node.id == "environ") or (
+        isinstance(node, ast.Attribute) and node.attr == "environ"
+    )
+
+
+def _environment_key(node: ast.AST) -> ast.expr | None:
+    """The key of `environ.get(k)`, `environ[k]`, `os.environ...` or `os.getenv(k)`, if `node`
+    is one of those."""
+    if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.args:
+        if node.func.attr == "get" and _is_environ(node.func.value):
+            return node.args[0]
+        if node.func.attr == "getenv":
+            return node.args[0]
+    if isinstance(node, ast.Subscript) and _is_environ(node.value):
+        return node.slice
+    return None
+
+
+def _service_strings() -> tuple[set[str], set[str]]:
+    """(names the code looks up in a mapping called `environ`, every string it spells), over
+    service/, leaving out the ENVIRONMENT constant's own definition."""
+    looked_up: set[str] = set()
+    spelled: set[str] = set()
+    for module in SERVICE.rglob("*.py"):
+        tree = ast.parse(module.read_text())
+        skipped = {
+            id(inner)
+            for node in ast.walk(tree)
+            if isinstance(node, ast.Assign)
+            and any(isinstance(t, ast.Name) and t.id == "ENVIRONMENT" for t in node.targets)
+            for inner in ast.walk(node)
+        }
+        for node in ast.walk(tree):
+            if id(node) in skipped:
+                continue
+            if isinstance(node, ast.Constant) and isinstance(node.value, str):
+                spelled.add(node.value)
+            key = _environment_key(node)
+            if isinstance(key, ast.Constant) and isinstance(key.value, str):
+                looked_up.add(key.value)
+    return looked_up, spelled
+
+
+def test_every_variable_the_code_looks_up_is_in_environment():
+    looked_up, _ = _service_strings()
+    assert looked_up, "found no environ lookups: the scan is broken"
+    assert looked_up - ENVIRONMENT == set()
+
+
+def test_every_name_in_environment_is_spelled_by_the_code_that_reads_it():
+    _, spelled = _service_strings()
+    assert ENVIRONMENT - spelled == set()
+
+
+def test_the_loader_sees_no_variable_outside_environment(tmp_path):
+    # The loader reads what it is given through the list: a name dropped from ENVIRONMENT would
+    # be read nowhere, so the list cannot fall behind the code without a test failing.
+    settings = load_toml(tmp_path, PORT="9001", DATABRICKS_JOB_ETL="5", NOT_OURS="1")
+    assert (settings.port, settings.jobs["etl"].job_id) == (9001, 5)
+
+
+@pytest.mark.parametrize(
+    ("name", "read"),
+    [
+        ("DATABRICKS_HOST", True),
+        ("DATABRICKS_JOB_NIGHTLY_ETL", True),
+        ("LOG_LEVEL", True),
+        ("DATABRICKS_APP_NAME", False),  # Databricks Apps sets it; the service has no use for it
+        ("SIDECAR_PORT", False),  # docker-compose.yml's own, for the host's port
+        ("PYTHONPATH", False),
+    ],
+)
+def test_reads_variable(name, read):
+    assert reads_variable(name) is read

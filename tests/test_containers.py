@@ -28,7 +28,7 @@ from asgi_lifespan import LifespanManager
 from starlette.routing import Match
 
 from service.cli import argument_parser
-from service.config import check_serving, config_path, load_settings
+from service.config import check_serving, config_path, load_settings, reads_variable
 from service.emulator.scenario import DEFAULT_TOKEN
 from service.errors import ConfigError
 from service.routes import routes
@@ -65,28 +65,7 @@ PYPROJECT = ROOT / "pyproject.toml"
 
 MODULE = ["python", "-m", "service"]
 SERVE = [*MODULE, "serve"]
-# Every environment variable the service reads (service/config.py, service/cli.py), plus the
-# DATABRICKS_JOB_<NAME> family: the job key is NAME lower-cased.
-KNOWN_ENV = frozenset(
-    {
-        "HOST",
-        "PORT",
-        "DATABRICKS_APP_PORT",
-        "DATABRICKS_HOST",
-        "DATABRICKS_TOKEN",
-        "DATABRICKS_CLIENT_ID",
-        "DATABRICKS_CLIENT_SECRET",
-        "DATABRICKS_AUTH_TYPE",
-        "DATABRICKS_JOB_ID",
-        "JOBS_CONFIG",
-        "LOG_LEVEL",
-        "ACCESS_MODE",
-        "SIDECAR_API_KEYS",
-        "REDIS_URL",
-    }
-)
-JOB_ENV = re.compile(r"^DATABRICKS_JOB_[A-Z0-9_]+$")
-# The Python runtime's own variables, allowed in the Dockerfile's ENV beside KNOWN_ENV.
+# The Python runtime's own variables, allowed in the Dockerfile's ENV beside the service's.
 RUNTIME_ENV = frozenset({"PATH", "PYTHONDONTWRITEBYTECODE", "PYTHONUNBUFFERED"})
 
 
@@ -308,7 +287,7 @@ def test_final_stage_environment() -> None:
     assert env["PYTHONUNBUFFERED"] == "1"
     assert env["PORT"] == "8000"
     assert env["PATH"].split(":")[0] == "/opt/venv/bin", "`python` is the venv's"
-    assert set(env) <= KNOWN_ENV | RUNTIME_ENV
+    assert {name for name in env if not reads_variable(name)} <= RUNTIME_ENV
 
 
 def test_final_stage_runs_as_a_fixed_non_root_user() -> None:
@@ -580,22 +559,8 @@ def test_compose_environment_names_are_ones_the_service_reads() -> None:
     documents = [compose(), workspace_example()]
     for document in documents:
         for name, svc in document["services"].items():
-            unknown = {k for k in environment(svc) if k not in KNOWN_ENV and not JOB_ENV.match(k)}
+            unknown = {k for k in environment(svc) if not reads_variable(k)}
             assert not unknown, f"{name}: the service reads no {sorted(unknown)}"
-
-
-def test_known_environment_names_are_in_the_code() -> None:
-    """KNOWN_ENV above is not a wish list: every name is a string the service package spells."""
-    spelled: set[str] = set()
-    for module in (ROOT / "service").rglob("*.py"):
-        for node in ast.walk(ast.parse(module.read_text())):
-            if isinstance(node, ast.Constant) and isinstance(node.value, str):
-                spelled.add(node.value)
-    missing = KNOWN_ENV - spelled
-    assert not missing, sorted(missing)
-    # The DATABRICKS_JOB_<NAME> family, by behaviour.
-    settings = load_settings({**_workspace_env(), "DATABRICKS_JOB_NIGHTLY_ETL": "7"}, None)
-    assert settings.jobs["nightly_etl"].job_id == 7
 
 
 def _workspace_env() -> dict[str, str]:

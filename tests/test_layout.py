@@ -16,6 +16,9 @@ PROJECT = {
     "test_containers.py",
     "test_scale_compose.py",
     "test_packaging.py",
+    "test_lock.py",
+    "test_deploy_files.py",
+    "test_docs.py",
     "test_public_surface.py",
     "test_layout.py",
 }

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+import secrets
 from typing import Annotated
 
 import msgspec
@@ -11,6 +13,7 @@ from service.route_doc import schema_of
 from service.upstream.wire import Run, RunSnapshot
 
 _encoder = msgspec.json.Encoder()
+_EPOCH = re.compile("[0-9a-f]{8}")
 
 
 class StatusData(msgspec.Struct, frozen=True):
@@ -52,6 +55,17 @@ def signature(run: Run) -> tuple[object, ...]:
             for t in run.tasks
         ),
     )
+
+
+def new_epoch() -> str:
+    """A watch's epoch: 8 lowercase hex digits (what `is_epoch` accepts back from Redis)."""
+    return secrets.token_hex(4)
+
+
+def is_epoch(value: str) -> bool:
+    """One of ours: nothing else may become an event id (an id holding a newline would end the
+    `id:` line of every watcher's frame and start a field, or an event, of its own)."""
+    return _EPOCH.fullmatch(value) is not None
 
 
 def event_id(epoch: str, seq: int) -> str:

@@ -9,8 +9,10 @@ resumes on any replica. The lease lives 1.5 intervals: when its holder dies, a w
 replica takes it within two intervals and polls at once (keeping to the poll floor).
 
 While Redis is down (`RedisDown`), new watches are local (the inner `PollerHub`), and a shared
-watch whose Redis call fails goes on polling locally with the same epoch until it ends.
-See service/runs/shared_run.py for the keys.
+watch whose Redis call fails goes on polling locally with the same epoch until it ends; so does
+one whose Redis call is refused (`RedisRefused`: out of memory, a key of another type), or whose
+loop crashes. The reader runs under `service.redis_tasks.supervise`. See
+service/runs/shared_run.py for the keys, and for what is done with values that do not fit.
 """
 
 from __future__ import annotations
@@ -19,9 +21,9 @@ import asyncio
 import contextlib
 from typing import cast
 
-import msgspec
+import redis.asyncio as redis
 from anyio.abc import TaskGroup
-from redis.exceptions import RedisError
+from redis.exceptions import RedisError, ResponseError
 
 from service import logs
 from service.clock import Clock
@@ -29,6 +31,7 @@ from service.config import JobSettings, Settings
 from service.errors import Unavailable
 from service.operations import JobOperations
 from service.redis_link import BLOCK_MS, PROBE_S, RedisDown, RedisLink
+from service.redis_tasks import supervise
 from service.runs.events import RunEvent, signature
 from service.runs.hub import (
     IDLE_GRACE_S,
@@ -37,7 +40,7 @@ from service.runs.hub import (
     keep_watching,
     poll_until_done,
 )
-from service.runs.shared_run import SharedRun, decode_entry
+from service.runs.shared_run import SharedRun, decode_entries
 from service.runs.subscription import End
 from service.runs.watch import RunWatch
 from service.upstream.auth import Identity
@@ -96,7 +99,7 @@ class RedisHub:
         self._interval = settings.poll_interval_ms / 1000
         self.closed = False
         self.shared_polls = 0
-        tasks.start_soon(self._relay)
+        tasks.start_soon(supervise, link.health, clock, "reader", self._relay)
 
     @property
     def polls(self) -> int:
@@ -180,12 +183,19 @@ class RedisHub:
             try:
                 await self._take_turns(watch, shared, initial)
             except RedisDown:
-                self._cursors.pop(shared.events, None)
-                if not watch.done and not self.closed:
-                    # Redis went away under this watch: go on polling from here, same epoch.
-                    _log.info("poller.local", run_id=watch.run_id)
-                    floor = self._settings.poll_floor_ms / 1000  # it may have just polled
-                    await self._local.poll_locally(watch, first_delay=floor)
+                pass
+            # Why every Exception: the lease keeper's crash must not end its watchers while
+            # the run can still be polled from here; a crash of that is keep_watching's.
+            except Exception as exc:
+                self._link.health.crash("lease", exc, restart_in_s=None)
+            else:
+                return
+            self._cursors.pop(shared.events, None)
+            if not watch.done and not self.closed:
+                # Redis went away, or refused, under this watch: poll from here, same epoch.
+                _log.info("poller.local", run_id=watch.run_id)
+                floor = self._settings.poll_floor_ms / 1000  # it may have just polled
+                await self._local.poll_locally(watch, first_delay=floor)
 
         try:
             await keep_watching(watch, self._clock, follow)
@@ -279,6 +289,10 @@ class RedisHub:
             streams = {name: cursor for name, (cursor, _) in self._cursors.items()}
             try:
                 reply = await client.xread(streams, count=100, block=BLOCK_MS)  # type: ignore[arg-type]
+            except ResponseError as exc:
+                self._link.failed(exc)  # refused: the link is up
+                await self._drop_unreadable(list(streams))
+                continue
             except (RedisError, OSError) as exc:
                 self._link.mark_down(exc)
                 continue
@@ -290,11 +304,33 @@ class RedisHub:
         if followed is None:
             return
         watch = followed[1]
-        for entry_id, fields in entries:
-            try:
-                watch.relay(decode_entry(fields))
-            except (msgspec.DecodeError, KeyError, ValueError):
-                _log.warning("poller.bad_entry", run_id=watch.run_id)
-            self._cursors[name] = (entry_id, watch)
+        for _, event in decode_entries(entries, watch.run_id, self._link.health):
+            watch.relay(event)
+        if entries:
+            self._cursors[name] = (entries[-1][0], watch)
         if watch.done:
             self._cursors.pop(name, None)
+
+    async def _drop_unreadable(self, names: list[str]) -> None:
+        """One XREAD reads every followed stream, and fails whole when one key is not a stream
+        (WRONGTYPE): stop reading those, so every other run's watchers are served on. Theirs
+        go local when their holder's next write to it is refused as well."""
+
+        async def types(client: redis.Redis) -> list[object]:
+            async with client.pipeline(transaction=False) as pipe:
+                for name in names:
+                    pipe.type(name)
+                return await pipe.execute()
+
+        try:
+            found = await self._link.run(types)
+        except RedisDown:
+            found = []
+        unreadable = [
+            n for n, t in zip(names, found, strict=False) if t not in (b"stream", b"none")
+        ]
+        for name in unreadable:
+            self._cursors.pop(name, None)
+            self._link.health.rejection("events")
+        if not unreadable:  # refused for another reason: not again at once
+            await self._clock.sleep(PROBE_S)

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import secrets
 from collections import deque
 
 from service.clock import Clock
 from service.config import JobSettings, Settings
-from service.runs.events import RunEvent, make_event, parse_event_id, signature
+from service.runs.events import RunEvent, make_event, new_epoch, parse_event_id, signature
 from service.runs.subscription import End, Subscription
 from service.upstream.auth import Identity
 from service.upstream.wire import RunSnapshot, run_from_raw
@@ -22,7 +21,7 @@ class RunWatch:
         self.job = job
         self.identity = identity
         self.run_id = run_id
-        self.epoch = secrets.token_hex(4)
+        self.epoch = new_epoch()
         self.seq = 0
         self.buffer: deque[RunEvent] = deque(maxlen=settings.stream_buffer)
         self.subscribers: set[Subscription] = set()

@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -158,4 +159,14 @@ def etl_settings(url: str) -> object:
             "DATABRICKS_JOB_ETL": "1001",
             "HOST": "127.0.0.1",
         }
+    )
+
+
+def stage_app(dest: Path, *args: str) -> None:
+    """deploy/databricks-app/stage.py into `dest`, as `make app-bundle` runs it (a Databricks App's
+    source: app.yaml, requirements.txt, the service package and its metadata, config/jobs.toml)."""
+    subprocess.run(  # noqa: S603 - our interpreter, our script
+        [sys.executable, str(ROOT / "deploy" / "databricks-app" / "stage.py"), str(dest), *args],
+        check=True,
+        capture_output=True,
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from typing import Any
@@ -18,6 +19,13 @@ from service.runtime import Services, open_services
 from tests.factories import make_run, make_settings, transport
 
 RUN_ID = 555
+
+
+def run_key(run_id: int, part: str, identity: str = "sp", prefix: str = "jobs-sidecar") -> str:
+    """A run's key in Redis, named as service/runs/shared_run.py names it (`part`: epoch,
+    events, lease, watchers, polled)."""
+    who = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return f"{prefix}:run:{run_id}:{who}:{part}"
 
 
 class Upstream:

@@ -12,7 +12,7 @@ from service.runs.shared_run import SharedRun
 from service.runs.subscription import End
 from service.upstream.wire import run_from_raw
 from tests.factories import make_run, upstream_router
-from tests.scale.replicas import Upstream, collect, replicas, until, watch
+from tests.scale.replicas import Upstream, collect, replicas, run_key, until, watch
 
 pytestmark = pytest.mark.looptime(False)
 
@@ -110,10 +110,10 @@ async def test_a_holder_that_lost_its_lease_publishes_nothing(redis_server):
     try:
         assert await runs[0].acquire()
         assert not await runs[1].acquire()
-        assert await runs[0].publish("ep", 1, 0, snapshot)
+        assert await runs[0].publish("0000beef", 1, 0, snapshot)
         await asyncio.sleep(0.3)  # runs[0] paused past its lease
         assert await runs[1].acquire()
-        published_late = await runs[0].publish("ep", 2, 0, snapshot)
+        published_late = await runs[0].publish("0000beef", 2, 0, snapshot)
         renewed_late = await runs[0].renew()
         tail = await runs[1].tail()
     finally:
@@ -122,4 +122,48 @@ async def test_a_holder_that_lost_its_lease_publishes_nothing(redis_server):
     assert not published_late
     assert not renewed_late
     assert tail is not None
-    assert tail.id == "ep-1"
+    assert tail.id == "0000beef-1"
+
+
+async def test_a_crash_in_the_lease_keeper_sends_the_run_local_not_its_watchers_away(
+    redis_server,
+):
+    router = upstream_router()
+    upstream = Upstream(router, "PENDING")
+    answer = upstream.respond
+    calls = []
+
+    def respond(request):
+        calls.append(request)
+        if len(calls) == 2:  # the holder's first poll: an error nothing foresaw
+            raise RuntimeError("a bug")
+        return answer(request)
+
+    upstream.route.side_effect = respond
+    async with replicas(1, redis_server.url, router) as (a,):
+        follower = await watch(a)
+        first = await asyncio.wait_for(follower.next(), 5)
+        upstream.state = "TERMINATED"
+        rest = await collect(follower)
+        ready = a.link.state if a.link else None
+    assert first.status == "PENDING"
+    assert [i.status for i in rest if not isinstance(i, End)] == ["TERMINATED"]
+    assert rest[-1].reason == "done"
+    assert a.link is not None
+    assert a.link.health.restarts["lease"] == 1
+    assert ready == "degraded"
+
+
+async def test_a_watcher_that_would_never_expire_is_not_counted(redis_server):
+    link = RedisLink(redis_server.url, timeout_s=0.5, prefix="jobs-sidecar")
+    await link.probe()
+    run = SharedRun(link, 555, "sp", lease_ms=1500, retain_ms=10_000, maxlen=8)
+    with redis_server.client() as raw:
+        raw.zadd(run_key(555, "watchers"), {b"ghost": float("inf"), b"gone-soon": 1e15})
+    try:
+        watching_with_us = await run.heartbeat(watching=True)
+        watching_without_us = await run.heartbeat(watching=False)
+    finally:
+        await link.close()
+    assert watching_with_us == 1  # ours alone: no heartbeat lives past four leases
+    assert watching_without_us == 0  # so a holder nobody watches stops polling
