@@ -46,6 +46,7 @@ from service.serving import drain_after, hypercorn_config, listening_socket, rai
 from service.workers import run_workers
 
 EMULATOR_PORT = 8001
+EMULATOR_BACKLOG = 100  # Hypercorn's default, which `serve` sets again when it starts
 DEMO_CONFIG = Path("config/demo.toml")
 EMULATOR_SCENARIO = Path("config/emulator.toml")
 _log = structlog.get_logger("service.cli")
@@ -88,6 +89,9 @@ def _prepared(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[
         except CannotListen:
             sock.close()
             raise
+        # The emulator listens from now on: the service's start-up check, which may call it
+        # before its loop serves, waits in the backlog rather than being refused.
+        emulator_sock.listen(EMULATOR_BACKLOG)
         emulator = _emulator_app(EMULATOR_SCENARIO)
         print(try_this(settings.port, emulator_port(environ)), file=sys.stderr)
         return _serving(

@@ -30,7 +30,6 @@ from service.errors import CannotListen
 _log = structlog.get_logger("service.serve")
 KEEP_ALIVE_S = 75  # longer than typical proxy idle timeouts
 _KEEPALIVE_PROBES = 6
-_BACKLOG = 100  # Hypercorn's default, which `serve` passes on again
 
 
 def hypercorn_config(host: str, port: int, graceful_timeout_s: float) -> HypercornConfig:
@@ -89,9 +88,6 @@ def listening_socket(
     except OSError as exc:
         sock.close()
         raise CannotListen(_why_not(exc, host, port, setting)) from None
-    # Listening from now on: a connection made before the loop serves waits in the backlog
-    # rather than being refused (dev's start-up check calls the emulator as both start).
-    sock.listen(_BACKLOG)
     sock.setblocking(False)
     return sock
 
