@@ -15,14 +15,17 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from service import preflight
+from service.access_mode import in_force
 from service.allow import allowed_methods
-from service.authentication import Authenticate
+from service.audit import AuditWrites
+from service.authentication import PROBES, Authenticate
 from service.body_limits import BodyLimits
 from service.clock import Clock
 from service.config import Settings
 from service.cors import Cors
 from service.docs_page import DOCS_ASSETS, DOCS_PAGE
 from service.errors import RouteRefused, SidecarError, error_body, handle_sidecar_error
+from service.hosts import HostCheck, HostNames
 from service.middleware import AccessLog
 from service.origin import CrossSiteGuard
 from service.pages import PAGES, page_routes
@@ -52,6 +55,7 @@ def create_app(
     async def lifespan(_app: Starlette) -> AsyncIterator[dict[str, object]]:
         for warning in settings.warnings:
             _log.warning("config.warning", message=warning)
+        _log.info("access.in_force", **in_force(settings.access, settings.listen_host))
         async with open_services(
             settings, transport=upstream, clock=clock, draining=draining, stopping=stopping
         ) as services:
@@ -61,10 +65,17 @@ def create_app(
             yield {"services": services}
         _log.info("app.stopped")
 
-    return Starlette(
-        routes=[*routes(), *page_routes()],
+    table = [*routes(), *page_routes()]
+    app = Starlette(
+        routes=table,
         middleware=[
             Middleware(AccessLog),
+            Middleware(AuditWrites, routes=table),
+            Middleware(
+                HostCheck,
+                hosts=HostNames(settings.listen_host, settings.access.allowed_hosts),
+                exempt=PROBES,
+            ),
             Middleware(Cors, origins=settings.access.cors_origins),
             Middleware(CrossSiteGuard, allowed_origins=settings.allowed_origins),
             Middleware(
@@ -73,6 +84,7 @@ def create_app(
                 api_keys=settings.api_keys,
                 public={*PAGES, DOCS_PAGE},
                 public_prefixes=(DOCS_ASSETS + "/",),
+                clock=clock,
             ),
             Middleware(
                 BodyLimits,
@@ -86,6 +98,10 @@ def create_app(
         },
         lifespan=lifespan,
     )
+    # No redirect from `/path/` to `/path`: Starlette's names the client's Host (and scheme),
+    # which would send a client anywhere its Host header said. A trailing slash is a 404.
+    app.router.redirect_slashes = False
+    return app
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -6,11 +6,18 @@ scope (`service.callers.caller_of`), or answers 401 itself. The probes, the dash
 `[access] metrics = "auth"` are public: they answer without a caller.
 
 - apps: the proxy names the user in `X-Forwarded-Email` (else `X-Forwarded-Preferred-Username`,
-  else `X-Forwarded-User`). Only a peer inside `trusted_proxies` is believed; from any other peer
-  the headers are ignored, so a forged header from outside is a 401 like no header at all.
+  else `X-Forwarded-User`). Only a peer inside `trusted_proxies` is believed (an IPv4 peer that
+  a dual-stack socket shows as `::ffff:a.b.c.d` is matched as the IPv4 address it is); from any
+  other peer the headers are ignored, so a forged header from outside is a 401 like no header.
+  The user's token (`X-Forwarded-Access-Token`, for `run_as = "user"` jobs) is taken from that
+  same trusted proxy only, into the scope (`service.identity.user_token`).
 - token: `Authorization: Bearer <key>`, found among the keys in constant time; the caller is the
-  key's name.
+  key's name. The key file is re-read when it changes (service.key_rotation).
 - open: everyone is `anonymous` (allowed on loopback, or with `allow_open = true`).
+
+In token and open modes no proxy vouches for an `X-Forwarded-Access-Token`: a client that sends
+one is ignored (a warning, at most once a minute, that never shows the token), so an API-key
+caller cannot make a `run_as = "user"` job act with a token of its choosing.
 """
 
 from __future__ import annotations
@@ -18,13 +25,17 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Awaitable, Iterable
+from pathlib import Path
 
 import structlog
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from service.api_keys import ApiKey, KeyRing
-from service.callers import ANONYMOUS, SCOPE_KEY, Caller
+from service.callers import ANONYMOUS, SCOPE_KEY, Caller, named
+from service.clock import Clock, LoopClock
 from service.errors import Unauthenticated, error_response
+from service.identity import USER_TOKEN_SCOPE_KEY
+from service.key_rotation import RotatingKeys
 from service.root_path import route_path
 from service.settings_file import AccessTable
 
@@ -34,6 +45,8 @@ PROBES = frozenset({"/livez", "/readyz", "/health"})
 _USER_HEADERS = (b"x-forwarded-email", b"x-forwarded-preferred-username", b"x-forwarded-user")
 # A printable name of bounded length: it goes into logs, the audit trail and rate-limit keys.
 _NAME = re.compile(r"[\x21-\x7e]{1,256}")
+_USER_TOKEN = b"x-forwarded-access-token"
+IGNORED_TOKEN_LOG_EVERY_S = 60.0
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
@@ -48,6 +61,7 @@ class Authenticate:
         api_keys: tuple[ApiKey, ...],
         public: Iterable[str] = (),
         public_prefixes: tuple[str, ...] = (),
+        clock: Clock | None = None,
     ) -> None:
         """`public`, `public_prefixes`: paths of files that hold no data (the dashboard, the
         API document's page) and answer without a caller."""
@@ -57,7 +71,11 @@ class Authenticate:
         self._public = PROBES | metrics | set(public)
         self._public_prefixes = public_prefixes
         self._trusted = trusted_networks(access.trusted_proxies)
-        self._keys = KeyRing(api_keys)
+        clock = clock or LoopClock()
+        self._keys: KeyRing | RotatingKeys = KeyRing(api_keys)
+        if access.api_keys_file and self._mode == "token":
+            self._keys = RotatingKeys(api_keys, Path(access.api_keys_file), clock=clock)
+        self._ignored_tokens = IgnoredTokens(clock)
 
     def __call__(self, scope: Scope, receive: Receive, send: Send) -> Awaitable[None]:
         # A tail call, not an `await`: no frame of ours held for a request's (or an event
@@ -77,26 +95,33 @@ class Authenticate:
     def _caller(self, scope: Scope) -> Caller | None:
         if self._mode is None:  # no mode chosen: `check_serving` refuses to serve; no one here
             return None
+        if self._mode == "apps":
+            return self._by_proxy(scope)
+        if _header(scope, _USER_TOKEN):
+            self._ignored_tokens.seen(self._mode)
         if self._mode == "open":
             return ANONYMOUS
-        if self._mode == "token":
-            return self._by_key(scope)
-        return self._by_proxy(scope)
+        return self._by_key(scope)
 
     def _by_key(self, scope: Scope) -> Caller | None:
         scheme, _, presented = _header(scope, b"authorization").partition(" ")
         if scheme.lower() != "bearer" or not presented.strip():
             return None
         name = self._keys.name_of(presented.strip())
-        return Caller(name) if name is not None else None
+        return named(name) if name is not None else None
 
     def _by_proxy(self, scope: Scope) -> Caller | None:
+        """The user the trusted proxy names; their token, when it forwards one, to the scope."""
         if not self._from_trusted_peer(scope):
             return None
         for header in _USER_HEADERS:
             name = _header(scope, header).strip()
             if name:
-                return Caller(name) if _NAME.fullmatch(name) else None
+                if not _NAME.fullmatch(name):
+                    return None
+                if token := _header(scope, _USER_TOKEN).strip():
+                    scope[USER_TOKEN_SCOPE_KEY] = token
+                return named(name)
         return None
 
     def _from_trusted_peer(self, scope: Scope) -> bool:
@@ -107,7 +132,7 @@ class Authenticate:
             peer = ipaddress.ip_address(client[0])
         except ValueError:
             return False
-        return any(peer in network for network in self._trusted)
+        return any(address in network for address in _as_ipv4(peer) for network in self._trusted)
 
     async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
         if self._mode == "token":
@@ -121,6 +146,39 @@ class Authenticate:
         if challenge:
             response.headers["WWW-Authenticate"] = challenge
         await response(scope, receive, send)
+
+
+class IgnoredTokens:
+    """The warning that a client sent a user token no proxy vouches for: at most one line a
+    minute (each client could send one per request), with how many were ignored meanwhile."""
+
+    def __init__(self, clock: Clock) -> None:
+        self._clock = clock
+        self._quiet_until = float("-inf")
+        self._unsaid = 0
+
+    def seen(self, mode: str) -> None:
+        self._unsaid += 1
+        now = self._clock.monotonic()
+        if now < self._quiet_until:
+            return
+        self._quiet_until = now + IGNORED_TOKEN_LOG_EVERY_S
+        _log.warning(
+            "request.forwarded_token_ignored",
+            mode=mode,
+            ignored=self._unsaid,
+            reason="X-Forwarded-Access-Token is taken only from a trusted proxy in apps mode",
+        )
+        self._unsaid = 0
+
+
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+
+
+def _as_ipv4(peer: Address) -> tuple[Address, ...]:
+    """The peer, and the IPv4 address an IPv4-mapped IPv6 one (`::ffff:10.1.2.3`) stands for."""
+    mapped = peer.ipv4_mapped if isinstance(peer, ipaddress.IPv6Address) else None
+    return (peer, mapped) if mapped is not None else (peer,)
 
 
 def trusted_networks(cidrs: Iterable[str]) -> tuple[Network, ...]:

@@ -42,6 +42,9 @@ from service.config import (
 )
 from service.errors import CannotListen, ConfigError
 from service.logs import configure_logging
+from service.remote_cli import COMMANDS as REMOTE_COMMANDS
+from service.remote_cli import add_commands as add_remote_commands
+from service.remote_cli import main as remote_main
 from service.serving import drain_after, hypercorn_config, listening_socket, raise_fd_limit, serve
 from service.workers import run_workers
 
@@ -54,6 +57,8 @@ _log = structlog.get_logger("service.cli")
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = argument_parser().parse_args(argv)
+    if args.command in REMOTE_COMMANDS:  # a client of a running service (service/remote_cli)
+        return remote_main(args, os.environ)
     environ = dict(os.environ)
     configure_logging(
         environ.get("LOG_LEVEL", "info"), cache_loggers=args.command != "check-config"
@@ -337,4 +342,5 @@ def argument_parser() -> argparse.ArgumentParser:
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, help="default: $EMULATOR_PORT, else 8001")
     emulator.add_argument("--scenario", default=str(EMULATOR_SCENARIO))
+    add_remote_commands(sub)
     return parser

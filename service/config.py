@@ -10,9 +10,9 @@ from urllib.parse import urlsplit
 
 import msgspec
 
-from service import cors, rate_limits, settings_file
-from service.access_mode import refusal, resolve_mode
-from service.api_keys import ApiKey, load_api_keys
+from service import cors, hosts, rate_limits, settings_file
+from service.access_mode import refusal, resolve_mode, trust_warnings
+from service.api_keys import ApiKey, load_api_keys, loose_permissions
 from service.authentication import trusted_networks
 from service.errors import ConfigError
 from service.ids import positive_int64
@@ -34,6 +34,8 @@ ENVIRONMENT = frozenset(
         "DATABRICKS_CLIENT_SECRET",
         "DATABRICKS_AUTH_TYPE",
         "DATABRICKS_APP_PORT",
+        "DATABRICKS_APP_URL",
+        "ALLOWED_HOSTS",
         "DATABRICKS_JOB_ID",
         "HOST",
         "PORT",
@@ -98,13 +100,17 @@ def load_settings(environ: Mapping[str, str], path: Path | None = None) -> Setti
     tunables = {name: getattr(file, name) for name in Tunables.__struct_fields__}
     access = _access(file.access, environ)
     api_keys = load_api_keys(environ, access.api_keys_file) if access.mode == "token" else ()
+    listen_host = environ.get("HOST", "0.0.0.0")  # noqa: S104 - see Settings.listen_host
+    warnings += trust_warnings(access, listen_host)
+    if access.mode == "token" and access.api_keys_file:
+        warnings += filter(None, [loose_permissions(Path(access.api_keys_file))])
     access = msgspec.structs.replace(access, cors_origins=_cors_origins(access.cors_origins))
     rate_limits.check_rates(file.limits, {key: job.limits for key, job in jobs.items()})
     return checked_scale(
         Settings(
             workspace=_workspace(environ),
             jobs=jobs,
-            listen_host=environ.get("HOST", "0.0.0.0"),  # noqa: S104 - see Settings.listen_host
+            listen_host=listen_host,
             port=_port(environ),
             allowed_origins=cors.explicit(access.cors_origins),
             api_keys=api_keys,
@@ -121,12 +127,21 @@ def reads_variable(name: str) -> bool:
 
 
 def _access(table: AccessTable, environ: Mapping[str, str]) -> AccessTable:
-    """`[access]` with its mode resolved (service.access_mode), and its proxy ranges checked."""
+    """`[access]` with its mode resolved (service.access_mode), its proxy ranges checked, and
+    its allowed hosts with ALLOWED_HOSTS and the platform's names (service.hosts)."""
+    listed = [name for name in environ.get("ALLOWED_HOSTS", "").split(",") if name.strip()]
     try:
         trusted_networks(table.trusted_proxies)
+        allowed = hosts.checked_entries([*table.allowed_hosts, *listed])
     except ValueError as exc:
         raise ConfigError(f"[access] {exc}") from None
-    return msgspec.structs.replace(table, mode=resolve_mode(table, environ))
+    try:
+        platform = hosts.platform_hosts(environ)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    allowed = tuple(dict.fromkeys((*allowed, *platform)))
+    mode = resolve_mode(table, environ)
+    return msgspec.structs.replace(table, mode=mode, allowed_hosts=allowed)
 
 
 def check_serving(settings: Settings) -> None:

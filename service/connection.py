@@ -12,9 +12,9 @@ Why this differs from Hypercorn 0.18 (its `hypercorn/asyncio/tcp_server.py`):
   client rightly sends nothing. Here a head has `header_timeout_s`: for a connection's first
   request from its accept, for later ones from their first byte. Past it the client gets a 408
   JSON (if it sent part of a head over HTTP/1.1) and the connection is closed.
-- A request h11 cannot parse (a malformed request line or header, 400) or whose head is over
-  `h11_max_incomplete_size` (431) got an empty body; here it gets our JSON error body, like every
-  other refusal (`JsonErrorsH11`).
+- HTTP/1.1 is held to the RFC (service/http1.py): HTTP/2 cleartext refused, heads bounded,
+  `Content-Length` with `Transfer-Encoding` refused, refusals in JSON, `Connection: close` said.
+  A refused HTTP/2 preface gets HTTP/2's GOAWAY here, and the connection is closed.
 
 tests/e2e/test_serving.py counts the process's fds and cuts slow heads over real sockets: a
 Hypercorn upgrade that changes what is overridden here fails there.
@@ -26,14 +26,14 @@ import asyncio
 from ssl import SSLError
 from typing import Any
 
-import h11
 import msgspec
 import structlog
 from hypercorn.asyncio.tcp_server import MAX_RECV, TCPServer
 from hypercorn.events import Closed, Event, RawData, Updated
 from hypercorn.protocol.h11 import H11Protocol
 
-from service.errors import HeadersTooLarge, InvalidRequest, RequestTimeout, error_body
+from service.errors import RequestTimeout, error_body
+from service.http1 import HTTP2_REFUSAL, Http2Refused, make_strict
 
 _log = structlog.get_logger("service.connection")
 
@@ -48,31 +48,10 @@ def _timeout_response() -> bytes:
 
 
 _HEAD_TIMEOUT = _timeout_response()
-_PROTOCOL_ERRORS = {
-    431: HeadersTooLarge("Request headers too large"),
-    400: InvalidRequest("Malformed HTTP request"),
-}
-
-
-class JsonErrorsH11(H11Protocol):
-    """Hypercorn's HTTP/1.1 protocol, its protocol-level refusals with our JSON body."""
-
-    async def _send_error_response(self, status_code: int) -> None:
-        error = _PROTOCOL_ERRORS.get(status_code, _PROTOCOL_ERRORS[400])
-        body = msgspec.json.encode(error_body(error))
-        headers = [
-            (b"content-type", b"application/json"),
-            (b"content-length", str(len(body)).encode()),
-            (b"connection", b"close"),
-            *self.config.response_headers("h11"),
-        ]
-        await self._send_h11_event(h11.Response(status_code=status_code, headers=headers))
-        await self._send_h11_event(h11.Data(data=body))
-        await self._send_h11_event(h11.EndOfMessage())
 
 
 class Connection(TCPServer):
-    """Hypercorn's connection handler, with the two changes described above."""
+    """Hypercorn's connection handler, with the changes described above."""
 
     def __init__(self, *args: Any, header_timeout_s: float) -> None:
         super().__init__(*args)
@@ -94,9 +73,9 @@ class Connection(TCPServer):
         await super().protocol_send(event)
 
     async def _read_data(self) -> None:
-        # `run()` has just built the protocol: HTTP/1.1 refuses in JSON from the first byte.
+        # `run()` has just built the protocol: HTTP/1.1 is strict from the first byte.
         if type(self.protocol.protocol) is H11Protocol:
-            self.protocol.protocol.__class__ = JsonErrorsH11
+            make_strict(self.protocol.protocol)
         while not self.reader.at_eof():
             deadline = self._head_deadline
             try:
@@ -113,7 +92,12 @@ class Connection(TCPServer):
                 self._head_started = True
                 if self._head_deadline is None:
                     self._head_deadline = self.loop.time() + self._header_timeout_s
-            await self.protocol.handle(RawData(data))
+            try:
+                await self.protocol.handle(RawData(data))
+            except Http2Refused:
+                _log.info("connection.http2_refused")
+                self.writer.write(HTTP2_REFUSAL)  # `_close()` flushes it and closes
+                break
         self._reading = False
         await self.protocol.handle(Closed())
         await self.idle_task.stop()  # the keep-alive wait would only hold the fd

@@ -7,9 +7,11 @@ credentials (cookies, the Apps proxy's session) for explicit origins, never for 
 
 Why a wrapper: `CORSMiddleware` adds some `Access-Control-*` headers to every answer to a
 request with an `Origin`, allowed or not; here another origin gets none (its preflight is a
-403 `CROSS_ORIGIN`, its other requests pass on untouched). Writes from another site are
-refused by `service.origin.CrossSiteGuard`, which allows the same explicit origins; `*` opens
-reads only (no credentials), never writes.
+403 `CROSS_ORIGIN`, its other requests pass on untouched). And its refusal of an allowed
+origin's preflight asking for a method or header not allowed is `400 text/plain`: here it is
+our JSON error (400 `BAD_REQUEST`, naming what was refused), with the same CORS headers.
+Writes from another site are refused by `service.origin.CrossSiteGuard`, which allows the same
+explicit origins; `*` opens reads only (no credentials), never writes.
 
 This sits outside `Authenticate`: a preflight carries no credentials, and a page must be able
 to read a 401 or a 429.
@@ -20,10 +22,13 @@ from __future__ import annotations
 from collections.abc import Awaitable, Iterable
 from urllib.parse import urlsplit
 
+from starlette.datastructures import Headers
 from starlette.middleware.cors import CORSMiddleware
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from service.errors import CrossOrigin, error_response
+from service.echo import echo
+from service.errors import CrossOrigin, InvalidRequest, error_response
 
 ANY = "*"
 ALLOWED_METHODS = ("GET", "POST", "DELETE")
@@ -43,6 +48,8 @@ EXPOSED_HEADERS = (
     "RateLimit-Reset",
 )
 _DEFAULT_PORTS = {"http": 80, "https": 443}
+# Request headers a page may send without asking: CORSMiddleware allows them too.
+_SAFELISTED = frozenset({"accept", "accept-language", "content-language", "content-type"})
 
 
 def checked_origins(origins: Iterable[str]) -> tuple[str, ...]:
@@ -91,7 +98,7 @@ class Cors:
         origins = tuple(origins)
         self._any = ANY in origins
         self._allowed = frozenset(origins)
-        self._cors = CORSMiddleware(
+        self._cors = _JsonRefusals(
             app,
             allow_origins=origins,
             allow_methods=ALLOWED_METHODS,
@@ -119,3 +126,39 @@ class Cors:
             refused = CrossOrigin("This origin may not call the service from a browser")
             return error_response(refused)(scope, receive, send)
         return self.app(scope, receive, send)
+
+
+class _JsonRefusals(CORSMiddleware):
+    """Starlette's CORS, its preflight refusals as our JSON errors."""
+
+    def preflight_response(self, request_headers: Headers) -> Response:
+        answer = super().preflight_response(request_headers)
+        if answer.status_code < 400:
+            return answer
+        refused = InvalidRequest(f"CORS preflight refused: {_refused(request_headers)}")
+        response = error_response(refused)
+        for name, value in answer.headers.items():
+            if name.startswith("access-control-") or name == "vary":
+                response.headers[name] = value
+        return response
+
+
+def _refused(request_headers: Headers) -> str:
+    """What the preflight asked for that is not allowed, and what is."""
+    reasons = []
+    method = request_headers["access-control-request-method"]
+    if method not in ALLOWED_METHODS:
+        reasons.append(
+            f"method {echo(method, 40)} is not allowed (allowed: {', '.join(ALLOWED_METHODS)})"
+        )
+    allowed = {name.lower() for name in ALLOWED_HEADERS} | _SAFELISTED
+    asked = request_headers.get("access-control-request-headers", "").split(",")
+    extra = [name.strip() for name in asked if name.strip() and name.strip().lower() not in allowed]
+    if extra:
+        reasons.append(
+            f"headers {echo(', '.join(extra), 80)} are not allowed "
+            f"(allowed: {', '.join(ALLOWED_HEADERS)})"
+        )
+    if "access-control-request-private-network" in request_headers:
+        reasons.append("private network access is not allowed")
+    return "; ".join(reasons) or "not allowed"

@@ -18,8 +18,11 @@
     │   ├── CrossOrigin                403: a POST or DELETE a browser sent from another site
     │   ├── RequestTimeout             408: the request's head or body did not arrive in time
     │   ├── PayloadTooLarge            413: the request body is over max_body_bytes
-    │   ├── HeadersTooLarge            431: the request head is over h11's incomplete-event bound
+    │   ├── MisdirectedHost            421: a Host name the service does not answer to
+    │   ├── HeadersTooLarge            431: the request head is over 16 KiB (service/http1.py)
     │   ├── RouteRefused               404/405: no such route or method (HTTP_<status>)
+    │   ├── RunNotFinished             409: a repair of a run still in progress
+    │   ├── NothingToRepair            409: a repair of every failed task of a run with none
     │   ├── IdempotencyKeyReused       422: an Idempotency-Key reused with other parameters
     │   └── RateLimited                429: over a [limits] rate or the caller's open streams
     ├── Unavailable                    503: we are shutting down, or have too many open streams
@@ -33,8 +36,9 @@
         ├── UpstreamInvalid            502: a 2xx reply that is not what it claims (HTML, bad JSON)
         ├── UpstreamTooLarge           502: a reply over `max_upstream_bytes`
         ├── UpstreamTimeout            504: no answer within the tier's time budget
-        └── OutcomeUnknown             502/503/504: run-now was sent and its answer lost; the
-                                       run may exist: retry with the error's idempotency key
+        └── OutcomeUnknown             502/503/504: run-now (or a repair) was sent and its
+                                       answer lost; the run (or repair) may exist: retry with
+                                       the error's idempotency key
 
 Messages are ours: no upstream text, token or trace reaches a response. Details go to the log.
 `codes_sent()` is every `code` a client can be sent, read off this tree (README's error table
@@ -179,6 +183,13 @@ class PayloadTooLarge(ClientError):
     code = "PAYLOAD_TOO_LARGE"
 
 
+class MisdirectedHost(ClientError):
+    """The request names a Host the service is not served under (service/hosts.py)."""
+
+    status = 421
+    code = "MISDIRECTED_HOST"
+
+
 class HeadersTooLarge(ClientError):
     status = 431
     code = "HEADERS_TOO_LARGE"
@@ -193,6 +204,20 @@ class RouteRefused(ClientError):
         super().__init__(message)
         self.status = status
         self.code = f"HTTP_{status}"
+
+
+class RunNotFinished(ClientError):
+    """A repair of a run that has not ended: repair it once it has."""
+
+    status = 409
+    code = "RUN_NOT_FINISHED"
+
+
+class NothingToRepair(ClientError):
+    """A repair of every failed task of a run in which none failed."""
+
+    status = 409
+    code = "NOTHING_TO_REPAIR"
 
 
 class IdempotencyKeyReused(ClientError):

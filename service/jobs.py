@@ -21,6 +21,8 @@ from service.errors import (
 )
 from service.identity import forwarded_token
 from service.operations import MultiTaskOutput
+from service.repairs import repair_ask, repair_fields
+from service.reruns import rerun_fields
 from service.runs.subscription import End
 from service.runtime import Services, open_services
 from service.upstream.auth import Identity
@@ -92,6 +94,19 @@ class Jobs:
 
     def keys(self) -> list[str]:
         return list(self._services.settings.jobs)
+
+    async def runs(
+        self, *, limit: int = 20, active: bool = False
+    ) -> ExecutionResult[list[dict[str, Any]]]:
+        """The runs of every configured job, newest first (each with `jobKey` and `result`);
+        `active`: only those that have not ended. Each job gives at most its 25 newest."""
+        svc = self._services
+        jobs = [(job, svc.service_principal) for job in svc.settings.jobs.values() if job.job_id]
+        try:
+            runs = await svc.all_runs.runs(jobs, limit, active=active)
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data=[_decode(r) for r in runs])
 
     def __call__(self, key: str) -> JobHandle:
         job = self._services.settings.jobs.get(key)
@@ -243,6 +258,67 @@ class JobHandle:
         except SidecarError as exc:
             return _fail(exc)
         return ExecutionResult(ok=True, data=_decode(raw))
+
+    async def repair(
+        self,
+        run_id: int,
+        tasks: list[str] | None = None,
+        rerun_dependents: bool = False,
+        idempotency_key: str | None = None,
+        *,
+        params: object = None,
+    ) -> ExecutionResult[dict[str, int]]:
+        """Run the failed tasks of a finished run (or `tasks`, and with `rerun_dependents`
+        every task depending on them) again, in the same run: `{"run_id", "repair_id"}`.
+
+        Once per `idempotency_key`: the same key again answers the same repair. `params`, if
+        given, are validated and sent as a trigger's. Watch the run with `get_run`, or follow
+        it from HTTP: its watch goes on from its final event."""
+        try:
+            with self._audit("repair", idempotency_key):
+                job, identity = await self._context()
+                ask = repair_ask(
+                    msgspec.json.encode({"tasks": tasks, "rerunDependents": rerun_dependents})
+                )
+                mapped = self._svc.ops.prepare_run(job, params) if params is not None else {}
+                repair_id = await self._svc.repairs.repair(
+                    job,
+                    identity,
+                    run_id,
+                    repair_fields(ask, mapped),
+                    idempotency_key,
+                    caller=PROGRAM,
+                )
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data={"run_id": run_id, "repair_id": repair_id})
+
+    async def rerun(
+        self, run_id: int, *, idempotency_key: str | None = None
+    ) -> ExecutionResult[dict[str, int]]:
+        """Start a new run with the parameters `run_id` had (read back from Databricks):
+        `{"run_id"}` of the new run; once per `idempotency_key`, as `run_now`."""
+        try:
+            with self._audit("rerun", idempotency_key):
+                job, identity = await self._context()
+                fields = rerun_fields(await self._svc.ops.get_run(job, identity, run_id))
+                audit.note_params(fields)
+                new_run = await self._svc.ops.run_now(
+                    job, identity, fields, idempotency_key=idempotency_key, caller=PROGRAM
+                )
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True, data={"run_id": new_run})
+
+    async def cancel_all(self) -> ExecutionResult[None]:
+        """Cancel every active run of the job."""
+        try:
+            with self._audit("cancel_all"):
+                job, identity = await self._context()
+                await self._svc.ops.cancel_all(job, identity)
+        except SidecarError as exc:
+            return _fail(exc)
+        return ExecutionResult(ok=True)
 
     async def cancel_run(self, run_id: int) -> ExecutionResult[None]:
         try:

@@ -98,7 +98,7 @@ def openapi_document(
                     operation = _operation(route, doc, jobs, schema_of, exclude=("job_key",))
                     operation["operationId"] = f"{route.name}_{_component_name(job.key)}"
                     operation["summary"] = f"{doc.summary} ({job.key})"
-                    operation["requestBody"] = _run_body(job, components)
+                    operation["requestBody"] = _run_body(job, components, doc.body)
                     operation["responses"]["200"]["links"] = _run_links(job.key, routes)
                     paths.setdefault(path, {})[method.lower()] = operation
             else:
@@ -298,28 +298,35 @@ def _headers(names: Sequence[str]) -> dict[str, Any]:
 
 def _run_links(job_key: str, routes: Sequence[BaseRoute]) -> dict[str, Any]:
     """From a started run to the operations on it: `runId` is their `run_id`."""
-    return {
-        route.name: {
-            "operationId": route.name,
-            "parameters": {"job_key": job_key, "run_id": "$response.body#/runId"},
-        }
-        for route in routes
-        if isinstance(route, Route) and "{run_id}" in route.path and doc_of(route.endpoint)
-    }
+    links = {}
+    for route in routes:
+        doc = doc_of(route.endpoint) if isinstance(route, Route) else None
+        if not isinstance(route, Route) or doc is None or "{run_id}" not in route.path:
+            continue
+        parameters = {"job_key": job_key, "run_id": "$response.body#/runId"}
+        target = route.name
+        if doc.per_job:  # one operation per job key, the key in its path: link to this job's
+            target = f"{route.name}_{_component_name(job_key)}"
+            del parameters["job_key"]
+        links[target] = {"operationId": target, "parameters": parameters}
+    return links
 
 
-def _run_body(job: JobSettings, components: dict[str, Any]) -> dict[str, Any]:
-    """`{"params": ...}` typed by the job's parameter schema, itself a component."""
+def _run_body(
+    job: JobSettings, components: dict[str, Any], members: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """`{"params": ...}` typed by the job's parameter schema, itself a component; with
+    `members` beside it, `params` is optional (see RouteDoc.body)."""
     params = params_json_schema(job.params, task_type=job.task_type)
     if params is None:
         params = {"type": "object", "description": "Any parameters: this job has no schema"}
     params = _embedded(dict(params), components)
     name = f"{_component_name(job.key)}.params"
     components[name] = params
-    required = bool(params.get("required"))
+    required = members is None and bool(params.get("required"))
     body: dict[str, Any] = {
         "type": "object",
-        "properties": {"params": {"$ref": REF.format(name=name)}},
+        "properties": {**(members or {}), "params": {"$ref": REF.format(name=name)}},
         "additionalProperties": False,
     }
     if required:

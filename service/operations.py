@@ -175,6 +175,14 @@ class JobOperations:
         finally:
             await self._cache.invalidate(job.key, _WRITE_INVALIDATES | {"get_run"})
 
+    async def cancel_all(self, job: JobSettings, identity: Identity) -> None:
+        """Cancel every active run of this job (runs/cancel-all); harmless to repeat."""
+        assert job.job_id is not None  # noqa: S101 - job() guarantees it
+        try:
+            await self._client.cancel_all_runs(identity, job.job_id, tier=SAFE_WRITE)
+        finally:
+            await self._cache.invalidate(job.key, _WRITE_INVALIDATES | {"get_run"})
+
     async def get_run_output(
         self, job: JobSettings, identity: Identity, run_id: int
     ) -> msgspec.Raw | MultiTaskOutput:

@@ -1,11 +1,12 @@
 """How often a caller may call: `[limits]` rates, counted by the `limits` library.
 
-- `read`: every job route request of a caller, all jobs together (triggers included).
-- `trigger`: a caller's triggers of one job that could reach Databricks
+- `read`: every job route request of a caller, all jobs together (triggers included), and
+  `/openapi.json`.
+- `trigger`: a caller's triggers (runs, repairs, reruns) of one job that could reach Databricks
   (`[jobs.<key>.limits] trigger` over it): counted once the request has passed every check of
-  its own, just before run-now is sent. A 400 (a bad body or parameters), a 422 or a replay of
-  a remembered Idempotency-Key starts nothing and counts against `read` only, so a user fixing
-  a form is never locked out of the job.
+  its own, just before Databricks is asked to start work. A 400 (a bad body or parameters), a
+  422 or a replay of a remembered Idempotency-Key starts nothing and counts against `read` only,
+  so a user fixing a form is never locked out of the job.
 
 Over a rate the request is a 429 `RATE_LIMITED` before Databricks is asked; a caller already at
 its trigger limit is refused before the body is read. A 429 carries `RateLimit-Limit`,
@@ -47,7 +48,7 @@ from service.redis_link import RedisLink
 from service.settings_file import JobLimits, LimitsTable
 
 MEMORY = "memory://"
-TRIGGER_ROUTES = frozenset({"run_job"})
+TRIGGER_ROUTES = frozenset({"run_job", "repair_run", "rerun_run"})  # each starts work that costs
 T = TypeVar("T")
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
 _READ_WINDOW = "sidecar.read_window"  # scope key: a trigger's read window, for its headers

@@ -9,7 +9,7 @@ import msgspec
 
 from service.errors import ErrorBody
 from service.route_doc import Event, schema_of
-from service.runs.events import StatusData
+from service.runs.events import StatusData, Waiting
 from service.runs.streams import ShutdownData
 from service.upstream.wire import Run
 
@@ -27,12 +27,14 @@ class StreamStarted(msgspec.Struct, frozen=True):
     watchUrl: str  # noqa: N815
 
 
-class StatusReply(msgspec.Struct, frozen=True):
-    """The job's latest run: its life-cycle state, its outcome (null while it runs), the run."""
+class StatusReply(msgspec.Struct, frozen=True, omit_defaults=True):
+    """The job's latest run: its life-cycle state, its outcome (null while it runs), the run,
+    and why it waits (`queue`, only while it is queued)."""
 
     status: str | None
     result: str | None
     run: Annotated[msgspec.Raw, schema_of(Run)] | None
+    queue: Waiting | None = None
 
 
 class ListedRun(Run, frozen=True):
@@ -74,5 +76,39 @@ STREAM_EVENTS = (
 STREAM_TEXT = "Events until the run ends: `id` is the Last-Event-ID to resume from"
 RUN_STREAM_EVENTS = (
     Event("run", StreamStarted, "The first event: the run started, and where to watch it"),
+    *STREAM_EVENTS,
+)
+
+
+class RepairStarted(msgspec.Struct, frozen=True):
+    """The repair that was made (or, for a key seen before, the repair that key made): the
+    run it repaired, and where to watch that run."""
+
+    runId: int  # noqa: N815 - the wire name
+    repairId: int  # noqa: N815
+    watchUrl: str  # noqa: N815
+
+
+class RerunStarted(msgspec.Struct, frozen=True):
+    """The new run, started with the parameters of the run it runs again, and where to watch it."""
+
+    runId: int  # noqa: N815 - the wire name
+    watchUrl: str  # noqa: N815
+
+
+class JobRun(ListedRun, frozen=True):
+    """A run of one of the jobs, as Databricks lists it, with its outcome and its job's key."""
+
+    jobKey: str = ""  # noqa: N815 - the wire name
+
+
+class AllRunsReply(msgspec.Struct, frozen=True):
+    """The runs of every job the caller may view, newest first."""
+
+    runs: tuple[Annotated[msgspec.Raw, schema_of(JobRun)], ...]
+
+
+REPAIR_STREAM_EVENTS = (
+    Event("repair", RepairStarted, "The first event: the repair made, and where to watch the run"),
     *STREAM_EVENTS,
 )

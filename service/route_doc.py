@@ -73,6 +73,8 @@ class RouteDoc(msgspec.Struct, frozen=True):
 
     `job`: a route about a job, which the front door guards (401, 403, 429 are documented).
     `per_job`: one operation per configured job key, each with the job's parameter schema.
+    `body`: the request body's members beside `params` (JSON Schema each), for a `per_job`
+    route whose `params` are optional (a repair's); None: `{"params": ...}` alone (a trigger's).
     """
 
     summary: str
@@ -82,6 +84,7 @@ class RouteDoc(msgspec.Struct, frozen=True):
     headers: tuple[str, ...] = ()
     job: bool = False
     per_job: bool = False
+    body: dict[str, Any] | None = None
 
 
 def documented(doc: RouteDoc) -> Callable[[_F], _F]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from functools import partial
 from importlib.metadata import version
 from typing import Annotated, NamedTuple
@@ -12,6 +13,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp
 
+from service.api_documents import ApiDocuments
 from service.audit import audited
 from service.callers import caller_of
 from service.config import JobSettings
@@ -21,10 +23,9 @@ from service.errors import (
     InvalidRequest,
     Unavailable,
 )
-from service.identity import forwarded_token
+from service.identity import user_token
 from service.ids import positive_int64
 from service.metrics import CONTENT_TYPE, registry_for, render
-from service.openapi import openapi_document
 from service.operations import LIMIT_RULE, MultiTaskOutput
 from service.params import params_json_schema
 from service.permissions import admit, may_run, may_view
@@ -56,7 +57,7 @@ from service.route_doc import (
     schema_of,
 )
 from service.run_body import run_params
-from service.runs.events import json_frame
+from service.runs.events import json_frame, waiting
 from service.runs.follow import Following
 from service.runs.streams import EventStream
 from service.runtime import Services
@@ -82,7 +83,7 @@ def json_response(payload: object, status: int = 200) -> Response:
 async def identity_for(svc: Services, job: JobSettings, request: Request) -> Identity:
     """The service principal, or the caller when the job is configured `run_as = "user"`."""
     if job.run_as == "user":
-        return await svc.users.identify(forwarded_token(request.headers))
+        return await svc.users.identify(user_token(request.scope))
     return svc.service_principal
 
 
@@ -376,7 +377,9 @@ async def status(request: Request) -> Response:
     if latest is None:
         return json_response(StatusReply(status=None, result=None, run=None))
     run = latest.run
-    reply = StatusReply(status=run.life_cycle_state, result=run.result, run=latest.raw)
+    reply = StatusReply(
+        status=run.life_cycle_state, result=run.result, run=latest.raw, queue=waiting(run)
+    )
     return json_response(reply)
 
 
@@ -412,19 +415,28 @@ async def metrics(request: Request) -> Response:
     return Response(render(registry_for(services(request))), media_type=CONTENT_TYPE)
 
 
-async def openapi_json(request: Request) -> Response:
-    """The API document for this service's routes and the jobs the caller may view."""
-    who = caller_of(request)
-    jobs = {k: j for k, j in services(request).settings.jobs.items() if may_view(j.access, who)}
-    document = openapi_document(request.app.routes, jobs, version=version("jobs-sidecar"))
-    if request.scope.get("root_path"):  # mounted: the paths are below the mount point
-        document["servers"] = [{"url": mounted(request.scope, "")}]
-    return json_response(document)
+def api_document(documents: ApiDocuments) -> Callable[[Request], Awaitable[Response]]:
+    """The endpoint of the API document, each view's built once in `documents` (this app's)."""
+
+    async def openapi_json(request: Request) -> Response:
+        """The API document for this service's routes and the jobs the caller may view; a read
+        like any other (the `read` rate)."""
+        svc, who = services(request), caller_of(request)
+        await svc.limits.admit(request)
+        jobs = {k: j for k, j in svc.settings.jobs.items() if may_view(j.access, who)}
+        server = mounted(request.scope, "") if request.scope.get("root_path") else ""
+        body = documents.encoded(request.app.routes, jobs, server=server)
+        return Response(body, media_type="application/json")
+
+    return openapi_json
 
 
 def routes() -> list[BaseRoute]:
     """The route table, hottest read first (Starlette tries routes in order). Links to a route
     are made from its name (`url_path_for`), so each path is written here only."""
+    # Its handlers resolve their calls with this module's `caller` and `run_caller`.
+    from service import recovery_routes as recovery  # noqa: PLC0415 - it imports this module
+
     prefix = "/api/jobs"
     run = f"{prefix}/{{job_key}}/runs/{{run_id}}"
     return [
@@ -435,12 +447,26 @@ def routes() -> list[BaseRoute]:
         Route(f"{run}/output", get_run_output, methods=["GET"], name="get_run_output"),
         Route(f"{prefix}/{{job_key}}/runs", list_runs, methods=["GET"], name="list_runs"),
         Route(f"{prefix}/{{job_key}}/run", run_job, methods=["POST"], name="run_job"),
+        Route(f"{run}/repair", recovery.repair_run, methods=["POST"], name="repair_run"),
+        Route(f"{run}/rerun", recovery.rerun_run, methods=["POST"], name="rerun_run"),
+        Route(
+            f"{prefix}/{{job_key}}/runs",
+            recovery.cancel_all_runs,
+            methods=["DELETE"],
+            name="cancel_all_runs",
+        ),
+        Route("/api/runs", recovery.list_all_runs, methods=["GET"], name="list_all_runs"),
         Route(f"{prefix}/{{job_key}}", get_job, methods=["GET"], name="get_job"),
         Route(prefix, list_jobs, methods=["GET"], name="list_jobs"),
         Route("/livez", livez, methods=["GET"], name="livez"),
         Route("/readyz", readyz, methods=["GET"], name="readyz"),
         Route("/health", livez, methods=["GET"], name="health"),
         Route("/metrics", metrics, methods=["GET"], name="metrics"),
-        Route("/openapi.json", openapi_json, name="openapi", include_in_schema=False),
+        Route(
+            "/openapi.json",
+            api_document(ApiDocuments(version("jobs-sidecar"))),
+            name="openapi",
+            include_in_schema=False,
+        ),
         *docs_routes(),
     ]

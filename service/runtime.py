@@ -11,6 +11,7 @@ import httpx
 import msgspec
 from anyio.abc import TaskGroup
 
+from service.all_runs import AllRuns
 from service.cache import ReadCache
 from service.clock import Clock, LoopClock
 from service.config import JobSettings, Settings, Workspace
@@ -18,6 +19,7 @@ from service.directory import UserDirectory
 from service.operations import JobOperations
 from service.rate_limits import RateLimits
 from service.redis_link import RedisLink
+from service.repairs import Repairs
 from service.runs.follow import Following, follow
 from service.runs.hub import Hub
 from service.runs.streams import StreamGauge
@@ -48,6 +50,8 @@ class Services(msgspec.Struct, frozen=True, kw_only=True):
     draining: asyncio.Event
     stopping: asyncio.Event  # SIGTERM seen: readiness fails (draining follows drain_delay_ms later)
     tasks: TaskGroup
+    repairs: Repairs  # runs/repair once per Idempotency-Key (service.repairs)
+    all_runs: AllRuns  # the runs of several jobs at once (service.all_runs)
     link: RedisLink | None = None  # REDIS_URL set: what the replicas share (service.scale_out)
 
     async def follow_new_run(self, job: JobSettings, identity: Identity, run_id: int) -> Following:
@@ -161,6 +165,8 @@ async def open_services(
             draining=draining,
             stopping=stopping or asyncio.Event(),
             tasks=tasks,
+            repairs=Repairs(client, keys, cache),
+            all_runs=AllRuns(settings, client, cache),
             link=link,
         )
         tasks.start_soon(_close_streams_on_drain, services)

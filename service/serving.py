@@ -26,6 +26,7 @@ from service.accept_errors import AcceptFailureLog
 from service.clock import Clock
 from service.connection import Connection
 from service.errors import CannotListen
+from service.http1 import MAX_HEAD_BYTES
 
 _log = structlog.get_logger("service.serve")
 KEEP_ALIVE_S = 75  # longer than typical proxy idle timeouts
@@ -41,6 +42,7 @@ def hypercorn_config(host: str, port: int, graceful_timeout_s: float) -> Hyperco
     config.errorlog = logging.getLogger("hypercorn.error")
     config.graceful_timeout = graceful_timeout_s
     config.keep_alive_timeout = KEEP_ALIVE_S
+    config.h11_max_incomplete_size = MAX_HEAD_BYTES  # a head arriving in pieces (service/http1.py)
     return config
 
 

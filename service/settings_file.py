@@ -68,6 +68,13 @@ class AccessTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     metrics: Annotated[
         Literal["open", "auth"], Meta(description="/metrics open, or only for callers (auth)")
     ] = "open"
+    allowed_hosts: Annotated[
+        tuple[str, ...],
+        Meta(
+            description="Host names answered besides loopback and the bind address (else 421): "
+            "names, *.domain, addresses (env ALLOWED_HOSTS adds, comma-separated)"
+        ),
+    ] = ()
 
 
 class LimitsTable(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

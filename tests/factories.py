@@ -20,6 +20,7 @@ from service.config import Settings, load_settings
 from service.settings_file import LimitsTable
 
 HOST = "https://ws.test"
+SIDECAR_NAME = "sidecar.test"  # the in-process client's Host (`with_lifespan`)
 TOKEN = "dapi-test-token"
 SCIM_ME = "/api/2.0/preview/scim/v2/Me"  # who a token belongs to
 JOB_IDS = {"etl": 101, "report": 102, "other": 103}
@@ -41,6 +42,24 @@ DEMO_JOB_IDS = {
 }
 
 
+# Apps mode on loopback: the test client's peer (127.0.0.1) is a trusted proxy (the default
+# `trusted_proxies`), so the headers of `proxied` name the caller and forward their token.
+APPS_ENV = {
+    "DATABRICKS_HOST": HOST,
+    "DATABRICKS_TOKEN": TOKEN,
+    "HOST": "127.0.0.1",
+    "ACCESS_MODE": "apps",
+}
+
+
+def proxied(email: str, token: str | None = None) -> dict[str, str]:
+    """The headers the Databricks Apps proxy sends for `email`, with their user token if any."""
+    headers = {"x-forwarded-email": email}
+    if token is not None:
+        headers["x-forwarded-access-token"] = token
+    return headers
+
+
 def make_settings(
     toml: str | None = None,
     *,
@@ -50,11 +69,13 @@ def make_settings(
 ) -> Settings:
     """Settings from an optional TOML text and environment, then field overrides.
 
-    Listening on loopback: open mode by default (service.access_mode), as `make run` is.
+    Listening on loopback: open mode by default (service.access_mode), as `make run` is, and
+    answering to the in-process client's name (SIDECAR_NAME) besides loopback (service.hosts).
     `[limits]` are roomy (ROOMY_LIMITS) unless the TOML has a `[limits]` table."""
     env = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "HOST": "127.0.0.1"}
     if environ is not None:
         env = dict(environ)
+    env.setdefault("ALLOWED_HOSTS", SIDECAR_NAME)
     path = None
     if toml is not None:
         assert tmp_path is not None, "a TOML text needs tmp_path"
@@ -166,7 +187,7 @@ async def with_lifespan(app: Any) -> AsyncIterator[tuple[Any, httpx.AsyncClient]
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://sidecar.test"
+            transport=httpx.ASGITransport(manager.app), base_url=f"http://{SIDECAR_NAME}"
         ) as client,
     ):
         yield manager.app, client

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from service.access_mode import is_loopback, resolve_mode
-from service.config import check_serving
+from service.access_mode import is_loopback, resolve_mode, trust_warnings
+from service.config import check_serving, load_settings
 from service.errors import ConfigError
 from service.settings_file import AccessTable
 from tests.factories import HOST, TOKEN, make_client, make_settings
@@ -85,3 +85,55 @@ async def test_an_app_built_with_no_mode_lets_no_one_in(upstream):
     async with make_client(settings, upstream) as client:
         response = await client.get("/api/jobs", headers={"X-Forwarded-Email": "a@example.com"})
     assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "proxies", [("0.0.0.0/0",), ("10.0.0.0/8", "::/0"), ("::ffff:0:0/96",), ("::/64", "0.0.0.0/0")]
+)
+def test_a_proxy_range_of_every_address_is_warned_about_in_apps_mode(proxies):
+    access = AccessTable(mode="apps", trusted_proxies=proxies)
+    (warning,) = trust_warnings(access, "127.0.0.1")
+    assert warning.startswith("[access] trusted_proxies ")
+    assert "holds every address: any peer that reaches the port can name itself any user" in warning
+
+
+@pytest.mark.parametrize(
+    ("access", "host"),
+    [
+        (AccessTable(mode="apps"), "0.0.0.0"),  # the private ranges: the default
+        (AccessTable(mode="apps", trusted_proxies=("10.0.0.0/8", "::ffff:10.0.0.0/104")), "::"),
+        (AccessTable(mode="token", trusted_proxies=("0.0.0.0/0",)), "0.0.0.0"),  # not used
+        (AccessTable(mode="open"), "127.0.0.1"),
+        (AccessTable(mode="open"), "::1"),
+    ],
+)
+def test_nothing_is_said_of_what_trusts_no_stranger(access, host):
+    assert trust_warnings(access, host) == []
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "::", "10.1.2.3"])
+def test_open_mode_off_loopback_is_warned_about_even_when_allowed(host):
+    (warning,) = trust_warnings(AccessTable(mode="open", allow_open=True), host)
+    assert warning == (
+        f"open mode on {host} (allow_open = true): anyone who reaches the port may trigger and "
+        "cancel runs, as `anonymous`"
+    )
+
+
+def test_the_warnings_reach_the_settings(tmp_path):
+    path = tmp_path / "jobs.toml"
+    path.write_text("[access]\nallow_open = true\n[jobs.etl]\njob_id = 1\n")
+    environ = {**WORKSPACE, "ACCESS_MODE": "open", "HOST": "0.0.0.0"}
+    warnings = load_settings(environ, path).warnings
+    assert [w for w in warnings if w.startswith("open mode on 0.0.0.0")] != []
+
+
+@pytest.mark.parametrize(("mode", "warned"), [(0o600, False), (0o644, True)])
+def test_a_key_file_others_may_read_is_a_warning_of_the_settings(tmp_path, mode, warned):
+    keys = tmp_path / "keys"
+    keys.write_text("ci:" + "k" * 24 + "\n")
+    keys.chmod(mode)
+    path = tmp_path / "jobs.toml"
+    path.write_text(f'[access]\napi_keys_file = "{keys}"\n[jobs.etl]\njob_id = 1\n')
+    warnings = load_settings({**WORKSPACE, "ACCESS_MODE": "token"}, path).warnings
+    assert any("is open to other users (mode 644)" in w for w in warnings) == warned

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from service.api_keys import KeyRing, load_api_keys
+from service.api_keys import KeyRing, load_api_keys, loose_permissions
 from service.errors import ConfigError
 
 ALICE = "alice:" + "a" * 24
@@ -48,3 +48,45 @@ def test_the_ring_names_the_key_and_nothing_else():
     assert ring.name_of("a" * 24) == "alice"
     assert ring.name_of("a" * 23) is None
     assert ring.name_of("") is None
+
+
+def test_a_key_named_by_an_address_is_the_caller_it_names_in_one_spelling():
+    keys = load_api_keys({"SIDECAR_API_KEYS": "Alice@Example.com:" + "a" * 24}, None)
+    assert [key.name for key in keys] == ["alice@example.com"]
+
+
+def test_two_spellings_of_one_address_are_one_name_given_twice(tmp_path):
+    path = tmp_path / "keys"
+    path.write_text("alice@example.com:" + "b" * 24 + "\n")
+    with pytest.raises(ConfigError, match=r"'alice@example\.com' is given twice"):
+        load_api_keys({"SIDECAR_API_KEYS": "ALICE@example.com:" + "a" * 24}, str(path))
+
+
+def test_keys_of_the_file_say_so_and_those_of_the_environment_do_not(tmp_path):
+    path = tmp_path / "keys"
+    path.write_text(BOB + "\n")
+    keys = load_api_keys({"SIDECAR_API_KEYS": ALICE}, str(path))
+    assert [(key.name, key.from_file) for key in keys] == [("alice", False), ("bob-ci", True)]
+
+
+def test_a_key_file_that_is_not_text_is_a_config_error(tmp_path):
+    path = tmp_path / "keys"
+    path.write_bytes(b"alice:\xff\xfe" + b"a" * 24)
+    with pytest.raises(ConfigError, match="not UTF-8 text"):
+        load_api_keys({}, str(path))
+
+
+@pytest.mark.parametrize(
+    ("mode", "warned"), [(0o600, False), (0o400, False), (0o640, True), (0o604, True)]
+)
+def test_a_key_file_others_may_read_is_warned_about(tmp_path, mode, warned):
+    path = tmp_path / "keys"
+    path.write_text(ALICE + "\n")
+    path.chmod(mode)
+    warning = loose_permissions(path)
+    assert (warning is not None) == warned
+    if warning is not None:
+        assert warning == (
+            f"api_keys_file {path} is open to other users (mode {mode:o}): anyone who can read "
+            "it can call as any of its keys; chmod 600 it"
+        )

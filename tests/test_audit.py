@@ -248,11 +248,50 @@ async def test_a_cancel_of_another_jobs_run_is_refused_404(json_logs, settings, 
     assert not cancel.called
 
 
-async def test_an_unauthenticated_write_reaches_no_route_and_no_audit(
+async def test_an_unauthenticated_write_is_one_refused_line_without_a_caller(
     json_logs, settings, upstream
 ):
+    route = run_now(upstream)
     async with make_client(settings, upstream) as client:
-        response = await client.post("/api/jobs/etl/run", json={})
+        response = await client.post(
+            "/api/jobs/etl/run", json={}, headers={"idempotency-key": KEY, "x-request-id": "r1"}
+        )
+    assert response.status_code == 401
+    assert not route.called
+    assert the_line(json_logs) | {"timestamp": None} == {
+        "event": "audit",
+        "level": "info",
+        "timestamp": None,
+        "action": "trigger",
+        "via": "http",
+        "caller": None,
+        "job_key": "etl",
+        "run_id": None,
+        "outcome": "refused",
+        "status": 401,
+        "code": "UNAUTHENTICATED",
+        "request_id": "r1",
+        "params_digest": None,
+        "idempotency_key_digest": audit.digest(KEY),
+    }
+
+
+async def test_an_unauthenticated_cancel_names_its_run(json_logs, settings, upstream):
+    async with make_client(settings, upstream) as client:
+        response = await client.delete("/api/jobs/etl/runs/555")
+    assert response.status_code == 401
+    line = the_line(json_logs)
+    assert (line["action"], line["run_id"], line["outcome"], line["caller"]) == (
+        "cancel",
+        555,
+        "refused",
+        None,
+    )
+
+
+async def test_a_read_refused_before_its_route_has_no_audit_line(json_logs, settings, upstream):
+    async with make_client(settings, upstream) as client:
+        response = await client.get("/api/jobs/etl/runs/555")
     assert response.status_code == 401
     assert audit_lines(json_logs) == []
 
@@ -326,3 +365,27 @@ async def test_a_write_the_caller_may_not_make_is_a_refused_403(json_logs, tmp_p
         "alice",
     )
     assert line["idempotency_key_digest"] == audit.digest(KEY)
+
+
+async def test_a_cancel_all_a_rerun_and_a_repair_have_one_line_each(json_logs, settings, upstream):
+    upstream.post("/runs/cancel-all").respond(json={})
+    upstream.get("/runs/get").respond(
+        json=make_run(555, state="TERMINATED", result="FAILED", job_parameters=[])
+    )
+    run_now(upstream, run_id=8)
+    upstream.post("/runs/repair").respond(json={"repair_id": 9})
+    headers = {"authorization": f"Bearer {ALICE}"}
+    async with make_client(settings, upstream) as client:
+        cancelled = await client.delete("/api/jobs/etl/runs", headers=headers)
+        again = await client.post("/api/jobs/etl/runs/555/rerun", headers=headers)
+        repaired = await client.post("/api/jobs/etl/runs/555/repair", headers=headers)
+    assert (cancelled.status_code, again.status_code, repaired.status_code) == (204, 200, 200)
+    cancel_all, rerun, repair = audit_lines(json_logs)
+    assert (cancel_all["action"], cancel_all["outcome"], cancel_all["status"]) == (
+        "cancel_all",
+        "cancelled",
+        204,
+    )
+    assert (rerun["action"], rerun["outcome"], rerun["run_id"]) == ("rerun", "started", 8)
+    assert rerun["params_digest"] == audit.digest({})
+    assert (repair["action"], repair["outcome"], repair["run_id"]) == ("repair", "started", 555)

@@ -11,7 +11,7 @@ from asgi_lifespan import LifespanManager
 from service.app import create_app
 from service.config import load_settings
 from service.errors import ConfigError
-from tests.factories import JOB_IDS, make_settings, transport
+from tests.factories import JOB_IDS, advance, log_lines, make_settings, transport
 
 KEY = "k" * 24
 UNAUTHENTICATED = "UNAUTHENTICATED"
@@ -71,6 +71,47 @@ async def test_apps_mode_believes_the_proxy_and_only_a_trusted_one(upstream):
     assert "www-authenticate" not in forged.headers
 
 
+@pytest.mark.parametrize(
+    ("peer", "status"),
+    [("::ffff:10.1.2.3", 200), ("::ffff:127.0.0.1", 200), ("::ffff:203.0.113.9", 401)],
+)
+async def test_an_ipv4_mapped_peer_is_matched_as_the_ipv4_address_it_is(upstream, peer, status):
+    # On a dual-stack socket (HOST=::) an IPv4 proxy's connections arrive as ::ffff:a.b.c.d.
+    settings = settings_for("apps")
+    async with calling(settings, upstream, peer=peer) as client:
+        response = await client.get("/api/jobs", headers={"x-forwarded-email": "a@example.com"})
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize(
+    ("email", "caller"),
+    [("Alice@Example.COM", "alice@example.com"), ("alice@example.com", "alice@example.com")],
+)
+async def test_the_proxy_s_name_for_the_user_is_spelt_one_way(upstream, json_logs, email, caller):
+    settings = settings_for("apps")
+    async with calling(settings, upstream) as client:
+        refused = await client.post("/api/jobs/nosuch/run", headers={"x-forwarded-email": email})
+    (line,) = [line for line in log_lines(json_logs) if line["event"] == "audit"]
+    assert refused.status_code == 404
+    assert line["caller"] == caller
+
+
+async def test_a_user_token_no_proxy_vouches_for_is_a_warning_once_a_minute(upstream, json_logs):
+    settings = settings_for("token", SIDECAR_API_KEYS=f"ci-bot:{KEY}")
+    headers = {"authorization": f"Bearer {KEY}", "x-forwarded-access-token": "eyJ.user.token"}
+    async with calling(settings, upstream) as client:
+        for _ in range(3):
+            await client.get("/api/jobs", headers=headers)
+        said = log_lines(json_logs)
+        await advance(61)
+        await client.get("/api/jobs", headers=headers)
+        said_again = log_lines(json_logs)
+    ignored = "request.forwarded_token_ignored"
+    assert [line["ignored"] for line in said if line["event"] == ignored] == [1]
+    assert [line["ignored"] for line in said_again if line["event"] == ignored] == [3]
+    assert "eyJ.user.token" not in str(said + said_again)
+
+
 async def test_the_probes_the_dashboard_s_files_and_open_metrics_need_no_caller(upstream):
     settings = settings_for("token", SIDECAR_API_KEYS=f"ci-bot:{KEY}")
     async with calling(settings, upstream) as client:
@@ -95,6 +136,7 @@ async def test_metrics_behind_auth_when_asked(upstream, tmp_path):
         "DATABRICKS_TOKEN": "dapi-test",
         "ACCESS_MODE": "token",
         "SIDECAR_API_KEYS": f"ops:{KEY}",
+        "ALLOWED_HOSTS": "sidecar.test",
     }
     settings = load_settings(env, path)
     async with calling(settings, upstream) as client:

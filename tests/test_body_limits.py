@@ -69,7 +69,7 @@ async def test_body_that_stops_arriving_is_408_at_the_body_timeout():
         "raw_path": b"/api/jobs/etl/run",
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"t"), (b"content-length", b"100")],
+        "headers": [(b"host", b"localhost"), (b"content-length", b"100")],
         "client": ("127.0.0.1", 1),
         "server": ("127.0.0.1", 2),
     }

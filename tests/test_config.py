@@ -231,3 +231,31 @@ def test_the_loader_sees_no_variable_outside_environment(tmp_path):
 )
 def test_reads_variable(name, read):
     assert reads_variable(name) is read
+
+
+def test_allowed_hosts_come_from_the_file_the_environment_and_databricks_apps(tmp_path):
+    settings = load_toml(
+        tmp_path,
+        '[access]\nallowed_hosts = ["Jobs.Example.com"]\n',
+        ALLOWED_HOSTS="*.corp.example, 10.0.0.5",
+        DATABRICKS_APP_PORT="8000",
+    )
+    assert settings.access.allowed_hosts == (
+        "jobs.example.com",
+        "*.corp.example",
+        "10.0.0.5",
+        "*.databricksapps.com",
+    )
+
+
+@pytest.mark.parametrize(
+    ("toml", "environ"),
+    [
+        ('[access]\nallowed_hosts = ["https://jobs.example.com"]\n', {}),
+        (None, {"ALLOWED_HOSTS": "jobs.example.com:8443"}),
+    ],
+    ids=["file", "environment"],
+)
+def test_an_allowed_host_that_is_not_a_name_stops_start_up_naming_it(tmp_path, toml, environ):
+    with pytest.raises(ConfigError, match=r"^\[access\] allowed_hosts: '.+' is not a host name"):
+        load_toml(tmp_path, toml, **environ)

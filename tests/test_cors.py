@@ -109,6 +109,52 @@ async def test_without_cors_origins_every_preflight_is_refused(tmp_path, upstrea
     assert access_control(response) == {}
 
 
+REFUSED_PREFLIGHTS = {
+    "method": (
+        {"method": "PUT"},
+        "CORS preflight refused: method PUT is not allowed (allowed: GET, POST, DELETE)",
+    ),
+    "header": (
+        {"headers": "content-type,x-evil"},
+        "CORS preflight refused: headers x-evil are not allowed (allowed: Content-Type, "
+        "Idempotency-Key, Last-Event-ID, X-Request-Id, Authorization)",
+    ),
+    "both": (
+        {"method": "PATCH", "headers": "x-a, X-B"},
+        "CORS preflight refused: method PATCH is not allowed (allowed: GET, POST, DELETE); "
+        "headers x-a, X-B are not allowed (allowed: Content-Type, Idempotency-Key, "
+        "Last-Event-ID, X-Request-Id, Authorization)",
+    ),
+}
+
+
+@pytest.mark.parametrize("origins", [f'["{APP}"]', '["*"]'], ids=["explicit", "star"])
+@pytest.mark.parametrize(
+    ("asked", "message"), REFUSED_PREFLIGHTS.values(), ids=REFUSED_PREFLIGHTS.keys()
+)
+async def test_an_allowed_origins_preflight_asking_too_much_is_a_json_400_naming_it(
+    tmp_path, upstream, origins, asked, message
+):
+    async with make_client(cors_settings(tmp_path, origins=origins), upstream) as client:
+        response = await client.options("/api/jobs/etl/run", headers=preflight(APP, **asked))
+    assert response.status_code == 400
+    assert response.headers["content-type"] == "application/json"
+    assert response.json() == {"error": message, "code": "BAD_REQUEST", "plugin": "jobs"}
+    # The CORS headers stay: the browser's console says what is allowed.
+    assert "POST" in response.headers["access-control-allow-methods"]
+    assert not upstream.calls
+
+
+async def test_a_private_network_preflight_is_a_json_400(tmp_path, upstream):
+    headers = {**preflight(APP), "access-control-request-private-network": "true"}
+    async with make_client(cors_settings(tmp_path), upstream) as client:
+        response = await client.options("/api/jobs/etl/run", headers=headers)
+    assert (response.status_code, response.json()["error"]) == (
+        400,
+        "CORS preflight refused: private network access is not allowed",
+    )
+
+
 async def test_a_star_allows_every_origin_to_read_without_credentials(tmp_path, upstream):
     settings = cors_settings(tmp_path, origins='["*"]')
     async with make_client(settings, upstream) as client:

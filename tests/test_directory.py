@@ -14,12 +14,14 @@ from service.jobs import Jobs
 from service.runs.subscription import End
 from service.runtime import open_services
 from tests.factories import (
+    APPS_ENV,
     HOST,
     SCIM_ME,
     advance,
     make_client,
     make_run,
     make_settings,
+    proxied,
     scim_me,
     timeline,
     transport,
@@ -29,9 +31,14 @@ USER_JOB = '[jobs.etl]\njob_id = 101\nrun_as = "user"\n'
 ALICE = {"alice-1": "alice@x.com", "alice-2": "alice@x.com", "bob-1": "bob@x.com"}
 
 
+def user_job_settings(tmp_path, **overrides):
+    """Behind the Apps proxy: the only mode in which a forwarded user token is taken."""
+    return make_settings(USER_JOB, environ=APPS_ENV, tmp_path=tmp_path, **overrides)
+
+
 @pytest.fixture
 def settings(tmp_path):
-    return make_settings(USER_JOB, tmp_path=tmp_path)
+    return user_job_settings(tmp_path)
 
 
 @pytest.fixture
@@ -40,7 +47,7 @@ def me(upstream):
 
 
 def as_user(token: str) -> dict[str, str]:
-    return {"x-forwarded-access-token": token}
+    return proxied(ALICE.get(token, "carol@x.com"), token)
 
 
 def jwt(exp: float) -> str:
@@ -88,7 +95,7 @@ async def test_the_same_user_after_a_token_refresh_shares_cached_reads(client, u
 
 async def test_me_is_asked_once_per_token(tmp_path, upstream, me):
     upstream.get("/runs/list").respond(json={"runs": [make_run(1)]})
-    settings = make_settings(USER_JOB, tmp_path=tmp_path, cache_ttl_ms=1)
+    settings = user_job_settings(tmp_path, cache_ttl_ms=1)
     async with make_client(settings, upstream) as client:
         for _ in range(3):
             await client.get("/api/jobs/etl/status", headers=as_user("alice-1"))
@@ -100,7 +107,7 @@ async def test_a_tokens_owner_is_forgotten_when_the_token_expires(tmp_path, upst
     token = jwt(exp=time.time() + 120)
     me = scim_me(upstream, {token: "carol@x.com"})
     upstream.get("/runs/list").respond(json={"runs": []})
-    async with make_client(make_settings(USER_JOB, tmp_path=tmp_path), upstream) as client:
+    async with make_client(user_job_settings(tmp_path), upstream) as client:
         await client.get("/api/jobs/etl/status", headers=as_user(token))
         await advance(100)
         await client.get("/api/jobs/etl/status", headers=as_user(token))
@@ -112,7 +119,7 @@ async def test_a_tokens_owner_is_forgotten_when_the_token_expires(tmp_path, upst
 
 async def test_a_pats_owner_is_remembered_for_an_hour_at_most(tmp_path, upstream, me):
     upstream.get("/runs/list").respond(json={"runs": []})
-    async with make_client(make_settings(USER_JOB, tmp_path=tmp_path), upstream) as client:
+    async with make_client(user_job_settings(tmp_path), upstream) as client:
         for wait in (0, 3590, 20):
             await advance(wait)
             await client.get("/api/jobs/etl/status", headers=as_user("alice-1"))

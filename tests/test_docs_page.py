@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import re
 from html.parser import HTMLParser
 
@@ -75,3 +77,27 @@ async def test_the_bundled_swagger_ui_reads_openapi_3_1():
 async def test_an_unknown_asset_is_404(client):
     response = await client.get("/docs/assets/nope.js")
     assert response.status_code == 404
+
+
+@pytest.mark.parametrize("path", ["/docs", "/docs/assets/swagger-ui-bundle.js"])
+async def test_the_page_and_its_files_carry_the_dashboard_s_security_headers_and_no_framing(
+    client, path
+):
+    dashboard = await client.get("/")
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert response.headers["referrer-policy"] == dashboard.headers["referrer-policy"]
+    assert response.headers["x-frame-options"] == "DENY"
+    policy = response.headers["content-security-policy"]
+    assert "default-src 'none'" in policy
+    assert "frame-ancestors 'none'" in policy
+    assert "'unsafe-inline'" not in policy
+
+
+async def test_the_policy_allows_the_page_s_one_inline_script_by_its_hash(client):
+    response = await client.get("/docs")
+    script = re.search(r"<script>(.*?)</script>", response.text, re.DOTALL)
+    assert script is not None
+    digest = base64.b64encode(hashlib.sha256(script[1].encode()).digest()).decode()
+    assert f"script-src 'self' 'sha256-{digest}'" in response.headers["content-security-policy"]

@@ -312,3 +312,82 @@ async def collect(statuses, *, into):
     """Drain a run_and_wait, keeping each status, until it returns or raises."""
     async for status in statuses:
         into.append(status.status)
+
+
+def failed_run(*repairs):
+    history = [{"type": "ORIGINAL"}, *({"type": "REPAIR", "id": r} for r in repairs)]
+    tasks = [make_task("load", 2, result="FAILED")]
+    return make_run(5, state="INTERNAL_ERROR", result="FAILED", tasks=tasks, repair_history=history)
+
+
+async def test_repair_returns_the_run_and_the_repair(jobs, upstream):
+    upstream.get("/runs/get").respond(json=failed_run(3))
+    repair = upstream.post("/runs/repair").respond(json={"repair_id": 4})
+    result = await jobs("etl").repair(5, ["load"], rerun_dependents=True)
+    assert result == ExecutionResult(ok=True, data={"run_id": 5, "repair_id": 4})
+    assert json.loads(repair.calls.last.request.content) == {
+        "run_id": 5,
+        "rerun_tasks": ["load"],
+        "rerun_dependent_tasks": True,
+        "latest_repair_id": 3,
+    }
+
+
+async def test_repair_once_per_key(jobs, upstream):
+    upstream.get("/runs/get").mock(
+        side_effect=[
+            httpx.Response(200, json=failed_run()),
+            httpx.Response(200, json=failed_run(4)),
+        ]
+    )
+    repair = upstream.post("/runs/repair").respond(json={"repair_id": 4})
+    first = await jobs("etl").repair(5, idempotency_key="k")
+    second = await jobs("etl").repair(5, idempotency_key="k")
+    assert first == second
+    assert repair.call_count == 1
+
+
+async def test_repair_of_a_running_run_is_an_error_result(jobs, upstream):
+    upstream.get("/runs/get").respond(json=make_run(5, state="RUNNING"))
+    result = await jobs("etl").repair(5)
+    assert result.error is not None
+    assert (result.error.status, result.error.code) == (409, "RUN_NOT_FINISHED")
+
+
+async def test_repair_with_tasks_not_a_list_of_names_is_a_400_result(jobs, upstream):
+    result = await jobs("etl").repair(5, tasks=[""])
+    assert result.error is not None
+    assert result.error.status == 400
+
+
+async def test_rerun_starts_a_run_with_the_runs_parameters(jobs, upstream):
+    parameters = [{"name": "env", "default": "dev", "value": "prod"}]
+    upstream.get("/runs/get").respond(json=make_run(5, job_parameters=parameters))
+    run_now = upstream.post("/run-now").respond(json={"run_id": 9})
+    result = await jobs("etl").rerun(5)
+    assert result == ExecutionResult(ok=True, data={"run_id": 9})
+    assert json.loads(run_now.calls.last.request.content)["job_parameters"] == {"env": "prod"}
+
+
+async def test_cancel_all(jobs, upstream):
+    cancel_all = upstream.post("/runs/cancel-all").respond(json={})
+    assert await jobs("etl").cancel_all() == ExecutionResult(ok=True)
+    assert json.loads(cancel_all.calls.last.request.content) == {"job_id": JOB_IDS["etl"]}
+
+
+async def test_runs_of_every_job_newest_first(jobs, upstream):
+    for job_id in JOB_IDS.values():
+        run = make_run(job_id, job_id=job_id, start_time=job_id)
+        upstream.get("/runs/list", params={"job_id": str(job_id)}).respond(json={"runs": [run]})
+    result = await jobs.runs(limit=2)
+    assert result.ok
+    assert [(r["jobKey"], r["run_id"]) for r in result.data or []] == [
+        ("other", 103),
+        ("report", 102),
+    ]
+
+
+async def test_runs_with_a_limit_outside_one_to_a_hundred_is_a_400_result(jobs):
+    result = await jobs.runs(limit=0)
+    assert result.error is not None
+    assert result.error.status == 400

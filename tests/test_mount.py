@@ -16,7 +16,6 @@ from starlette.routing import Mount, Route
 
 from service.errors import ConfigError
 from service.mount import Mountable, mountable
-from service.settings_file import AccessTable
 from tests.factories import (
     HOST,
     JOB_IDS,
@@ -48,7 +47,9 @@ def parent(sidecar: Mountable, *, enter: bool = True) -> Starlette:
 
 def apps_mode():
     settings = make_settings()
-    return msgspec.structs.replace(settings, access=AccessTable(mode="apps"))
+    return msgspec.structs.replace(
+        settings, access=msgspec.structs.replace(settings.access, mode="apps")
+    )
 
 
 async def test_a_mounted_sidecar_serves_its_routes_below_the_mount_point(upstream):

@@ -15,10 +15,10 @@ from service import errors
 from service.config import load_settings
 from service.errors import ErrorBody, SidecarError, error_body
 from service.routes import routes
-from tests.factories import HOST, TOKEN, make_client, upstream_router
+from tests.factories import HOST, SIDECAR_NAME, TOKEN, make_client, upstream_router
 
 DEMO = Path(__file__).resolve().parents[1] / "config" / "demo.toml"
-ENVIRON = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN}
+ENVIRON = {"DATABRICKS_HOST": HOST, "DATABRICKS_TOKEN": TOKEN, "ALLOWED_HOSTS": SIDECAR_NAME}
 
 
 @pytest.fixture
@@ -68,8 +68,8 @@ def test_every_route_and_method_is_an_operation(document):
         if not (isinstance(route, Route) and route.include_in_schema):
             continue
         for method in route.methods - {"HEAD"}:
-            if route.name == "run_job":
-                assert (method, "/api/jobs/etl/run") in operations
+            if route.endpoint.api_doc.per_job:  # one operation per job key
+                assert (method, route.path.replace("{job_key}", "etl")) in operations
             else:
                 assert (method, route.path) in operations
     assert ("GET", "/openapi.json") not in operations  # the document is not its own subject
@@ -96,11 +96,41 @@ def test_each_job_has_its_own_run_operation_typed_by_its_parameters(document):
 
 def test_a_started_runs_id_links_to_the_operations_on_that_run(document):
     links = document["paths"]["/api/jobs/etl/run"]["post"]["responses"]["200"]["links"]
-    assert set(links) == {"get_run", "cancel_run", "watch_run", "get_run_output"}
+    assert set(links) == {
+        "get_run",
+        "cancel_run",
+        "watch_run",
+        "get_run_output",
+        "rerun_run",
+        "repair_run_etl",  # a per-job operation: this job's
+    }
     assert links["watch_run"] == {
         "operationId": "watch_run",
         "parameters": {"job_key": "etl", "run_id": "$response.body#/runId"},
     }
+    # The job's own repair operation has the job key in its path: the link sets the run alone.
+    assert links["repair_run_etl"]["parameters"] == {"run_id": "$response.body#/runId"}
+    operation_ids = {
+        operation["operationId"]
+        for item in document["paths"].values()
+        for operation in item.values()
+    }
+    assert {link["operationId"] for link in links.values()} <= operation_ids
+
+
+def test_each_job_has_its_own_repair_operation_whose_params_are_optional(document):
+    repair = document["paths"]["/api/jobs/etl/runs/{run_id}/repair"]["post"]
+    body = repair["requestBody"]["content"]["application/json"]["schema"]
+    assert repair["operationId"] == "repair_run_etl"
+    assert repair["requestBody"]["required"] is False
+    assert set(body["properties"]) == {"tasks", "rerunDependents", "params"}
+    assert body["properties"]["params"] == {"$ref": "#/components/schemas/etl.params"}
+    assert body["additionalProperties"] is False
+    conflicts = repair["responses"]["409"]["content"]["application/json"]["schema"]
+    assert conflicts["allOf"][1]["properties"]["code"]["enum"] == [
+        "RUN_NOT_FINISHED",
+        "NOTHING_TO_REPAIR",
+    ]
 
 
 def test_a_job_without_required_parameters_takes_no_body(document):
@@ -314,6 +344,7 @@ async def test_the_document_names_only_the_jobs_the_caller_may_view(tmp_path):
         "DATABRICKS_TOKEN": TOKEN,
         "ACCESS_MODE": "token",
         "SIDECAR_API_KEYS": "dev:dev-secret-0123456789,ops:ops-secret-0123456789",
+        "ALLOWED_HOSTS": SIDECAR_NAME,
     }
     settings = load_settings(environ, path)
     async with make_client(settings, upstream_router()) as client:

@@ -3,6 +3,8 @@ hold and dropped after a write, listings paged, outputs by task."""
 
 from __future__ import annotations
 
+import json
+
 import httpx
 import pytest
 
@@ -133,6 +135,35 @@ async def test_output_of_another_jobs_run_is_404(client, upstream):
     output = upstream.get("/runs/get-output")
     assert (await client.get("/api/jobs/etl/runs/5/output")).status_code == 404
     assert not output.called
+
+
+async def test_cancel_all_cancels_the_jobs_runs_and_its_reads_are_fresh_after(client, upstream):
+    listing = upstream.get("/runs/list").mock(
+        side_effect=[
+            httpx.Response(200, json={"runs": [make_run(1, state="RUNNING")]}),
+            httpx.Response(200, json={"runs": [make_run(1, state="TERMINATING")]}),
+        ]
+    )
+    cancel_all = upstream.post("/runs/cancel-all").respond(json={})
+    before = (await client.get("/api/jobs/etl/runs")).json()["runs"][0]
+    response = await client.delete("/api/jobs/etl/runs")
+    after = (await client.get("/api/jobs/etl/runs")).json()["runs"][0]
+    assert response.status_code == 204
+    assert response.content == b""
+    assert json.loads(cancel_all.calls.last.request.content) == {"job_id": JOB_IDS["etl"]}
+    assert (before["state"]["life_cycle_state"], after["state"]["life_cycle_state"]) == (
+        "RUNNING",
+        "TERMINATING",
+    )
+    assert listing.call_count == 2
+
+
+async def test_cancel_all_is_retried_like_a_cancel(client, upstream):
+    cancel_all = upstream.post("/runs/cancel-all").mock(
+        side_effect=[httpx.Response(503, json={}), httpx.Response(200, json={})]
+    )
+    assert (await client.delete("/api/jobs/etl/runs")).status_code == 204
+    assert cancel_all.call_count == 2
 
 
 # Databricks' answer for a job id it does not know (jobs/get and run-now alike).

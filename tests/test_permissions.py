@@ -177,6 +177,38 @@ async def test_a_viewer_s_trigger_is_403_before_its_input_is_read(
     assert nothing_upstream[1].call_count == 0
 
 
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("POST", "/api/jobs/etl/runs/7/repair"),
+        ("POST", "/api/jobs/etl/runs/7/repair?stream=maybe"),
+        ("POST", "/api/jobs/etl/runs/7/rerun"),
+        ("DELETE", "/api/jobs/etl/runs"),
+        ("POST", "/api/jobs/mine/runs/7/repair"),  # no user token: still 403 first
+    ],
+)
+async def test_a_viewer_s_repair_rerun_and_cancel_all_are_403_before_anything_else(
+    settings, nothing_upstream, method, path
+):
+    async with make_client(settings, nothing_upstream[0]) as client:
+        response = await client.request(method, path, content="{}", headers=as_("viewer"))
+    assert (response.status_code, response.json()["code"]) == (403, "FORBIDDEN")
+    assert nothing_upstream[1].call_count == 0
+
+
+async def test_runs_of_all_jobs_leave_out_a_job_run_as_its_user_without_a_user_token(
+    settings, nothing_upstream
+):
+    router, _ = nothing_upstream
+    etl = router.get("/api/2.1/jobs/runs/list", params={"job_id": "101"}).respond(
+        json={"runs": [{"run_id": 7, "job_id": 101}], "has_more": False}
+    )
+    async with make_client(settings, router) as client:
+        response = await client.get("/api/runs", headers=as_("viewer"))
+    assert [run["jobKey"] for run in response.json()["runs"]] == ["etl"]
+    assert etl.call_count == 1
+
+
 async def test_the_runner_s_bad_input_is_still_a_400(settings, nothing_upstream):
     async with make_client(settings, nothing_upstream[0]) as client:
         response = await client.post("/api/jobs/etl/run?stream=maybe", headers=as_("runner"))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 
 from service.config import load_settings
@@ -234,3 +235,35 @@ async def test_the_job_listing_counts_against_the_read_rate(tmp_path, upstream):
         answers = [await client.get("/api/jobs", headers=as_caller("alice")) for _ in range(3)]
     assert [a.status_code for a in answers[:2]] == [200, 200]
     assert_rate_limited(answers[2], limit=2)
+
+
+async def test_repairs_and_reruns_count_against_the_trigger_rate_as_runs_do(tmp_path, upstream):
+    failed = make_run(5, state="INTERNAL_ERROR", result="FAILED", repair_history=[])
+    upstream.get("/runs/get").respond(json=failed)
+    repair = upstream.post("/runs/repair").respond(json={"repair_id": 7})
+    rerun = run_now(upstream)
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "2/hour"\n') as client:
+        repaired = await client.post("/api/jobs/etl/runs/5/repair", headers=as_caller("alice"))
+        again = await client.post("/api/jobs/etl/runs/5/rerun", headers=as_caller("alice"))
+        over = await client.post("/api/jobs/etl/runs/5/rerun", headers=as_caller("alice"))
+    assert [repaired.status_code, again.status_code] == [200, 200]
+    assert_rate_limited(over, limit=2)
+    assert (repair.call_count, rerun.call_count) == (1, 1)
+
+
+async def test_a_repair_refused_before_databricks_is_asked_does_not_count(tmp_path, upstream):
+    running = make_run(5, state="RUNNING")
+    failed = make_run(5, state="INTERNAL_ERROR", result="FAILED", repair_history=[])
+    upstream.get("/runs/get").mock(
+        side_effect=[httpx.Response(200, json=running)] * 2 + [httpx.Response(200, json=failed)]
+    )
+    repair = upstream.post("/runs/repair").respond(json={"repair_id": 7})
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "1/hour"\n') as client:
+        unfinished = [
+            await client.post("/api/jobs/etl/runs/5/repair", headers=as_caller("alice"))
+            for _ in range(2)
+        ]
+        repaired = await client.post("/api/jobs/etl/runs/5/repair", headers=as_caller("alice"))
+    assert [r.json()["code"] for r in unfinished] == ["RUN_NOT_FINISHED"] * 2
+    assert repaired.status_code == 200
+    assert repair.call_count == 1

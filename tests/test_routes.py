@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from tests.factories import (
+    APPS_ENV,
     JOB_IDS,
     TOKEN,
     advance,
@@ -16,6 +17,7 @@ from tests.factories import (
     make_run,
     make_settings,
     make_task,
+    proxied,
     scim_me,
 )
 
@@ -294,14 +296,15 @@ async def test_response_carries_request_id(client, upstream):
 class TestRunAsUser:
     @pytest.fixture
     def settings(self, tmp_path):
-        return make_settings('[jobs.etl]\njob_id = 101\nrun_as = "user"\n', tmp_path=tmp_path)
+        toml = '[jobs.etl]\njob_id = 101\nrun_as = "user"\n'
+        return make_settings(toml, environ=APPS_ENV, tmp_path=tmp_path)
 
     @pytest.fixture(autouse=True)
     def users(self, upstream):
         return scim_me(upstream, {"user-tok": "u@x.com", "alice": "alice@x.com", "bob": "b@x.com"})
 
     async def test_user_job_without_forwarded_token_is_401(self, client, upstream):
-        response = await client.get("/api/jobs/etl/status")
+        response = await client.get("/api/jobs/etl/status", headers=proxied("u@x.com"))
         assert response.status_code == 401
         assert "X-Forwarded-Access-Token" in response.json()["error"]
         assert not upstream.calls
@@ -318,7 +321,7 @@ class TestRunAsUser:
     async def test_a_malformed_run_id_is_400_before_the_user_is_looked_up(
         self, client, upstream, method, path
     ):
-        headers = {"x-forwarded-access-token": "alice"}
+        headers = proxied("alice@x.com", "alice")
         response = await client.request(method, path, headers=headers)
         assert response.status_code == 400
         assert response.json()["error"] == "Invalid runId: expected a positive integer"
@@ -326,13 +329,13 @@ class TestRunAsUser:
 
     async def test_user_job_acts_with_the_forwarded_token(self, client, upstream):
         route = upstream.get("/runs/list").respond(json={})
-        await client.get("/api/jobs/etl/status", headers={"x-forwarded-access-token": "user-tok"})
+        await client.get("/api/jobs/etl/status", headers=proxied("u@x.com", "user-tok"))
         assert route.calls.last.request.headers["authorization"] == "Bearer user-tok"
 
     async def test_users_never_share_cached_reads(self, client, upstream):
         route = upstream.get("/runs/list").respond(json={"runs": [make_run(1)]})
         for token in ("alice", "bob", "alice"):
-            await client.get("/api/jobs/etl/status", headers={"x-forwarded-access-token": token})
+            await client.get("/api/jobs/etl/status", headers=proxied(f"{token}@x.com", token))
         tokens = [c.request.headers["authorization"] for c in route.calls]
         assert tokens == ["Bearer alice", "Bearer bob"]
 

@@ -11,11 +11,13 @@ import pytest
 
 from service.jobs import Jobs
 from tests.factories import (
+    APPS_ENV,
     HOST,
     TOKEN,
     advance,
     make_client,
     make_settings,
+    proxied,
     scim_me,
     transport,
     upstream_router,
@@ -299,10 +301,12 @@ async def test_triggers_without_a_key_do_not_crowd_out_clients_keys(tmp_path):
 
 async def test_a_key_is_scoped_by_job_and_by_user(tmp_path):
     workspace = Workspace()
-    async with make_client(params_settings(tmp_path), workspace_router(workspace)) as client:
-        etl = await run(client, {"run_date": "2026-11-29"})
+    settings = make_settings(PARAMS_TOML, environ=APPS_ENV, tmp_path=tmp_path)
+    carol = proxied("carol@x.com")
+    async with make_client(settings, workspace_router(workspace)) as client:
+        etl = await run(client, {"run_date": "2026-11-29"}, **carol)
         other = [
-            await run(client, {}, job="other", **{"X-Forwarded-Access-Token": user})
+            await run(client, {}, job="other", **carol, **{"X-Forwarded-Access-Token": user})
             for user in ("alice-token", "bob-token")
         ]
     assert etl.status_code == 200

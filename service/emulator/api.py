@@ -22,9 +22,15 @@ from service.emulator.inputs import (
 )
 from service.emulator.outputs import render_output
 from service.emulator.render import Workspace, render_job, render_run, render_task_run
+from service.emulator.repair import decode_repair
 from service.emulator.runnow import decode_run_now
 from service.emulator.state import Emulator, RunFilter
-from service.emulator.wire import ListJobsResponse, ListRunsResponse, RunNowResponse
+from service.emulator.wire import (
+    ListJobsResponse,
+    ListRunsResponse,
+    RepairRunResponse,
+    RunNowResponse,
+)
 
 VERSIONS = ("2.0", "2.1", "2.2")
 ARRAY_PAGE = 100  # API 2.2 returns arrays such as `tasks` 100 elements at a time
@@ -100,15 +106,18 @@ class JobsApi:
 
     async def get_run(self, request: Request) -> Response:
         run_id = required_int(request, "run_id")
+        history = query_bool(request, "include_history")
         now = self.emulator.now()
         record, task = self.emulator.find(run_id)
         ws = _workspace(self.emulator, request)
         if task is not None:
             return json_response(render_task_run(record, task, now, ws))
         if not _pages_arrays(request):
-            return json_response(render_run(record, now, ws))
+            return json_response(render_run(record, now, ws, with_history=history))
         offset = page_offset(request)
-        body = render_run(record, now, ws, tasks_from=offset, tasks_max=ARRAY_PAGE)
+        body = render_run(
+            record, now, ws, tasks_from=offset, tasks_max=ARRAY_PAGE, with_history=history
+        )
         following, _ = page_tokens(offset, ARRAY_PAGE, len(record.plans))
         return json_response(msgspec.structs.replace(body, next_page_token=following))
 
@@ -161,6 +170,10 @@ class JobsApi:
         self.emulator.cancel_all(body.job_id, all_queued_runs=body.all_queued_runs)
         return json_response({})
 
+    async def repair_run(self, request: Request) -> Response:
+        repair_id = self.emulator.repair(decode_repair(await request.body()))
+        return json_response(RepairRunResponse(repair_id=repair_id))
+
     async def get_run_output(self, request: Request) -> Response:
         run_id = required_int(request, "run_id")
         now = self.emulator.now()
@@ -179,6 +192,7 @@ class JobsApi:
             ("GET", "runs/list", self.list_runs),
             ("POST", "runs/cancel", self.cancel_run),
             ("POST", "runs/cancel-all", self.cancel_all_runs),
+            ("POST", "runs/repair", self.repair_run),
             ("GET", "runs/get-output", self.get_run_output),
         ]
         return [

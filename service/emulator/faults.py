@@ -20,6 +20,7 @@ Endpoint = Literal[
     "runs/list",
     "runs/cancel",
     "runs/cancel-all",
+    "runs/repair",
     "runs/get-output",
     "jobs/get",
     "jobs/list",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 import msgspec
@@ -38,6 +38,7 @@ class TaskPlan(msgspec.Struct, frozen=True, kw_only=True):
     exec_ms: int
     cleanup_ms: int
     excluded: bool = False
+    attempt: int = 0  # grows by one each time a repair runs the task again
 
 
 class TaskTimeline(msgspec.Struct, frozen=True, kw_only=True):
@@ -79,7 +80,12 @@ class Timeline(msgspec.Struct, frozen=True, kw_only=True):
             return "DONE"
         if self.start is None or t < self.start:
             return "QUEUED"
-        started = [task.exec_start for task in self.tasks if task.exec_start is not None]
+        # Tasks kept from before a repair started before it: they say nothing of this attempt.
+        started = [
+            task.exec_start
+            for task in self.tasks
+            if task.exec_start is not None and task.start is not None and task.start >= self.start
+        ]
         if not started or t < min(started):
             return "PENDING"
         if all(_executed_by(task, t) for task in self.tasks):
@@ -112,16 +118,24 @@ def waiting(tasks: Sequence[TaskPlan]) -> Timeline:
     return Timeline(start=None, end=NEVER, result="SUCCESS", tasks=timelines)
 
 
-def timeline(tasks: Sequence[TaskPlan], start: int, cancel: int | None = None) -> Timeline:
+def timeline(
+    tasks: Sequence[TaskPlan],
+    start: int,
+    cancel: int | None = None,
+    *,
+    kept: Mapping[str, TaskTimeline] | None = None,
+) -> Timeline:
     """Lay out a started run; `tasks` must list every dependency before its dependants.
 
     A cancel at `cancel` stops what is pending or running (running tasks clean up first), and
     every task not started by then ends UPSTREAM_CANCELED. Tasks already cleaning up finish as
-    they would have, so a run cancelled while TERMINATING keeps its outcome.
+    they would have, so a run cancelled while TERMINATING keeps its outcome. A repair starting
+    at `start` keeps the tasks it does not run again as they ended (`kept`).
     """
-    natural: dict[str, TaskTimeline] = {}
+    natural: dict[str, TaskTimeline] = dict(kept or {})
     for task in tasks:
-        natural[task.key] = _natural(task, start, [natural[key] for key in task.depends_on])
+        if task.key not in natural:
+            natural[task.key] = _natural(task, start, [natural[key] for key in task.depends_on])
     plans = {task.key: task for task in tasks}
     laid_out = [
         natural[task.key] if cancel is None else _cancelled(natural[task.key], plans, cancel)
@@ -133,7 +147,13 @@ def timeline(tasks: Sequence[TaskPlan], start: int, cancel: int | None = None) -
         return msgspec.structs.replace(done, result="CANCELED")
     failures = [task for task in laid_out if task.result in _FAILURES]
     if not failures:
-        return done
+        # A repair may keep a task that an earlier failure stopped: the run still failed.
+        stopped = [task for task in laid_out if task.result == "UPSTREAM_FAILED"]
+        return (
+            msgspec.structs.replace(done, result="FAILED", failed_task=stopped[0].key)
+            if stopped
+            else done
+        )
     first = min(failures, key=lambda task: task.end)  # min is stable: the earliest in task order
     result: RunResult = "INTERNAL_ERROR" if first.result == "INTERNAL_ERROR" else "FAILED"
     return msgspec.structs.replace(done, result=result, failed_task=first.key)
@@ -144,7 +164,9 @@ def _natural(task: TaskPlan, run_start: int, dependencies: list[TaskTimeline]) -
         return _never_started(task.key, run_start, "EXCLUDED")
     unsatisfied = [dep for dep in dependencies if dep.result not in _SATISFIED]
     if unsatisfied:
-        return _never_started(task.key, min(dep.end for dep in unsatisfied), "UPSTREAM_FAILED")
+        # Not before the run (or repair) starts: a dependency kept from before ended earlier.
+        ended = max(run_start, min(dep.end for dep in unsatisfied))
+        return _never_started(task.key, ended, "UPSTREAM_FAILED")
     begin = max([run_start, *(dep.end for dep in dependencies)])
     exec_start = begin + task.setup_ms
     exec_end = exec_start + task.exec_ms

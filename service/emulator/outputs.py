@@ -15,7 +15,7 @@ _LOGGING_TYPES = frozenset({"python_wheel", "python_script", "spark_jar"})
 def render_output(record: RunRecord, plan: TaskPlan, now: int, ws: Workspace) -> RunOutput:
     """What get-output answers for one task run; still running: only `metadata`."""
     metadata = render_task_run(record, plan, now, ws)
-    timeline = next(task for task in record.timeline.tasks if task.key == plan.key)
+    timeline = record.task_timeline(plan)
     if now < timeline.end:
         return RunOutput(metadata=metadata)
     spec = task_spec(record.job, plan.key)

@@ -15,6 +15,7 @@ from service.emulator.wire import (
     Job,
     JobSettings,
     JobTask,
+    RepairHistoryItem,
     Run,
     RunTask,
     TaskDependency,
@@ -42,8 +43,10 @@ def render_run(
     with_tasks: bool = True,
     tasks_from: int = 0,
     tasks_max: int | None = None,
+    with_history: bool = False,
 ) -> Run:
-    """A job run; `tasks_from`/`tasks_max` cut one page out of `tasks` (API 2.2)."""
+    """A job run; `tasks_from`/`tasks_max` cut one page out of `tasks` (API 2.2);
+    `with_history`: its `repair_history` (include_history=true), on the first page."""
     timeline = record.timeline
     phase = timeline.phase(now)
     limit = record.job.max_concurrent_runs
@@ -83,11 +86,40 @@ def render_run(
         # Arrays delivered whole on the first page are empty on later ones (API 2.2).
         job_parameters=record.job_parameters if tasks_from == 0 else None,
         overriding_parameters=record.overriding_parameters,
+        repair_history=render_history(record, now, ws) if with_history and not tasks_from else None,
     )
 
 
+def render_history(record: RunRecord, now: int, ws: Workspace) -> list[RepairHistoryItem]:
+    """The original run and each repair: when, how each ended (or is going), its task runs."""
+    limit = record.job.max_concurrent_runs
+    items = []
+    for attempt in record.attempts():
+        timeline = attempt.timeline
+        ending = run_ending(
+            timeline.result,
+            timeline.failed_task,
+            limit,
+            internal_error_quirk=ws.internal_error_quirk,
+        )
+        phase = timeline.phase(now)
+        state, status = describe(phase, ending, queue_reason=queue_message(limit))
+        items.append(
+            RepairHistoryItem(
+                type="ORIGINAL" if attempt.repair_id is None else "REPAIR",
+                id=attempt.repair_id,
+                start_time=attempt.start,
+                end_time=timeline.end if phase == "DONE" else 0,
+                state=state,
+                status=status,
+                task_run_ids=list(attempt.task_run_ids),
+            )
+        )
+    return items
+
+
 def render_task(record: RunRecord, plan: TaskPlan, now: int, ws: Workspace) -> RunTask:
-    timeline = next(task for task in record.timeline.tasks if task.key == plan.key)
+    timeline = record.task_timeline(plan)
     phase = timeline.phase(
         now, run_start=record.timeline.start, has_dependencies=bool(plan.depends_on)
     )
@@ -101,7 +133,7 @@ def render_task(record: RunRecord, plan: TaskPlan, now: int, ws: Workspace) -> R
         task_key=plan.key,
         run_id=plan.run_id,
         job_run_id=record.run_id,
-        attempt_number=0,
+        attempt_number=plan.attempt,
         depends_on=_dependencies(plan.depends_on),
         run_if="ALL_SUCCESS",
         timeout_seconds=0,
@@ -123,11 +155,13 @@ def render_task_run(record: RunRecord, plan: TaskPlan, now: int, ws: Workspace) 
     """A task run looked up by its own id: a run object of its own, as the API answers."""
     task = render_task(record, plan, now, ws)
     parent = render_run(record, now, ws, with_tasks=False)
+    first = next(p for p in record.attempts()[0].plans if p.key == plan.key)
     return msgspec.structs.replace(
         parent,
         run_id=plan.run_id,
         number_in_job=plan.run_id,
-        original_attempt_run_id=plan.run_id,
+        original_attempt_run_id=first.run_id,
+        attempt_number=plan.attempt,
         run_name=plan.key,
         state=task.state,
         status=task.status,
@@ -204,7 +238,7 @@ def task_type_object(job: JobSpec, task: TaskSpec) -> tuple[str, dict[str, Any]]
 def _queue_duration(record: RunRecord, now: int) -> int:
     if not record.queued:
         return 0
-    left = record.timeline.start if record.timeline.start is not None else record.timeline.end
+    left = record.start_ms if record.start_ms is not None else record.timeline.end
     return max(0, min(left, now) - record.created_ms)
 
 

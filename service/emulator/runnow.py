@@ -33,6 +33,12 @@ def decode_run_now(body: bytes) -> RunNowRequest:
         raise InvalidParameter(
             f"The idempotency token must be at most {MAX_TOKEN_CHARS} characters long."
         )
+    check_params(request)
+    return request
+
+
+def check_params(request: RunNowRequest) -> None:
+    """The parameter fields' own rules, as run-now and runs/repair apply them."""
     if request.jar_params is not None and request.notebook_params is not None:
         raise InvalidParameter("jar_params and notebook_params cannot both be specified.")
     for name in ("python_params", "spark_submit_params"):
@@ -43,7 +49,6 @@ def decode_run_now(body: bytes) -> RunNowRequest:
         value = getattr(request, name)
         if value is not None and len(json.dumps(value).encode()) > MAX_PARAM_BYTES:
             raise InvalidParameter(f"{name} exceeds the limit of {MAX_PARAM_BYTES} bytes.")
-    return request
 
 
 def directives(request: RunNowRequest) -> tuple[Outcome | None, int | None]:

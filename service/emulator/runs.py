@@ -10,7 +10,8 @@ from typing import Any
 import msgspec
 
 from service.emulator import lifecycle
-from service.emulator.lifecycle import Outcome, TaskPlan, Timeline
+from service.emulator.lifecycle import Outcome, TaskPlan, TaskTimeline, Timeline
+from service.emulator.repair import Attempt, Repair, attempts
 from service.emulator.scenario import JobSpec
 
 
@@ -29,14 +30,20 @@ class RunRecord:
     skipped: bool = False
     start_ms: int | None = None  # when it left the queue (its creation, if it never queued)
     cancel_ms: int | None = None
+    repairs: list[Repair] = field(default_factory=list)  # oldest first
     timeline: Timeline = field(init=False)
 
     def __post_init__(self) -> None:
         self.replan()
 
     def replan(self) -> None:
-        """Recompute the timeline after a start, a cancel or an outcome change."""
-        if self.skipped:
+        """Recompute the timeline after a start, a cancel, an outcome change or a repair."""
+        if self.repairs:
+            latest = self.repairs[-1]
+            self.timeline = lifecycle.timeline(
+                self.plans, latest.start, self.cancel_ms, kept=latest.kept
+            )
+        elif self.skipped:
             self.timeline = lifecycle.skipped(self.plans, self.created_ms)
         elif self.start_ms is None:
             self.timeline = (
@@ -51,7 +58,29 @@ class RunRecord:
         return now >= self.timeline.end
 
     def task(self, run_id: int) -> TaskPlan:
-        return next(plan for plan in self.plans if plan.run_id == run_id)
+        """The plan of a task run of this run, of the current attempt or an earlier one."""
+        return next(
+            plan for attempt in self.attempts() for plan in attempt.plans if plan.run_id == run_id
+        )
+
+    def task_timeline(self, plan: TaskPlan) -> TaskTimeline:
+        """How a task run went, in the latest attempt that holds it."""
+        for attempt in reversed(self.attempts()):
+            if plan in attempt.plans:
+                return next(task for task in attempt.timeline.tasks if task.key == plan.key)
+        raise KeyError(plan.run_id)
+
+    def attempts(self) -> list[Attempt]:
+        return attempts(self.created_ms, self.plans, self.timeline, self.repairs)
+
+    def repair(self, repair: Repair, plans: tuple[TaskPlan, ...]) -> None:
+        """Run the tasks planned anew in `plans`, from `repair.start`; the rest stay as they are."""
+        self.repairs.append(repair)
+        self.plans = plans
+        self.cancel_ms = None
+        if self.start_ms is None:  # cancelled (or skipped) before it ever started
+            self.start_ms = repair.start
+        self.replan()
 
     def override_outcome(self, outcome: Outcome, now: int) -> None:
         """Decide the outcome of what has not finished yet; what has finished stays as it was."""
@@ -114,6 +143,11 @@ class JobQueue:
 
     def waiting(self) -> Iterator[RunRecord]:
         return iter(tuple(self._waiting))
+
+    def hold(self, run: RunRecord) -> None:
+        """A repaired run holds a slot again until its repair ends."""
+        if run not in self._holders:
+            self._holders.append(run)
 
     def _start(self, run: RunRecord, at: int) -> None:
         run.start_ms = at

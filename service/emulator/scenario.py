@@ -59,12 +59,17 @@ class Parameter(_Spec, frozen=True, kw_only=True):
 
 
 class TaskSpec(_Spec, frozen=True, kw_only=True):
-    """One task of a job; `outcome` and `running_ms` fall back to the job's."""
+    """One task of a job; `outcome` and `running_ms` fall back to the job's.
+
+    `repair_outcome`: how the task ends when a repair runs it again (default: as it ended the
+    first time), so a scenario can have a task that fails once and succeeds when repaired.
+    """
 
     task_key: str
     type: TaskType = "notebook"
     depends_on: tuple[str, ...] = ()
     outcome: Outcome | None = None
+    repair_outcome: Outcome | None = None
     running_ms: NonNegative | None = None
     output: str | None = None  # the notebook's exit value, or the logs of other task types
     error: str | None = None  # what get-output reports when the task fails

@@ -11,6 +11,7 @@ from service.emulator.errors import ApiError, InvalidParameter, job_not_found, r
 from service.emulator.faults import FaultBook, FaultRule
 from service.emulator.lifecycle import Outcome, TaskPlan
 from service.emulator.render import Workspace
+from service.emulator.repair import Repair, RepairRequest, check_latest, chosen_tasks, rerun_plans
 from service.emulator.run_now_body import RunNowRequest
 from service.emulator.runnow import (
     directives,
@@ -116,6 +117,51 @@ class Emulator:
         if token is not None:
             self._idempotency[token] = run_id
         return record
+
+    def repair(self, request: RepairRequest) -> int:
+        """Run tasks of a finished run again (runs/repair); the new repair's id."""
+        if request.run_id is None:
+            raise InvalidParameter("Missing required field: run_id")
+        now = self.now()
+        record, task = self.find(request.run_id)
+        if task is not None:
+            raise InvalidParameter(
+                f"Run {request.run_id} is a task run: repair its job run {record.run_id}."
+            )
+        if not record.is_done(now):
+            raise InvalidParameter(
+                f"Run {record.run_id} is still in progress: only a finished run can be repaired."
+            )
+        check_latest(record.run_id, record.repairs, request.latest_repair_id)
+        chosen = chosen_tasks(record.run_id, record.job, record.timeline, request)
+        outcome, duration_ms = directives(request)
+        plans = rerun_plans(
+            record.job,
+            record.plans,
+            chosen,
+            self._ids,
+            outcome=outcome,
+            duration_ms=duration_ms,
+            speed=self.clock.speed,
+        )
+        kept = {task.key: task for task in record.timeline.tasks if task.key not in chosen}
+        repair = Repair(
+            id=next(self._ids),
+            start=now,
+            kept=kept,
+            previous_plans=record.plans,
+            previous=record.timeline,
+        )
+        if request.job_parameters is not None:
+            values = {p["name"]: p["value"] for p in record.job_parameters or () if "value" in p}
+            record.job_parameters = resolved_job_parameters(
+                record.job, {**values, **request.job_parameters}
+            )
+        record.overriding_parameters = request.legacy() or record.overriding_parameters
+        record.repair(repair, plans)
+        self._queues[record.job.job_id].hold(record)
+        self._task_runs.update((plan.run_id, record) for plan in plans)
+        return repair.id
 
     def find(self, run_id: int) -> tuple[RunRecord, TaskPlan | None]:
         """The job run with this id, or the job run and task of a task run id."""

@@ -79,6 +79,16 @@ class RunTask(_TaskTypes, kw_only=True):
     run_page_url: str
 
 
+class RepairHistoryItem(_Wire, kw_only=True):
+    type: str  # ORIGINAL | REPAIR
+    id: int | None = None  # a repair's id; the original has none
+    start_time: int
+    end_time: int
+    state: RunState
+    status: RunStatus
+    task_run_ids: list[int]
+
+
 class Run(_Wire, kw_only=True):
     job_id: int
     run_id: int
@@ -105,6 +115,7 @@ class Run(_Wire, kw_only=True):
     tasks: list[RunTask] | None = None
     job_parameters: list[dict[str, str]] | None = None
     overriding_parameters: dict[str, Any] | None = None
+    repair_history: list[RepairHistoryItem] | None = None
     has_more: bool | None = None
     next_page_token: str | None = None
 
@@ -119,6 +130,10 @@ class ListRunsResponse(_Wire, kw_only=True):
 class RunNowResponse(_Wire, kw_only=True):
     run_id: int
     number_in_job: int
+
+
+class RepairRunResponse(_Wire, kw_only=True):
+    repair_id: int
 
 
 class RunOutput(_Wire, kw_only=True):

@@ -16,14 +16,30 @@ _encoder = msgspec.json.Encoder()
 _EPOCH = re.compile("[0-9a-f]{8}")
 
 
-class StatusData(msgspec.Struct, frozen=True):
+class Waiting(msgspec.Struct, frozen=True):
+    """Why a queued run waits: `code` for programs (MAX_CONCURRENT_RUNS_REACHED,
+    ACTIVE_RUNS_LIMIT_REACHED, ...), `reason` for people; either may be null."""
+
+    code: str | None
+    reason: str | None
+
+
+def waiting(run: Run) -> Waiting | None:
+    """Why the run waits in a queue; None when it does not."""
+    code, reason = run.queue_code, run.queue_reason
+    return None if code is None and reason is None else Waiting(code=code, reason=reason)
+
+
+class StatusData(msgspec.Struct, frozen=True, omit_defaults=True):
     """A `message` event: the run's life-cycle state, its outcome (`result`, null while it
-    runs), when we saw it (ms since the epoch), and the whole run as Databricks sent it."""
+    runs), when we saw it (ms since the epoch), the whole run as Databricks sent it, and why it
+    waits (`queue`, only while it is queued)."""
 
     status: str | None
     result: str | None
     timestamp: int
     run: Annotated[msgspec.Raw, schema_of(Run)]
+    queue: Waiting | None = None
 
 
 class RunEvent(msgspec.Struct, frozen=True):
@@ -39,12 +55,15 @@ class RunEvent(msgspec.Struct, frozen=True):
 
 
 def signature(run: Run) -> tuple[object, ...]:
-    """What counts as a change: state, result and each task's state; not timings."""
+    """What counts as a change: state, result, why it waits and each task's state; not
+    timings."""
     state = run.state
     return (
         state.life_cycle_state if state else None,
         state.result_state if state else None,
         run.status.state if run.status else None,
+        run.queue_code,
+        run.queue_reason,
         tuple(
             (
                 t.task_key,
@@ -77,7 +96,13 @@ def make_event(epoch: str, seq: int, snapshot: RunSnapshot, timestamp: int) -> R
     number = event_id(epoch, seq)
     status = snapshot.run.life_cycle_state
     data = _encoder.encode(
-        StatusData(status=status, result=snapshot.run.result, timestamp=timestamp, run=snapshot.raw)
+        StatusData(
+            status=status,
+            result=snapshot.run.result,
+            timestamp=timestamp,
+            run=snapshot.raw,
+            queue=waiting(snapshot.run),
+        )
     )
     return RunEvent(
         id=number,

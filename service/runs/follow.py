@@ -97,6 +97,12 @@ async def follow(
             # read also says whether the run exists and is this job's.
             snapshot = await ops.get_run(job, identity, run_id)
             found = await hub.join(job, identity, run_id, initial=snapshot)
+        elif found.end is not None and found.end.reason == "done":
+            # A finished run may have been repaired since (a repair makes this read fresh, on
+            # every replica): then its watch follows it again rather than replay its old end.
+            snapshot = await ops.get_run(job, identity, run_id)
+            if found.changed_by(snapshot):
+                hub.reopen(found, snapshot)
         watch = found
     if watch.saw_everything(last_event_id):
         return None

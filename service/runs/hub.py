@@ -55,6 +55,11 @@ class Hub(Protocol):
         """`watch`, for a hub that may have to ask shared storage first (service.runs.redis_hub)."""
         ...
 
+    def reopen(self, watch: RunWatch, snapshot: RunSnapshot) -> None:
+        """A finished watch's run has started again (a repair): follow it anew from `snapshot`,
+        its events numbered on from its final one."""
+        ...
+
     def close_all(self) -> None: ...
 
 
@@ -106,6 +111,12 @@ class PollerHub:
     ) -> RunWatch:
         return self.watch(job, identity, run_id, initial)
 
+    def reopen(self, watch: RunWatch, snapshot: RunSnapshot) -> None:
+        if self.closed:
+            raise Unavailable("The service is shutting down", retry_after=1)
+        watch.reopen()
+        watch.observe(snapshot)
+
     def close_all(self) -> None:
         """Shutdown: every watcher gets a final `shutdown` event; no new watches."""
         self.closed = True
@@ -121,7 +132,7 @@ class PollerHub:
                 await self._poll_until_done(watch)
 
         try:
-            await keep_watching(watch, self._clock, follow)
+            await keep_watching(watch, follow)
         finally:
             if self._watches.get(key) is watch:
                 del self._watches[key]
@@ -169,11 +180,10 @@ class PollerHub:
                 return True
 
 
-async def keep_watching(
-    watch: RunWatch, clock: Clock, follow: Callable[[], Awaitable[None]]
-) -> None:
+async def keep_watching(watch: RunWatch, follow: Callable[[], Awaitable[None]]) -> None:
     """One run's loop, in either hub: `follow` the run to its end, then keep a finished run
-    for late resumes; a crash ends this run's watchers only."""
+    for late resumes (and follow it again if a repair reopens it); a crash ends this run's
+    watchers only."""
     # The loop outlives the request that started it and serves every watcher: its lines name
     # the run, not that request.
     logs.request_id.set(None)
@@ -181,8 +191,10 @@ async def keep_watching(
         await follow()
         # A finished run is kept for late resumes; a failed watch is not, so the next watcher
         # starts a fresh one instead of being told the run has ended.
-        if watch.end is not None and watch.end.reason == "done":
-            await clock.sleep(RETAIN_FINISHED_S)
+        while watch.end is not None and watch.end.reason == "done":
+            if not await watch.wait_reopened(RETAIN_FINISHED_S):
+                return
+            await follow()
     except Exception as exc:
         # Whatever goes wrong in one run's loop ends that run's watchers, never the lifespan's
         # task group (and with it every other stream).

@@ -57,7 +57,8 @@ class _Publisher:
         self._shared = shared
         self._epoch = watch.epoch
         self._clock = clock
-        self.seq = tail.seq if tail is not None else 0
+        # Without a stream (it expired) a watch still numbers on from the events it has.
+        self.seq = tail.seq if tail is not None else watch.seq
         self._signature = signature(run_from_raw(tail.run).run) if tail is not None else None
         self.lost = False
 
@@ -94,6 +95,7 @@ class RedisHub:
         self._link = link
         self._local = PollerHub(ops, settings, clock, tasks)
         self._watches: dict[tuple[int, str], RunWatch] = {}
+        self._reopening: dict[tuple[int, str], RunSnapshot] = {}
         self._cursors: dict[str, tuple[bytes, RunWatch]] = {}
         self._more = asyncio.Event()
         self._interval = settings.poll_interval_ms / 1000
@@ -148,6 +150,21 @@ class RedisHub:
         self._tasks.start_soon(self._loop, watch, key, shared, initial)
         return watch
 
+    def reopen(self, watch: RunWatch, snapshot: RunSnapshot) -> None:
+        """Follow a repaired run again: its stream goes on from its final event, which the
+        replica holding the lease appends to; this replica reads the stream again from its
+        start, taking only what comes after the events it has."""
+        key = (watch.run_id, watch.identity.key)
+        if self._watches.get(key) is not watch:
+            self._local.reopen(watch, snapshot)
+            return
+        if self.closed:
+            raise Unavailable("The service is shutting down", retry_after=1)
+        watch.reopen()
+        self._reopening[key] = snapshot
+        self._cursors[self._shared(watch.run_id, watch.identity).events] = (b"0-0", watch)
+        self._more.set()
+
     def close_all(self) -> None:
         """Shutdown: every watcher gets a final `shutdown` event; no new watches."""
         self.closed = True
@@ -180,8 +197,10 @@ class RedisHub:
         initial: RunSnapshot | None,
     ) -> None:
         async def follow() -> None:
+            nonlocal initial
+            first, initial = initial, None
             try:
-                await self._take_turns(watch, shared, initial)
+                await self._take_turns(watch, shared, first)
             except RedisDown:
                 pass
             # Why every Exception: the lease keeper's crash must not end its watchers while
@@ -198,9 +217,10 @@ class RedisHub:
                 await self._local.poll_locally(watch, first_delay=floor)
 
         try:
-            await keep_watching(watch, self._clock, follow)
+            await keep_watching(watch, follow)
         finally:
             self._cursors.pop(shared.events, None)
+            self._reopening.pop(key, None)
             if self._watches.get(key) is watch:
                 del self._watches[key]
             if self._link.up and not self.closed:
@@ -211,7 +231,9 @@ class RedisHub:
         self, watch: RunWatch, shared: SharedRun, initial: RunSnapshot | None
     ) -> None:
         """Contend for the lease every half interval while watched here; poll while it is ours."""
+        key = (watch.run_id, watch.identity.key)
         while not self.closed and not watch.done:
+            initial = self._reopening.pop(key, None) or initial
             await shared.heartbeat(watching=bool(watch.subscribers))
             if await shared.acquire():
                 try:
@@ -229,11 +251,12 @@ class RedisHub:
         self, watch: RunWatch, shared: SharedRun, initial: RunSnapshot | None
     ) -> None:
         tail = await shared.tail()
-        if tail is not None and tail.terminal:
+        if watch.done or (tail is not None and tail.terminal and tail.seq > watch.seq):
             return  # the run has ended: its final event is in the stream, on its way here
         publisher = _Publisher(shared, watch, tail, self._clock)
-        if tail is None and initial is not None:
-            # A snapshot the joining caller already read: every watcher's first event, at once.
+        if initial is not None and (tail is None or tail.terminal):
+            # A snapshot the joining caller already read (or, after a final event, the read that
+            # found the run repaired): every watcher's next event, at once.
             await publisher.observe(initial)
         since = await shared.since_polled_s()
         floor = self._settings.poll_floor_ms / 1000

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 
 from service.clock import Clock
@@ -30,6 +31,9 @@ class RunWatch:
         self._queue_size = settings.stream_queue
         self._clock = clock
         self._signature: tuple[object, ...] | None = None
+        # A finished run that started again (a repair): the seq of the final event it had then.
+        self.reopened_after: int | None = None
+        self._reopened = asyncio.Event()
 
     @property
     def latest(self) -> RunEvent | None:
@@ -65,6 +69,27 @@ class RunWatch:
         self.subscribers.discard(sub)
         if not self.subscribers and self.idle_since is None:
             self.idle_since = self._clock.monotonic()
+
+    def changed_by(self, snapshot: RunSnapshot) -> bool:
+        """Whether `snapshot` says something the watch's latest event does not."""
+        return signature(snapshot.run) != self._signature
+
+    def reopen(self) -> None:
+        """The finished run started again (a repair): take events again, numbered on from the
+        final one, and wake the retained loop (`wait_reopened`) to follow the run anew."""
+        self.end = None
+        self.reopened_after = self.seq
+        self._reopened.set()
+
+    async def wait_reopened(self, seconds: float) -> bool:
+        """While the finished run is retained: True once it is reopened, False after `seconds`."""
+        try:
+            async with asyncio.timeout(seconds):
+                await self._reopened.wait()
+        except TimeoutError:
+            return False
+        self._reopened.clear()
+        return True
 
     def observe(self, snapshot: RunSnapshot) -> bool:
         """Publish the snapshot if something changed; True when it did."""
@@ -105,4 +130,7 @@ class RunWatch:
             if first - 1 <= parsed[1] <= self.seq:
                 return [e for e in self.buffer if e.seq > parsed[1]]
         latest = self.latest
-        return [latest] if latest is not None else []
+        if latest is None or latest.seq == self.reopened_after:
+            # Reopened, and no news yet: the old final state is no current state to show.
+            return []
+        return [latest]

@@ -9,7 +9,7 @@ export class JobsError extends Error {
   /** For a 400 about parameters: each misfit parameter, what it must be (`message`, for people:
    *  "must be a date like 2026-11-29") and what was wrong, in the validator's words (`detail`). */
   fields: { field: string; message: string; detail?: string }[];
-  /** On a trigger: the key it was sent with (retry with it to reach the same run). */
+  /** On a trigger, repair or rerun: the key it was sent with (retry with it to reach the same). */
   idempotencyKey: string | null;
   /** Seconds, from a Retry-After header. */
   retryAfter: number | null;
@@ -81,10 +81,37 @@ export interface JsonSchema {
   [keyword: string]: unknown;
 }
 
+/** Why a queued run waits: `code` for programs (MAX_CONCURRENT_RUNS_REACHED, ...), `reason` for people. */
+export interface Queue {
+  code: string | null;
+  reason: string | null;
+}
+
 export interface Status {
   status: LifeCycleState | null;
   result: Result;
   run: Run | null;
+  /** Only while the run waits in a queue. */
+  queue?: Queue;
+}
+
+/** A run of `allRuns`: the run, and the key of its job. */
+export interface JobRun extends Run {
+  jobKey: string;
+}
+
+export interface Repair {
+  runId: number;
+  repairId: number;
+  /** Where to watch the repaired run (its events go on after its old final one). */
+  watchUrl: string;
+  idempotencyKey: string;
+}
+
+export interface Rerun {
+  runId: number;
+  watchUrl: string;
+  idempotencyKey: string;
 }
 
 export type WatchEvent =
@@ -95,6 +122,8 @@ export type WatchEvent =
       result: Result;
       timestamp: number;
       run: Run;
+      /** Only while the run waits in a queue. */
+      queue?: Queue;
     }
   | { type: "error"; error: JobsError };
 
@@ -121,7 +150,7 @@ interface Signal {
 export interface ClientOptions {
   /** Where the service is; default "", paths relative to the page (`api/jobs/...`). */
   baseUrl?: string;
-  /** Extra attempts of a trigger whose outcome is unknown (default 3). */
+  /** Extra attempts of a trigger, repair or rerun whose outcome is unknown (default 3). */
   retries?: number;
   /** The first backoff between those attempts, doubled each time (default 500 ms). */
   retryDelayMs?: number;
@@ -140,6 +169,19 @@ export interface Client {
     params?: Record<string, unknown>,
     options?: { idempotencyKey?: string } & Signal,
   ): Promise<{ runId: number; idempotencyKey: string }>;
+  /** Run a finished run's failed tasks (or `tasks`) again, in the same run; once per key. */
+  repair(
+    key: string,
+    runId: number,
+    options?: {
+      tasks?: string[];
+      rerunDependents?: boolean;
+      params?: Record<string, unknown>;
+      idempotencyKey?: string;
+    } & Signal,
+  ): Promise<Repair>;
+  /** A new run with the parameters `runId` had; once per key. */
+  rerun(key: string, runId: number, options?: { idempotencyKey?: string } & Signal): Promise<Rerun>;
   watch(
     key: string,
     runId: number,
@@ -152,6 +194,10 @@ export interface Client {
   run(key: string, runId: number, options?: Signal): Promise<Run>;
   output(key: string, runId: number, options?: Signal): Promise<Output>;
   cancel(key: string, runId: number, options?: Signal): Promise<void>;
+  /** Cancel every active run of the job. */
+  cancelAll(key: string, options?: Signal): Promise<void>;
+  /** The runs of every job the caller may view, newest first. */
+  allRuns(options?: { limit?: number; active?: boolean } & Signal): Promise<JobRun[]>;
 }
 
 export function createClient(options?: ClientOptions): Client;
@@ -169,3 +215,7 @@ export const runs: Client["runs"];
 export const run: Client["run"];
 export const output: Client["output"];
 export const cancel: Client["cancel"];
+export const repair: Client["repair"];
+export const rerun: Client["rerun"];
+export const cancelAll: Client["cancelAll"];
+export const allRuns: Client["allRuns"];

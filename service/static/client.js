@@ -1,5 +1,6 @@
 /**
- * The browser client of jobs-sidecar: list, trigger, watch and cancel jobs over its HTTP API.
+ * The browser client of jobs-sidecar: list, trigger, watch, cancel and repair jobs over its HTTP
+ * API.
  *
  * An ES module with no dependencies and no build step, served by the service at /client.js
  * (types at /client.d.ts). Paths are relative (`api/jobs/...`) unless `baseUrl` is given, so it
@@ -104,22 +105,56 @@ export function createClient(options = {}) {
    * exactly one. Other errors are thrown at once, as a JobsError.
    */
   async function trigger(key, params = {}, { idempotencyKey, signal } = {}) {
-    const idemKey = idempotencyKey ?? newKey();
-    const init = {
-      method: "POST",
-      credentials,
-      headers: { ...headers, "Content-Type": "application/json", "Idempotency-Key": idemKey },
-      body: JSON.stringify({ params }),
+    const { reply, idempotencyKey: sent } = await once(url(key, "run"), { params }, {
+      idempotencyKey,
       signal,
-    };
+    });
+    return { runId: reply.runId, idempotencyKey: sent };
+  }
+
+  /**
+   * Repair a finished run: run its failed tasks again (or `tasks`, and with `rerunDependents`
+   * every task depending on them), in the same run: `{runId, repairId, watchUrl,
+   * idempotencyKey}`. Retried as a trigger is, with the same key: one repair, whatever is lost.
+   * Watch the run again with `watch(key, runId, onEvent, {lastEventId})`: it goes on from there.
+   */
+  async function repair(key, runId, { tasks, rerunDependents, params, idempotencyKey, signal } = {}) {
+    const body = {};
+    if (tasks !== undefined) body.tasks = tasks;
+    if (rerunDependents) body.rerunDependents = true;
+    if (params !== undefined) body.params = params;
+    const { reply, idempotencyKey: sent } = await once(url(key, "runs", runId, "repair"), body, {
+      idempotencyKey,
+      signal,
+    });
+    return { ...reply, idempotencyKey: sent };
+  }
+
+  /**
+   * Run a run again: a new run with the parameters that run had, `{runId, watchUrl,
+   * idempotencyKey}`; retried as a trigger is, with the same key: one new run.
+   */
+  async function rerun(key, runId, { idempotencyKey, signal } = {}) {
+    const { reply, idempotencyKey: sent } = await once(url(key, "runs", runId, "rerun"), null, {
+      idempotencyKey,
+      signal,
+    });
+    return { ...reply, idempotencyKey: sent };
+  }
+
+  // A POST that starts something once per key: retried with the same key while its outcome is
+  // unknown (the network failed, or 502/503/504 OUTCOME_UNKNOWN); other errors at once.
+  async function once(target, body, { idempotencyKey, signal }) {
+    const idemKey = idempotencyKey ?? newKey();
+    const sent = { ...headers, "Idempotency-Key": idemKey };
+    if (body !== null) sent["Content-Type"] = "application/json";
+    const init = { method: "POST", credentials, headers: sent, signal };
+    if (body !== null) init.body = JSON.stringify(body);
     for (let attempt = 0; ; attempt += 1) {
       let error;
       try {
-        const response = await fetchImpl(url(key, "run"), init);
-        if (response.ok) {
-          const { runId } = await response.json();
-          return { runId, idempotencyKey: idemKey };
-        }
+        const response = await fetchImpl(target, init);
+        if (response.ok) return { reply: await response.json(), idempotencyKey: idemKey };
         error = await errorFrom(response);
       } catch (cause) {
         if (signal?.aborted) throw cause;
@@ -189,6 +224,8 @@ export function createClient(options = {}) {
   return {
     jobs,
     trigger,
+    repair,
+    rerun,
     watch,
     /** The job as Databricks describes it (`jobs/get`). */
     job: (key, { signal } = {}) => get(url(key), signal),
@@ -212,6 +249,19 @@ export function createClient(options = {}) {
     /** Cancel a run (a finished run stays as it was). */
     cancel: async (key, runId, { signal } = {}) => {
       await call("DELETE", url(key, "runs", runId), { signal });
+    },
+    /** Cancel every active run of the job. */
+    cancelAll: async (key, { signal } = {}) => {
+      await call("DELETE", url(key, "runs"), { signal });
+    },
+    /**
+     * The runs of every job the caller may view, newest first (1-100, default 20), each with
+     * `jobKey` and `result`; `active: true` for those that have not ended only.
+     */
+    allRuns: async ({ limit = 20, active = false, signal } = {}) => {
+      const path = `api/runs?limit=${limit}&active=${active}`;
+      const reply = await get(base ? `${base}/${path}` : path, signal);
+      return reply.runs.map((run) => ({ ...run, result: resultOf(run) }));
     },
   };
 }
@@ -264,4 +314,18 @@ function sleep(ms, signal) {
 
 // The same functions on a client with the defaults: `import { trigger } from "./client.js"`.
 const defaults = createClient();
-export const { jobs, trigger, watch, job, status, runs, run, output, cancel } = defaults;
+export const {
+  jobs,
+  trigger,
+  repair,
+  rerun,
+  watch,
+  job,
+  status,
+  runs,
+  run,
+  output,
+  cancel,
+  cancelAll,
+  allRuns,
+} = defaults;

@@ -25,6 +25,21 @@ export function s(tag, attrs, ...children) {
   return build(document.createElementNS(SVG_NS, tag), attrs, children);
 }
 
+/**
+ * `url` when it is an absolute http(s) URL, else null: what is put in an `href` from data
+ * (a `javascript:` URL there would run in this page when clicked; the service drops such links
+ * from what it relays too).
+ */
+export function webLink(url) {
+  if (typeof url !== "string") return null;
+  try {
+    const { protocol } = new URL(url);
+    return protocol === "https:" || protocol === "http:" ? url : null;
+  } catch {
+    return null; // relative, or no URL at all
+  }
+}
+
 /** "1 h 02 min", "3 min 05 s", "4.2 s". */
 export function duration(ms) {
   if (!(ms >= 0)) return "—";

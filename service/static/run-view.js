@@ -2,7 +2,7 @@
 
 import { isFinal } from "./client.js";
 import { taskTimeline } from "./charts.js";
-import { duration, h } from "./dom.js";
+import { duration, h, webLink } from "./dom.js";
 
 /** The text worth showing of one task's `runs/get-output` reply. */
 function outputText(output) {
@@ -131,8 +131,9 @@ export class RunView {
     if (this.seen.at(-1)?.label !== label) this.addSeen(event.status, label);
     this.showState(event.status, event.result);
     if (event.id) this.remember(event.id, event.result);
-    if (event.run.run_page_url) {
-      this.link.href = event.run.run_page_url;
+    const link = webLink(event.run.run_page_url);
+    if (link) {
+      this.link.href = link;
       this.link.hidden = false;
     }
     const final = isFinal(event.status);

@@ -1,4 +1,4 @@
-"""`JobsClient`: the six Jobs API 2.1 calls, returning structs and raising only our errors."""
+"""`JobsClient`: the Jobs API 2.1 calls we make, returning structs and raising only our errors."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ from service.errors import (
 from service.logs import library_logger, upstream_text
 from service.upstream.auth import Identity
 from service.upstream.reply import parse_retry_after, read_capped, read_head, type_problem
-from service.upstream.retry import POLL, READ, WRITE, RetryPolicy, Tier
+from service.upstream.retry import POLL, READ, SAFE_WRITE, WRITE, RetryPolicy, Tier
 from service.upstream.wire import (
     ErrorReply,
     Principal,
@@ -35,6 +35,7 @@ from service.upstream.wire import (
     decode_object,
     decode_output,
     decode_page,
+    decode_repair,
     decode_run,
     decode_run_now,
 )
@@ -77,6 +78,43 @@ class JobsClient:
         Raises OutcomeUnknown when no attempt answered with the run but one may have started it
         (sent, then the connection was lost, the answer timed out, a 5xx or an unreadable 2xx).
         """
+        return await self._write_once(
+            identity,
+            "run-now",
+            body,
+            decode_run_now,
+            tier=tier,
+            lost="Databricks may have started the run, but its answer was lost. Retry with this "
+            "Idempotency-Key to get that run (or start it once)",
+        )
+
+    async def repair_run(self, identity: Identity, body: Mapping[str, Any], *, tier: Tier) -> int:
+        """Run tasks of a finished run again (runs/repair); the repair's id.
+
+        Safe to retry (SAFE_WRITE) when the body names the latest repair: once one attempt's
+        repair is registered, the next is refused as stale. Raises OutcomeUnknown as run-now
+        does when an attempt may have repaired the run and none answered.
+        """
+        return await self._write_once(
+            identity,
+            "runs/repair",
+            body,
+            decode_repair,
+            tier=tier,
+            lost="Databricks may have repaired the run, but its answer was lost. Retry with "
+            "this Idempotency-Key to get that repair (or make it once)",
+        )
+
+    async def _write_once(
+        self,
+        identity: Identity,
+        verb: str,
+        body: Mapping[str, Any],
+        decode: Callable[[bytes], int],
+        *,
+        tier: Tier,
+        lost: str,
+    ) -> int:
         content = _encoder.encode(body)
         reached = False
 
@@ -86,13 +124,13 @@ class JobsClient:
                 reply = await self._send(
                     identity,
                     "POST",
-                    "run-now",
+                    verb,
                     params=None,
                     content=content,
                     budget_s=seconds,
-                    path=f"{API}/run-now",
+                    path=f"{API}/{verb}",
                 )
-                return _decoded(decode_run_now, reply, "run-now")
+                return _decoded(decode, reply, verb)
             except UpstreamError as exc:
                 reached = reached or may_have_run(exc)
                 raise
@@ -101,36 +139,54 @@ class JobsClient:
                 raise
 
         try:
-            return await self._policy.call(tier, attempt, verb="run-now")
+            return await self._policy.call(tier, attempt, verb=verb)
         except UpstreamError as exc:
             if not reached:
                 raise
             raise OutcomeUnknown(
-                "Databricks may have started the run, but its answer was lost. Retry with this "
-                "Idempotency-Key to get that run (or start it once)",
+                lost,
                 status=504 if isinstance(exc, UpstreamTimeout) else 502,
                 detail=exc.detail,
                 retry_after=exc.retry_after,
             ) from exc
 
-    async def get_run(self, identity: Identity, run_id: int, *, tier: Tier = READ) -> RunSnapshot:
-        params = {"run_id": run_id}
+    async def get_run(
+        self, identity: Identity, run_id: int, *, tier: Tier = READ, include_history: bool = False
+    ) -> RunSnapshot:
+        params: dict[str, str | int] = {"run_id": run_id}
+        if include_history:
+            params["include_history"] = "true"
         return await self._call(identity, tier, "GET", "runs/get", decode_run, params=params)
 
     async def poll_run(self, identity: Identity, run_id: int) -> RunSnapshot:
         return await self.get_run(identity, run_id, tier=POLL)
 
     async def list_runs(
-        self, identity: Identity, job_id: int, *, limit: int, page_token: str | None = None
+        self,
+        identity: Identity,
+        job_id: int,
+        *,
+        limit: int,
+        page_token: str | None = None,
+        active_only: bool = False,
     ) -> RunPage:
         params: dict[str, str | int] = {"job_id": job_id, "limit": limit}
         if page_token:
             params["page_token"] = page_token
+        if active_only:
+            params["active_only"] = "true"
         return await self._call(identity, READ, "GET", "runs/list", decode_page, params=params)
 
     async def cancel_run(self, identity: Identity, run_id: int, *, tier: Tier = WRITE) -> None:
         content = _encoder.encode({"run_id": run_id})
         await self._call(identity, tier, "POST", "runs/cancel", decode_object, content=content)
+
+    async def cancel_all_runs(
+        self, identity: Identity, job_id: int, *, tier: Tier = SAFE_WRITE
+    ) -> None:
+        """Cancel every active run of the job (asynchronously, as runs/cancel does)."""
+        content = _encoder.encode({"job_id": job_id})
+        await self._call(identity, tier, "POST", "runs/cancel-all", decode_object, content=content)
 
     async def get_run_output(self, identity: Identity, run_id: int) -> msgspec.Raw:
         params = {"run_id": run_id}

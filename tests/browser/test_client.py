@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
+import httpx
 import pytest
 from playwright.async_api import BrowserContext
 
 from service.emulator.faults import FaultRule
 from tests.browser.stack import Served, served
-from tests.factories import DEMO_JOB_IDS
+from tests.factories import DEMO_JOB_IDS, sse_events
 
 pytestmark = [pytest.mark.looptime(False), pytest.mark.asyncio(loop_scope="session")]
 UUID = re.compile(r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$")
@@ -191,3 +193,76 @@ async def test_watch_reports_the_streams_error_event_once_and_stops(browser):
     assert events[-1] == {"type": "error", "code": "UPSTREAM_UNAVAILABLE", "isError": True}
     assert last == {"type": "error", "code": "UPSTREAM_UNAVAILABLE"}
     assert [e["type"] for e in events].count("error") == 1
+
+
+# Runs in the page: a verb of client.js (repair or rerun) whose first `spoil` answers are lost
+# after the request reached the service.
+LOSING = """
+async ({ verb, args, spoil }) => {
+  const { createClient } = await import("/client.js");
+  const keys = [];
+  const losing = async (url, init) => {
+    keys.push(init.headers["Idempotency-Key"]);
+    const response = await fetch(url, init);
+    if (keys.length <= spoil) throw new TypeError("Failed to fetch");
+    return response;
+  };
+  const client = createClient({ fetch: losing, retries: 2, retryDelayMs: 10 });
+  return { ...(await client[verb](...args)), keys };
+}
+"""
+
+
+async def failed_flaky_run(s: Served) -> int:
+    async with httpx.AsyncClient(base_url=s.url, timeout=20) as api:
+        stream = await api.post("/api/jobs/flaky/run?stream=true", json={})
+    return int(json.loads(sse_events(stream.text)[0]["data"])["runId"])
+
+
+async def test_a_lost_repair_answer_is_retried_with_the_same_key_and_makes_one_repair(browser):
+    async with served(speed=40) as s:
+        run_id = await failed_flaky_run(s)
+        page = await browser.new_page()
+        await page.goto(f"{s.url}/client.js")
+        args = ["flaky", run_id, {"tasks": ["load"], "rerunDependents": True}]
+        got = await page.evaluate(LOSING, {"verb": "repair", "args": args, "spoil": 1})
+        repairs = [repair.id for repair in s.emulator.runs[run_id].repairs]
+    first, second = got["keys"]
+    assert first == second == got["idempotencyKey"]
+    assert UUID.match(first)
+    assert repairs == [got["repairId"]]
+    assert (got["runId"], got["watchUrl"]) == (run_id, f"/api/jobs/flaky/runs/{run_id}/events")
+
+
+async def test_a_lost_rerun_answer_is_retried_with_the_same_key_and_starts_one_run(browser):
+    async with served(speed=40) as s:
+        run_id = await failed_flaky_run(s)
+        page = await browser.new_page()
+        await page.goto(f"{s.url}/client.js")
+        got = await page.evaluate(LOSING, {"verb": "rerun", "args": ["flaky", run_id], "spoil": 1})
+        runs = sorted(run.run_id for run in s.runs_of(DEMO_JOB_IDS["flaky"]))
+    assert len(set(got["keys"])) == 1
+    assert len(got["keys"]) == 2
+    assert runs == [run_id, got["runId"]]
+
+
+async def test_cancel_all_cancels_and_all_runs_lists_every_job(browser):
+    async with served(speed=1) as s:
+        page = await browser.new_page()
+        await page.goto(f"{s.url}/client.js")
+        got = await page.evaluate(
+            """async () => {
+                const { createClient } = await import("/client.js");
+                const client = createClient();
+                await client.trigger("etl", { run_date: "2026-11-29" });
+                await client.trigger("pipeline");
+                const before = await client.allRuns({ active: true });
+                await client.cancelAll("etl");
+                const after = await client.allRuns({ limit: 5 });
+                return { before: before.map((r) => r.jobKey).sort(),
+                         after: after.map((r) => [r.jobKey, r.result]) };
+            }"""
+        )
+    assert got["before"] == ["etl", "pipeline"]
+    assert ["etl", "CANCELED"] in got["after"]
+    assert ["pipeline", None] in got["after"]

@@ -23,6 +23,34 @@ from service.emulator.scenario import DEFAULT_TOKEN
 from service.serving import hypercorn_config, listening_socket, serve
 
 
+def open_fds() -> int:
+    """The file descriptors this process (the test and the servers it runs) holds open."""
+    return len(os.listdir("/proc/self/fd"))
+
+
+async def within(seconds: float, condition: Any) -> bool:
+    """Poll `condition` (a process-wide count, no event to wait on) until true or `seconds` pass."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + seconds
+    while not condition():
+        if loop.time() > deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+def port_of(url: str) -> int:
+    return int(url.rsplit(":", 1)[1])
+
+
+def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
+    """One raw HTTP/1.1 response: its status, its headers (names lower-cased), its body."""
+    head, _, body = raw.partition(b"\r\n\r\n")
+    lines = head.decode().split("\r\n")
+    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
+    return int(lines[0].split()[1]), headers, body
+
+
 def free_port() -> int:
     """A port nothing listens on now (for a child process to bind, or for a refused call)."""
     with socket.socket() as sock:
@@ -52,12 +80,14 @@ async def running(
     shutdown: asyncio.Event | None = None,
     graceful_s: float = 5.0,
     header_timeout_s: float = 10.0,
+    host: str = "127.0.0.1",
 ) -> AsyncIterator[str]:
-    """Serve `app` on 127.0.0.1 until the block ends (or `shutdown` is set); yield its URL."""
-    sock = listening_socket("127.0.0.1", 0, dead_peer_timeout_s=120)
+    """Serve `app` on `host` until the block ends (or `shutdown` is set); yield its URL on
+    127.0.0.1 (on `::`, dual-stack, that is an IPv4 client: its peer is `::ffff:127.0.0.1`)."""
+    sock = listening_socket(host, 0, dead_peer_timeout_s=120)
     port = int(sock.getsockname()[1])
     shutdown = shutdown or asyncio.Event()
-    config = hypercorn_config("127.0.0.1", port, graceful_s)
+    config = hypercorn_config(host, port, graceful_s)
     config.errorlog = None
     task = asyncio.create_task(
         serve(

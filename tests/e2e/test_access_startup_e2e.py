@@ -3,6 +3,7 @@ its exit code and its one line; `check-config` shows the mode it resolved and ke
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import subprocess
@@ -11,9 +12,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.e2e.servers import start, stop
+
 pytestmark = pytest.mark.looptime(False)
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = "s3cret-of-the-ci-bot-key"
+LOOPBACK = ["localhost", "127.0.0.0/8", "::1"]  # the Host names always answered
 WORKSPACE = {"DATABRICKS_HOST": "http://127.0.0.1:9", "DATABRICKS_TOKEN": "dapi-test"}
 
 
@@ -108,3 +112,43 @@ def test_make_run_s_demo_listens_on_loopback_in_open_mode(tmp_path):
     assert done.returncode == 0, done.stderr
     assert shown["listen"].startswith("127.0.0.1:")
     assert shown["access"]["mode"] == "open"
+
+
+@pytest.mark.parametrize(
+    ("access", "in_force"),
+    [
+        (
+            '[access]\nmode = "apps"\ntrusted_proxies = ["10.0.0.0/8"]\n'
+            'allowed_hosts = ["jobs.example.com"]\n',
+            {
+                "mode": "apps",
+                "trusted_proxies": ["10.0.0.0/8"],
+                "allowed_hosts": [*LOOPBACK, "127.0.0.1", "jobs.example.com"],
+            },
+        ),
+        (
+            "",  # open on loopback: no one's forwarded headers are believed
+            {
+                "mode": "open",
+                "trusted_proxies": [],
+                "allowed_hosts": [*LOOPBACK, "127.0.0.1"],
+            },
+        ),
+    ],
+    ids=["apps", "open"],
+)
+async def test_serve_says_at_start_what_it_trusts_in_one_line(tmp_path, access, in_force):
+    config = tmp_path / "jobs.toml"
+    config.write_text(f"{access}[jobs.etl]\njob_id = 101\n")
+    process, _ = await start("http://127.0.0.1:9", config)
+    lines = []
+    try:
+        assert process.stderr is not None
+        while not any(line.get("event") == "access.in_force" for line in lines):
+            raw = await asyncio.wait_for(process.stderr.readline(), 20)
+            assert raw, b"".join(json.dumps(line).encode() for line in lines)
+            lines.append(json.loads(raw))
+    finally:
+        await stop(process)
+    (line,) = [line for line in lines if line["event"] == "access.in_force"]
+    assert {name: line[name] for name in in_force} == in_force

@@ -7,6 +7,7 @@ import json
 import pytest
 from openapi_spec_validator import validate
 
+from service.settings_file import LimitsTable
 from tests.e2e.servers import stack
 from tests.factories import sse_events
 
@@ -44,3 +45,16 @@ async def test_result_is_on_top_of_status_events_and_listed_runs():
         run_id,
     )
     assert (listed[0]["run_id"], listed[0]["result"]) == (run_id, "SUCCESS")
+
+
+async def test_the_document_is_a_read_counted_against_the_read_rate():
+    async with stack(limits=LimitsTable(read="3/hour")) as s:
+        answers = [await s.api.get("/openapi.json") for _ in range(3)]
+        job_route = await s.api.get("/api/jobs/etl/status")  # the same caller's same count
+        refused = await s.api.get("/openapi.json")
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert len({a.content for a in answers}) == 1
+    assert (job_route.status_code, refused.status_code) == (429, 429)
+    assert refused.json()["code"] == "RATE_LIMITED"
+    assert refused.headers["ratelimit-limit"] == "3"
+    assert int(refused.headers["retry-after"]) > 0

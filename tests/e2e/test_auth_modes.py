@@ -48,6 +48,8 @@ class Stack(msgspec.Struct):
 
 def service_settings(emulator_url: str, mode: str, **overrides: Any) -> Settings:
     environ = {"DATABRICKS_HOST": emulator_url, **(M2M if mode == "oauth-m2m" else PAT)}
+    if mode == "user":  # a user's token is taken only from the Apps proxy (loopback: trusted)
+        environ["ACCESS_MODE"] = "apps"
     settings = load_settings(environ | overrides.pop("environ", {}), DEMO)
     if mode == "user":
         jobs = {k: msgspec.structs.replace(j, run_as="user") for k, j in settings.jobs.items()}
@@ -63,7 +65,9 @@ async def stack(
     """The emulator and the service in `mode`, each on its own loopback port."""
     emulated = msgspec.structs.replace(Scenario.demo(), speed=SPEED, **(scenario or {}))
     emulator_app = create_emulator_app(emulated, clock=ScaledClock(speed=SPEED))
-    headers = {"X-Forwarded-Access-Token": user} if mode == "user" else {}
+    headers = {}
+    if mode == "user":
+        headers = {"X-Forwarded-Email": "alice@example.com", "X-Forwarded-Access-Token": user}
     async with running(emulator_app) as emulator_url:
         settings = service_settings(emulator_url, mode, **overrides)
         async with (

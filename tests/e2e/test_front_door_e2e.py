@@ -67,6 +67,9 @@ ROUTES = [
     ("POST", "/api/jobs/{job}/run"),
     ("POST", "/api/jobs/{job}/run?stream=true"),
     ("DELETE", "/api/jobs/{job}/runs/{run}"),
+    ("POST", "/api/jobs/{job}/runs/{run}/repair"),
+    ("POST", "/api/jobs/{job}/runs/{run}/rerun"),
+    ("DELETE", "/api/jobs/{job}/runs"),
 ]
 
 

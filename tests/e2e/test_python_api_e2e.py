@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 import pytest
 
@@ -45,3 +47,32 @@ async def test_python_api_run_and_wait_against_the_emulator():
     assert seen[-1] == "TERMINATED"
     assert last.ok
     assert last.data["state"]["result_state"] == "SUCCESS"
+
+
+async def test_python_api_repairs_a_failed_run_reruns_it_and_lists_every_jobs_runs():
+    scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
+    emulator = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
+    async with running(emulator) as url, Jobs.open(fast_settings(url)) as jobs:
+        with pytest.raises(RunFailed) as caught:
+            await collect(jobs("flaky").run_and_wait(), into=[])
+        run_id = caught.value.run_id
+        repaired = await jobs("flaky").repair(run_id, idempotency_key="fix-1")
+        again = await jobs("flaky").repair(run_id, idempotency_key="fix-1")
+        result = None
+        while result is None:
+            run = (await jobs("flaky").get_run(run_id)).data or {}
+            result = run["state"].get("result_state")
+            await asyncio.sleep(0.05)
+        rerun = await jobs("flaky").rerun(run_id)
+        every = await jobs.runs(limit=5)
+        cancelled = await jobs("flaky").cancel_all()
+    assert repaired.data == again.data
+    assert repaired.data is not None
+    assert set(repaired.data) == {"run_id", "repair_id"}
+    assert result == "SUCCESS"
+    assert rerun.data is not None
+    assert [(r["jobKey"], r["run_id"]) for r in every.data or []] == [
+        ("flaky", rerun.data["run_id"]),
+        ("flaky", run_id),
+    ]
+    assert cancelled.ok

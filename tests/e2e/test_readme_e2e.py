@@ -23,16 +23,21 @@ README = (ROOT / "README.md").read_text()
 SECTION = README.split("## Trigger a run and watch it")[1].split("\n## ")[0]
 
 
-def block(language: str) -> str:
-    """The first fenced block of `language` in the README's trigger-and-watch section."""
-    match = re.search(rf"```{language}\n(.*?)```", SECTION, re.S)
-    assert match is not None, f"no {language} block"
-    return match[1]
+def block(language: str, index: int = 0) -> str:
+    """The fenced blocks of `language` in the README's trigger-and-watch section, by order."""
+    blocks = re.findall(rf"```{language}\n(.*?)```", SECTION, re.S)
+    assert len(blocks) > index, f"no {language} block {index}"
+    return str(blocks[index])
 
 
 def curl_lines() -> list[str]:
     """The curl block's commands, a continued line joined to its first."""
     return [line for line in block("sh").replace("\\\n", " ").splitlines() if line.strip()]
+
+
+def cli_lines() -> list[str]:
+    """The shell block of `jobs-sidecar` commands, each the same call as the curl line."""
+    return [line for line in block("sh", 1).splitlines() if line.strip()]
 
 
 async def shell(line: str) -> str:
@@ -90,7 +95,7 @@ async def test_the_readme_python_example_follows_a_run_to_its_end(tmp_path):
     )
     assert command is not None, "the README says how to run it against make run's emulator"
     script = tmp_path / "example.py"
-    script.write_text(block("python"))
+    script.write_text(block("python", 1))
     scenario = msgspec.structs.replace(Scenario.demo(), speed=SPEED)
     emulator = create_emulator_app(scenario, clock=ScaledClock(speed=SPEED))
     async with running(emulator) as emulator_url:
@@ -108,6 +113,58 @@ async def test_the_readme_python_example_follows_a_run_to_its_end(tmp_path):
     assert process.returncode == 0, err.decode()
     assert command[1] == "http://127.0.0.1:8001"
     assert out.decode().splitlines()[-1] == "TERMINATED SUCCESS"
+
+
+async def test_the_readme_cli_lines_work_as_written():
+    lines = cli_lines()
+    assert len(lines) == len(curl_lines())  # one command beside each curl line
+    async with stack() as s:
+        env = {**os.environ, "SIDECAR_URL": str(s.api.base_url).rstrip("/")}
+        started = await s.api.post("/api/jobs/pipeline/run?stream=true", json={})
+        pipeline_run = stream_data(started.text)[0]["runId"]
+
+        async def run(line: str, run_id: object = None) -> str:
+            line = line.split("  #", maxsplit=1)[0].replace("<runId>", str(run_id))
+            process = await asyncio.create_subprocess_exec(
+                "bash", "-c", line, cwd=ROOT, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(process.communicate(), 60)
+            assert process.returncode == 0, (line, err.decode())
+            return out.decode()
+
+        jobs = await run(lines[0])
+        first = await run(lines[1])
+        keyed = [await run(lines[2]) for _ in range(2)]  # again: the same run
+        watched = await run(lines[3])
+        run_id = re.search(r"\b(9\d{14})\b", first)
+        assert run_id is not None, first
+        await run(lines[4], run_id[1])
+        table = await run(lines[5])
+        status = await run(lines[6])
+        await run(lines[7], run_id[1])
+        output = await run(lines[8], pipeline_run)
+    assert "etl" in jobs
+    assert keyed[0] == keyed[1]
+    assert "succeeded" in watched.lower()
+    assert run_id[1] in table
+    assert status.strip()
+    assert output.strip()
+
+
+async def test_the_readme_client_example_follows_a_run_to_its_end(tmp_path):
+    script = tmp_path / "client_example.py"
+    script.write_text(block("python", 0))
+    async with stack() as s:
+        url = str(s.api.base_url).rstrip("/")
+        script.write_text(block("python", 0).replace("http://127.0.0.1:8000", url))
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, str(script), cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(process.communicate(), 60)
+    assert process.returncode == 0, err.decode()
+    assert out.decode().split() == ["TERMINATED", "SUCCESS"]
 
 
 def test_the_readme_names_only_examples_that_exist():

@@ -12,15 +12,11 @@ import pytest
 
 from service.app import create_app
 from service.serving import listening_socket
-from tests.e2e.servers import running
+from tests.e2e.servers import open_fds, port_of, running, split_response, within
 from tests.factories import make_settings, transport, upstream_router
 
 pytestmark = pytest.mark.looptime(False)
 LIVEZ = b"GET /livez HTTP/1.1\r\nHost: t\r\n\r\n"
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
 
 
 def rss_bytes() -> int:
@@ -28,30 +24,8 @@ def rss_bytes() -> int:
         return int(statm.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
 
 
-def port_of(url: str) -> int:
-    return int(url.rsplit(":", 1)[1])
-
-
-def split_response(raw: bytes) -> tuple[int, dict[str, str], bytes]:
-    head, _, body = raw.partition(b"\r\n\r\n")
-    lines = head.decode().split("\r\n")
-    headers = dict(line.lower().split(": ", 1) for line in lines[1:])
-    return int(lines[0].split()[1]), headers, body
-
-
 def app_with(router=None, **overrides):
     return create_app(make_settings(**overrides), upstream=transport(router or upstream_router()))
-
-
-async def within(seconds: float, condition) -> bool:
-    """Poll `condition` (a process-wide count, no event to wait on) until true or `seconds` pass."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
-    while not condition():
-        if loop.time() > deadline:
-            return False
-        await asyncio.sleep(0.01)
-    return True
 
 
 async def test_connections_closed_by_their_clients_release_their_fds_at_once():
@@ -167,7 +141,8 @@ async def test_a_body_that_stops_arriving_is_408_at_the_body_timeout():
     async with running(app_with(router, body_timeout_ms=400)) as url:
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
         writer.write(
-            b"POST /api/jobs/etl/run HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"POST /api/jobs/etl/run HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\n"
             b'Content-Length: 100\r\n\r\n{"params": '
         )
         answer = await asyncio.wait_for(reader.read(), 3)
@@ -184,7 +159,8 @@ async def test_a_declared_oversized_body_is_413_before_any_of_it_is_sent():
     async with running(app_with(router)) as url:
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
         writer.write(
-            b"POST /api/jobs/etl/run HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"POST /api/jobs/etl/run HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\n"
             b"Content-Length: 500000000\r\n\r\n"
         )
         answer = await asyncio.wait_for(reader.read(), 3)
@@ -208,7 +184,8 @@ async def test_a_chunked_oversized_body_is_413_while_the_client_is_still_sending
         reader, writer = await asyncio.open_connection("127.0.0.1", port_of(url))
         rss_before = rss_bytes()
         writer.write(
-            b"POST /api/jobs/etl/run HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"POST /api/jobs/etl/run HTTP/1.1\r\nHost: localhost\r\n"
+            b"Content-Type: application/json\r\n"
             b'Transfer-Encoding: chunked\r\n\r\n12\r\n{"params": {"x": "\r\n'
         )
         sent = 0

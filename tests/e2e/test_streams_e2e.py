@@ -102,7 +102,7 @@ async def test_connect_disconnect_cycles_leave_no_tasks_or_memory_behind():
     router = upstream_router()
     router.get("/runs/get").respond(json=make_run(555, state="RUNNING"))
     app = create_app(make_settings(poll_interval_ms=1000), upstream=transport(router))
-    request = b"GET /api/jobs/etl/runs/555/events HTTP/1.1\r\nHost: t\r\n\r\n"
+    request = b"GET /api/jobs/etl/runs/555/events HTTP/1.1\r\nHost: localhost\r\n\r\n"
 
     async def cycle(port: int) -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", port)

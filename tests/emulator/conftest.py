@@ -83,6 +83,7 @@ def make_scenario(**overrides: Any) -> Scenario:
                     type="python_wheel",
                     depends_on=("extract",),
                     outcome="FAILED",
+                    repair_outcome="SUCCESS",
                     output="connecting\n",
                     error="ConnectionError: refused",
                 ),

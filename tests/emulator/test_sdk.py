@@ -20,7 +20,12 @@ from databricks.sdk.errors import (
     PermissionDenied,
     ResourceDoesNotExist,
 )
-from databricks.sdk.service.jobs import RunLifeCycleState, RunResultState
+from databricks.sdk.service.jobs import (
+    QueueDetailsCodeCode,
+    RepairHistoryItemType,
+    RunLifeCycleState,
+    RunResultState,
+)
 
 from service.emulator import Emulator, FaultRule, ScaledClock, create_emulator_app, emulator_state
 from service.emulator.scenario import Timings
@@ -28,6 +33,7 @@ from tests.emulator.conftest import (
     FLAKY,
     NOTEBOOK,
     PIPELINE,
+    SERIAL,
     TOKEN,
     make_scenario,
     serve_in_thread,
@@ -126,6 +132,83 @@ def test_the_output_of_a_job_run_is_refused(w: WorkspaceClient) -> None:
 def test_a_failed_task_makes_the_waiter_raise_operation_failed(w: WorkspaceClient) -> None:
     with pytest.raises(OperationFailed, match="Task load failed with message"):
         w.jobs.run_now(FLAKY).result()
+
+
+def test_repair_run_result_waits_for_the_repaired_run_to_end(w: WorkspaceClient) -> None:
+    run_id = w.jobs.run_now(FLAKY).run_id
+    with pytest.raises(OperationFailed):
+        w.jobs.wait_get_run_job_terminated_or_skipped(run_id)
+    run = w.jobs.repair_run(run_id, rerun_all_failed_tasks=True).result()
+    assert run.state is not None
+    assert (run.state.life_cycle_state, run.state.result_state) == (
+        RunLifeCycleState.TERMINATED,
+        RunResultState.SUCCESS,
+    )
+    assert run.tasks is not None
+    assert [task.attempt_number for task in run.tasks] == [0, 1, 1]
+
+
+def test_chained_repairs_take_the_latest_repair_id_from_the_history(w: WorkspaceClient) -> None:
+    run_id = w.jobs.run_now(FLAKY).run_id
+    with pytest.raises(OperationFailed):
+        w.jobs.wait_get_run_job_terminated_or_skipped(run_id)
+    fails = {"emulator_outcome": "FAILED"}
+    with pytest.raises(OperationFailed):
+        w.jobs.repair_run(run_id, rerun_all_failed_tasks=True, job_parameters=fails).result()
+    history = w.jobs.get_run(run_id, include_history=True).repair_history or []
+    latest = [item.id for item in history if item.type == RepairHistoryItemType.REPAIR][-1]
+    run = w.jobs.repair_run(
+        run_id,
+        rerun_tasks=["load"],
+        rerun_dependent_tasks=True,
+        latest_repair_id=latest,
+        job_parameters={"emulator_outcome": "SUCCESS"},
+    ).result()
+    assert run.state is not None
+    assert run.state.result_state == RunResultState.SUCCESS
+    history = w.jobs.get_run(run_id, include_history=True).repair_history or []
+    assert [item.type for item in history] == [
+        RepairHistoryItemType.ORIGINAL,
+        RepairHistoryItemType.REPAIR,
+        RepairHistoryItemType.REPAIR,
+    ]
+
+
+def test_a_repair_without_the_latest_repair_id_is_an_invalid_parameter(
+    w: WorkspaceClient,
+) -> None:
+    run_id = w.jobs.run_now(FLAKY).run_id
+    with pytest.raises(OperationFailed):
+        w.jobs.wait_get_run_job_terminated_or_skipped(run_id)
+    w.jobs.repair_run(run_id, rerun_all_failed_tasks=True).result()
+    with pytest.raises(InvalidParameterValue, match="latest repair ID needs to be provided"):
+        w.jobs.repair_run(run_id, rerun_tasks=["load"])
+
+
+def test_cancel_all_runs_cancels_every_active_run_of_the_job(w: WorkspaceClient) -> None:
+    started = [w.jobs.run_now(NOTEBOOK, job_parameters=LONG).run_id for _ in range(3)]
+    w.jobs.cancel_all_runs(job_id=NOTEBOOK)
+    ended = [w.jobs.wait_get_run_job_terminated_or_skipped(run_id) for run_id in started]
+    assert [run.state.result_state for run in ended if run.state] == [RunResultState.CANCELED] * 3
+
+
+def test_a_queued_run_says_why_it_waits_and_starts_when_a_slot_frees(
+    w: WorkspaceClient,
+) -> None:
+    first = w.jobs.run_now(SERIAL, job_parameters=LONG).run_id
+    second = w.jobs.run_now(SERIAL)
+    queued = w.jobs.get_run(second.run_id)
+    assert queued.state is not None
+    assert queued.state.life_cycle_state == RunLifeCycleState.QUEUED
+    assert queued.state.queue_reason == "Queued due to reaching maximum concurrent runs of 1."
+    assert queued.status is not None
+    assert queued.status.queue_details is not None
+    assert queued.status.queue_details.code == QueueDetailsCodeCode.MAX_CONCURRENT_RUNS_REACHED
+    w.jobs.cancel_run(first)
+    run = second.result()
+    assert run.state is not None
+    assert run.state.result_state == RunResultState.SUCCESS
+    assert (run.queue_duration or 0) > 0
 
 
 def test_unknown_runs_and_jobs_do_not_exist(w: WorkspaceClient) -> None:

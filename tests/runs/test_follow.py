@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+from service.callers import PROGRAM
 from service.runs.follow import follow
 from service.runs.subscription import End
 from service.runtime import open_services
-from tests.factories import make_settings, timeline, transport, upstream_router
+from tests.factories import advance, make_settings, timeline, transport, upstream_router
 
 
 async def follow_etl(svc, **kw):
@@ -70,3 +71,68 @@ async def test_a_quiet_line_answers_none_and_the_wait_timeout_ends_with_wait_tim
         "WAIT_TIMEOUT",
         "Run 555 did not finish within 20000 ms",
     )
+
+
+class RepairedRun:
+    """runs/get of run 555: its state at each loop time, and again from a repair on."""
+
+    def __init__(self, first: list[tuple[float, str]]) -> None:
+        self.steps = first
+
+    def repair_at(self, steps: list[tuple[float, str]]) -> None:
+        self.steps = steps
+
+    def respond(self, request):
+        return timeline(self.steps)(request)
+
+
+async def repair(svc):
+    """A repair through the service, as the route makes it (the run's reads made fresh)."""
+    job = svc.settings.jobs["etl"]
+    fields = {"rerun_all_failed_tasks": True}
+    return await svc.repairs.repair(job, svc.service_principal, 555, fields, None, caller=PROGRAM)
+
+
+async def test_a_repaired_run_is_followed_again_with_its_event_ids_going_on():
+    run = RepairedRun([(0, "PENDING"), (12, "INTERNAL_ERROR")])
+    router = upstream_router()
+    router.get("/runs/get").mock(side_effect=run.respond)
+    router.post("/runs/repair").respond(json={"repair_id": 7})
+    settings = make_settings(poll_interval_ms=5000)
+    async with open_services(settings, transport=transport(router)) as svc:
+        seen, _ = await drain(await follow_etl(svc, started=True))
+        await advance(10)
+        await repair(svc)
+        run.repair_at([(0, "RUNNING"), (40, "TERMINATED")])
+        resumed, end = await drain(await follow_etl(svc, last_event_id=seen[-1].id))
+    epoch = seen[0].id.rsplit("-", 1)[0]
+    assert [e.status for e in seen] == ["PENDING", "INTERNAL_ERROR"]
+    assert [e.status for e in resumed] == ["RUNNING", "TERMINATED"]
+    assert [e.id for e in seen + resumed] == [f"{epoch}-{n}" for n in (1, 2, 3, 4)]
+    assert end.reason == "done"
+
+
+async def test_a_new_watcher_of_a_repaired_run_is_not_shown_the_old_end():
+    run = RepairedRun([(0, "PENDING"), (12, "INTERNAL_ERROR")])
+    router = upstream_router()
+    router.get("/runs/get").mock(side_effect=run.respond)
+    router.post("/runs/repair").respond(json={"repair_id": 7})
+    settings = make_settings(poll_interval_ms=5000)
+    async with open_services(settings, transport=transport(router)) as svc:
+        await drain(await follow_etl(svc, started=True))
+        await advance(10)
+        await repair(svc)
+        run.repair_at([(0, "RUNNING"), (40, "TERMINATED")])
+        fresh, _ = await drain(await follow_etl(svc))
+    assert [e.status for e in fresh] == ["RUNNING", "TERMINATED"]
+
+
+async def test_a_finished_run_not_repaired_is_replayed_as_it_ended():
+    router = router_for_a_run()
+    settings = make_settings(poll_interval_ms=5000)
+    async with open_services(settings, transport=transport(router)) as svc:
+        seen, _ = await drain(await follow_etl(svc, started=True))
+        again, end = await drain(await follow_etl(svc))
+        assert await follow_etl(svc, last_event_id=seen[-1].id) is None
+    assert [e.id for e in again] == [seen[-1].id]
+    assert end.reason == "done"

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from service.runs.subscription import End
+from service.runs.watch import RunWatch
 from service.runtime import open_services
+from service.upstream.wire import run_from_raw
 from tests.factories import (
     advance,
+    make_run,
     make_settings,
     timeline,
     transport,
@@ -30,3 +35,41 @@ async def test_a_client_that_missed_more_than_a_queue_resumes_in_full():
             items.append(item)
         assert item.reason == "done"
         assert [i.seq for i in items] == list(range(2, items[-1].seq + 1))
+
+
+def snapshot(state: str, result: str | None = None):
+    return run_from_raw(msgspec.Raw(msgspec.json.encode(make_run(555, state=state, result=result))))
+
+
+def finished_watch(svc):
+    watch = RunWatch(svc.settings.jobs["etl"], svc.service_principal, 555, svc.settings, svc.clock)
+    watch.observe(snapshot("RUNNING"))
+    watch.observe(snapshot("TERMINATED", "FAILED"))
+    return watch
+
+
+async def test_a_reopened_watch_shows_no_old_end_and_numbers_on_from_it():
+    async with open_services(make_settings(), transport=transport(upstream_router())) as svc:
+        watch = finished_watch(svc)
+        final = watch.latest
+        watch.reopen()
+        fresh, resumed = watch.subscribe(), watch.subscribe(final.id)
+        watch.observe(snapshot("RUNNING"))
+        assert ((await fresh.next()).seq, (await resumed.next()).seq) == (3, 3)
+    assert (watch.done, watch.reopened_after, final.seq) == (False, 2, 2)
+
+
+async def test_a_reopened_watch_wakes_its_retained_loop_and_a_stale_one_does_not():
+    async with open_services(make_settings(), transport=transport(upstream_router())) as svc:
+        watch = finished_watch(svc)
+        assert await watch.wait_reopened(1.0) is False
+        watch.reopen()
+        assert await watch.wait_reopened(1.0) is True
+        assert await watch.wait_reopened(1.0) is False  # one reopen, one wake-up
+
+
+async def test_a_watch_tells_a_snapshot_that_changes_something_from_one_that_does_not():
+    async with open_services(make_settings(), transport=transport(upstream_router())) as svc:
+        watch = finished_watch(svc)
+        assert watch.changed_by(snapshot("TERMINATED", "FAILED")) is False
+        assert watch.changed_by(snapshot("TERMINATED", "SUCCESS")) is True

@@ -7,6 +7,7 @@ import asyncio
 import msgspec
 import pytest
 
+from service.callers import PROGRAM
 from service.redis_link import RedisLink
 from service.runs.shared_run import SharedRun
 from service.runs.subscription import End
@@ -167,3 +168,30 @@ async def test_a_watcher_that_would_never_expire_is_not_counted(redis_server):
         await link.close()
     assert watching_with_us == 1  # ours alone: no heartbeat lives past four leases
     assert watching_without_us == 0  # so a holder nobody watches stops polling
+
+
+async def test_two_replicas_follow_a_repaired_run_on_from_its_end_with_the_same_ids(redis_server):
+    router = upstream_router()
+    upstream = Upstream(router, "RUNNING")
+    router.post("/runs/repair").respond(json={"repair_id": 7})
+    async with replicas(2, redis_server.url, router) as (a, b):
+        firsts = [await watch(a), await watch(b)]
+        upstream.state = "INTERNAL_ERROR"  # the run fails ...
+        ended = await asyncio.gather(*(collect(f) for f in firsts))
+        job = a.settings.jobs["etl"]
+        await a.repairs.repair(
+            job, a.service_principal, 555, {"rerun_all_failed_tasks": True}, None, caller=PROGRAM
+        )
+        upstream.state = "RUNNING"  # ... and a repair runs it again
+        final = ids(ended[0])[-1]
+        resumed = [await watch(b, last_event_id=final), await watch(a, last_event_id=final)]
+        first_on_each = [await asyncio.wait_for(f.next(), 10) for f in resumed]
+        upstream.state = "TERMINATED"
+        rest = await asyncio.gather(*(collect(f) for f in resumed))
+    assert ids(ended[0]) == ids(ended[1])
+    assert [i.status for i in ended[0] if not isinstance(i, End)] == ["RUNNING", "INTERNAL_ERROR"]
+    after = [[first_on_each[n], *rest[n]] for n in range(2)]
+    assert ids(after[0]) == ids(after[1])
+    assert [i.status for i in after[0] if not isinstance(i, End)] == ["RUNNING", "TERMINATED"]
+    epoch, _ = final.rsplit("-", 1)
+    assert ids(after[0]) == [f"{epoch}-3", f"{epoch}-4"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 
 import httpx
 import pytest
@@ -157,3 +158,50 @@ async def test_redis_stopped_mid_test_the_service_goes_on_and_rejoins(tmp_path, 
     assert again == same  # shared memory again after the rejoin
     warnings = [x for x in a.lines + b.lines if x.get("event") == "redis.unreachable"]
     assert len(warnings) == 2  # once per replica, not once per request
+
+
+async def set_outcome(emulator_url: str, run_id: int, outcome: str) -> None:
+    async with httpx.AsyncClient(base_url=emulator_url, timeout=5) as client:
+        response = await client.post(f"/emulator/runs/{run_id}/outcome", json={"outcome": outcome})
+    response.raise_for_status()
+
+
+async def test_two_replicas_watching_a_run_that_is_repaired_follow_it_with_the_same_ids(
+    tmp_path, redis_server
+):
+    async with (
+        running(emulator()) as emulator_url,
+        cluster(tmp_path, emulator_url, redis_server.url, count=2) as (a, b),
+        httpx.AsyncClient(timeout=10) as client,
+    ):
+        run_id = await trigger(a.url)
+        await set_outcome(emulator_url, run_id, "FAILED")
+        watchers, tasks = await open_watchers([a.url, b.url], run_id)
+        await advance(emulator_url, HOUR_MS)
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        final = watchers[0].ids[-1]
+        key = {"Idempotency-Key": "repair-42"}
+        repair = f"/api/jobs/etl/runs/{run_id}/repair"
+        on_a = await client.post(a.url + repair, json={}, headers=key)
+        on_b = await client.post(b.url + repair, json={}, headers=key)  # the same repair
+        resumed, tasks = [Watcher(b.url, run_id, final), Watcher(a.url, run_id, final)], []
+        for watcher in resumed:  # one after the other: each replica reopens its own watch
+            tasks.append(asyncio.create_task(watcher.run()))
+            await asyncio.wait_for(watcher.opened.wait(), 10)
+        await set_outcome(emulator_url, run_id, "SUCCESS")  # the repair goes well ...
+        await advance(emulator_url, HOUR_MS)
+        await asyncio.wait_for(asyncio.gather(*tasks), 10)
+        repairs = await emulator_calls(emulator_url, "runs/repair")
+    assert watchers[0].ids == watchers[1].ids
+    assert watchers[0].statuses[-1] == "INTERNAL_ERROR"  # the run failed, as Databricks says
+    assert on_a.status_code == on_b.status_code == 200
+    assert on_a.json() == on_b.json()
+    assert repairs == 1
+    assert resumed[0].ids == resumed[1].ids  # the same events, the same ids, on both replicas
+    epoch, last = final.rsplit("-", 1)
+    numbers = [int(i.rsplit("-", 1)[1]) for i in resumed[0].ids]
+    assert {i.rsplit("-", 1)[0] for i in resumed[0].ids} == {epoch}
+    assert numbers == list(range(int(last) + 1, int(last) + 1 + len(numbers)))
+    assert len(numbers) >= 2
+    assert resumed[0].statuses[-1] == "TERMINATED"
+    assert json.loads(resumed[0].messages[-1]["data"])["result"] == "SUCCESS"

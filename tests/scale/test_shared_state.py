@@ -137,7 +137,7 @@ async def test_readyz_and_metrics_say_when_redis_is_down(redis_server):
     async with (
         LifespanManager(app) as manager,
         httpx.AsyncClient(
-            transport=httpx.ASGITransport(manager.app), base_url="http://t"
+            transport=httpx.ASGITransport(manager.app), base_url="http://localhost"
         ) as client,
     ):
         up = (await client.get("/readyz")).json()
@@ -191,3 +191,65 @@ async def test_reads_are_counted_per_replica_so_a_read_costs_no_redis_round_trip
     async with make_client(settings, router) as a, make_client(settings, router) as b:
         answers = [await c.get("/api/jobs/etl/status") for c in (a, a, b, b, a)]
     assert [r.status_code for r in answers] == [200, 200, 200, 200, 429]
+
+
+async def fresh_within(read, old, *, within_s: float = 0.1):
+    """Read until the answer is no longer `old` (B's near copy goes when A's message comes)."""
+    async with asyncio.timeout(within_s):
+        while (answer := await read()) == old:
+            await asyncio.sleep(0.001)
+    return answer
+
+
+async def test_a_repair_or_cancel_all_on_one_replica_makes_the_others_reads_fresh(redis_server):
+    router = upstream_router()
+    state = {"run": make_run(RUN_ID, state="INTERNAL_ERROR", result="FAILED")}
+    router.get("/runs/get").mock(side_effect=lambda _: httpx.Response(200, json=state["run"]))
+    router.get("/runs/list").mock(
+        side_effect=lambda _: httpx.Response(200, json={"runs": [state["run"]]})
+    )
+    router.post("/runs/repair").mock(return_value=httpx.Response(200, json={"repair_id": 7}))
+    router.post("/runs/cancel-all").mock(return_value=httpx.Response(200, json={}))
+    async with replicas(2, redis_server.url, router) as (a, b):
+        job = a.settings.jobs["etl"]
+
+        async def run_on_b():
+            return (await b.ops.get_run(job, b.service_principal, RUN_ID)).run.life_cycle_state
+
+        async def every_run_on_b():
+            runs = await b.all_runs.runs([(job, b.service_principal)], 5, active=False)
+            return [bytes(r) for r in runs]
+
+        failed, listed = await run_on_b(), await every_run_on_b()
+        fields = {"rerun_all_failed_tasks": True}
+        await a.repairs.repair(job, a.service_principal, RUN_ID, fields, "r-1", caller=ANONYMOUS)
+        state["run"] = make_run(RUN_ID, state="PENDING")
+        repaired, relisted = (
+            await fresh_within(run_on_b, failed),
+            await fresh_within(every_run_on_b, listed),
+        )
+        state["run"] = make_run(RUN_ID, state="TERMINATING")
+        await a.ops.cancel_all(job, a.service_principal)
+        cancelling = await fresh_within(run_on_b, repaired)
+    assert (failed, repaired, cancelling) == ("INTERNAL_ERROR", "PENDING", "TERMINATING")
+    assert b'"PENDING"' in relisted[0]
+
+
+async def test_the_same_repair_key_on_two_replicas_makes_one_repair(redis_server):
+    router = upstream_router()
+    history = [{"type": "ORIGINAL"}]
+    failed = make_run(RUN_ID, state="INTERNAL_ERROR", result="FAILED", repair_history=history)
+    router.get("/runs/get").mock(return_value=httpx.Response(200, json=failed))
+    repair = router.post("/runs/repair").mock(
+        return_value=httpx.Response(200, json={"repair_id": 7})
+    )
+    async with replicas(2, redis_server.url, router) as (a, b):
+        job, fields = a.settings.jobs["etl"], {"rerun_all_failed_tasks": True}
+        on_a = await a.repairs.repair(
+            job, a.service_principal, RUN_ID, fields, "k", caller=ANONYMOUS
+        )
+        on_b = await b.repairs.repair(
+            job, b.service_principal, RUN_ID, fields, "k", caller=ANONYMOUS
+        )
+    assert on_a == on_b == 7
+    assert repair.call_count == 1  # B answered from the shared memory

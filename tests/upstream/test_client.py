@@ -139,3 +139,62 @@ async def test_a_transport_failure_may_have_started_a_run_unless_nothing_was_sen
         with pytest.raises(UpstreamError) as raised:
             await client.run_now(SP, {"job_id": 101}, tier=SAFE_WRITE)
     assert isinstance(raised.value, OutcomeUnknown) is may_have
+
+
+async def test_repair_sends_its_body_and_answers_the_repair_id():
+    router = upstream_router()
+    route = router.post("/runs/repair").respond(json={"repair_id": 77})
+    body = {"run_id": 5, "rerun_all_failed_tasks": True, "latest_repair_id": 70}
+    async with jobs_client(router) as client:
+        assert await client.repair_run(SP, body, tier=SAFE_WRITE) == 77
+    assert json.loads(route.calls.last.request.content) == body
+
+
+async def test_a_repair_whose_answer_was_lost_is_an_unknown_outcome_after_its_retries():
+    router = upstream_router()
+    route = router.post("/runs/repair").respond(503, json={})
+    async with jobs_client(router) as client:
+        with pytest.raises(OutcomeUnknown) as raised:
+            await client.repair_run(SP, {"run_id": 5}, tier=SAFE_WRITE)
+    assert route.call_count == 3  # a repair naming the latest repair is safe to send again
+    assert "repaired the run" in raised.value.message
+
+
+async def test_a_refused_repair_is_that_refusal():
+    router = upstream_router()
+    refusal = {"error_code": "INVALID_PARAMETER_VALUE", "message": "still in progress"}
+    router.post("/runs/repair").respond(400, json=refusal)
+    async with jobs_client(router) as client:
+        with pytest.raises(UpstreamRejected):
+            await client.repair_run(SP, {"run_id": 5}, tier=SAFE_WRITE)
+
+
+async def test_cancel_all_names_the_job_and_is_retried_like_a_safe_write():
+    router = upstream_router()
+    route = router.post("/runs/cancel-all")
+    route.side_effect = [httpx.Response(503, json={}), httpx.Response(200, json={})]
+    async with jobs_client(router) as client:
+        await client.cancel_all_runs(SP, 101)
+    assert route.call_count == 2
+    assert json.loads(route.calls.last.request.content) == {"job_id": 101}
+
+
+async def test_get_run_asks_for_the_history_and_reads_the_latest_repair():
+    router = upstream_router()
+    history = [{"type": "ORIGINAL"}, {"type": "REPAIR", "id": 8}, {"type": "REPAIR", "id": 9}]
+    router.get("/runs/get", params={"run_id": "5", "include_history": "true"}).respond(
+        json=make_run(5, repair_history=history)
+    )
+    async with jobs_client(router) as client:
+        snapshot = await client.get_run(SP, 5, include_history=True)
+    assert snapshot.run.latest_repair_id == 9
+
+
+async def test_list_runs_can_ask_for_active_runs_only():
+    router = upstream_router()
+    route = router.get("/runs/list", params={"job_id": "101", "limit": "5", "active_only": "true"})
+    route.respond(json={"has_more": False})
+    async with jobs_client(router) as client:
+        page = await client.list_runs(SP, 101, limit=5, active_only=True)
+    assert page.runs == ()
+    assert route.called

@@ -3,9 +3,11 @@ or of the wrong shape, is a 502 (an unknown outcome for run-now), never a 500.""
 
 from __future__ import annotations
 
+import msgspec
 import pytest
 
-from tests.factories import make_run
+from service.upstream.wire import Run, run_from_raw
+from tests.factories import make_run, make_task
 
 
 async def test_invalid_json_output_is_502_not_500(client, upstream):
@@ -62,3 +64,57 @@ async def test_output_of_the_wrong_shape_is_502(client, upstream, output):
     upstream.get("/runs/get-output").respond(json=output)
     response = await client.get("/api/jobs/etl/runs/5/output")
     assert (response.status_code, response.json()["code"]) == (502, "UPSTREAM_INVALID")
+
+
+JAVASCRIPT = "javascript:alert(1)"
+
+
+@pytest.mark.parametrize(
+    ("verb", "path", "reply"),
+    [
+        ("runs/get", "/api/jobs/etl/runs/5", make_run(5, run_page_url=JAVASCRIPT)),
+        ("runs/list", "/api/jobs/etl/runs", {"runs": [make_run(5, run_page_url=JAVASCRIPT)]}),
+        ("runs/list", "/api/jobs/etl/status", {"runs": [make_run(5, run_page_url=JAVASCRIPT)]}),
+    ],
+)
+async def test_a_run_page_url_that_is_not_http_never_reaches_a_client(
+    client, upstream, verb, path, reply
+):
+    upstream.get(f"/{verb}").respond(json=reply)
+    response = await client.get(path)
+    assert response.status_code == 200
+    assert JAVASCRIPT not in response.text
+    assert "run_id" in response.text
+
+
+async def test_a_tasks_run_page_url_that_is_not_http_never_reaches_a_client(client, upstream):
+    task = make_task("a", 6) | {"run_page_url": JAVASCRIPT}
+    upstream.get("/runs/get").respond(
+        json=make_run(5, tasks=[task], state="TERMINATED", result="SUCCESS")
+    )
+    output = {"metadata": make_run(6, run_page_url=JAVASCRIPT), "logs": "done"}
+    upstream.get("/runs/get-output").respond(json=output)
+    run = await client.get("/api/jobs/etl/runs/5")
+    outputs = await client.get("/api/jobs/etl/runs/5/output")
+    assert (run.status_code, outputs.status_code) == (200, 200)
+    assert JAVASCRIPT not in run.text + outputs.text
+    assert "done" in outputs.text
+
+
+def queued(**extra: object) -> Run:
+    run = {**make_run(5, state="QUEUED"), **extra}
+    return run_from_raw(msgspec.Raw(msgspec.json.encode(run))).run
+
+
+def test_a_queued_run_says_why_it_waits_from_either_state_object():
+    details = {"code": "MAX_CONCURRENT_RUNS_REACHED", "message": "Queued: 1 run at a time."}
+    v2 = queued(status={"state": "QUEUED", "queue_details": details})
+    v1 = queued(state={"life_cycle_state": "QUEUED", "queue_reason": "Queued: the workspace."})
+    assert (v2.queue_code, v2.queue_reason) == ("MAX_CONCURRENT_RUNS_REACHED", details["message"])
+    assert (v1.queue_code, v1.queue_reason) == (None, "Queued: the workspace.")
+    assert queued().queue_reason is None
+
+
+def test_a_run_never_repaired_or_read_without_its_history_has_no_latest_repair():
+    assert queued().latest_repair_id is None
+    assert queued(repair_history=[{"type": "ORIGINAL", "start_time": 1}]).latest_repair_id is None
