@@ -61,7 +61,7 @@ def create_app(
         ) as services:
             _log.info("app.started", jobs=sorted(settings.jobs), host=settings.workspace.host)
             if check_credentials:
-                services.tasks.start_soon(preflight.check_credentials, services)
+                services.tasks.start_soon(preflight.check_workspace, services)
             yield {"services": services}
         _log.info("app.stopped")
 

@@ -1,11 +1,17 @@
 """How often a caller may call: `[limits]` rates, counted by the `limits` library.
 
-- `read`: every job route request of a caller, all jobs together, and `/openapi.json`.
-- `trigger`: a caller's trigger requests of one job (`[jobs.<key>.limits] trigger` over it).
+- `read`: every job route request of a caller, all jobs together (triggers included), and
+  `/openapi.json`.
+- `trigger`: a caller's triggers (runs, repairs, reruns) of one job that could reach Databricks
+  (`[jobs.<key>.limits] trigger` over it): counted once the request has passed every check of
+  its own, just before Databricks is asked to start work. A 400 (a bad body or parameters), a
+  422 or a replay of a remembered Idempotency-Key starts nothing and counts against `read` only,
+  so a user fixing a form is never locked out of the job.
 
-Over a rate the request is a 429 `RATE_LIMITED` before its body is read or Databricks is asked.
-A 429 carries `RateLimit-Limit`, `RateLimit-Remaining` and `RateLimit-Reset` (seconds) of the
-window it broke, with `Retry-After`; a trigger's answer carries those of its tightest window.
+Over a rate the request is a 429 `RATE_LIMITED` before Databricks is asked; a caller already at
+its trigger limit is refused before the body is read. A 429 carries `RateLimit-Limit`,
+`RateLimit-Remaining` and `RateLimit-Reset` (seconds) of the window it broke, with
+`Retry-After`; a trigger's answer carries those of its tightest window.
 
 The counters live in a storage named by a URI (`open_storage`): `memory://` in this process.
 With REDIS_URL (`service.redis_link`) the replicas count triggers together in Redis, through the
@@ -45,6 +51,7 @@ MEMORY = "memory://"
 TRIGGER_ROUTES = frozenset({"run_job", "repair_run", "rerun_run"})  # each starts work that costs
 T = TypeVar("T")
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
+_READ_WINDOW = "sidecar.read_window"  # scope key: a trigger's read window, for its headers
 
 
 class Window(NamedTuple):
@@ -113,19 +120,27 @@ class RateLimits:
         self.refusals: Counter[str] = Counter()
 
     async def admit(self, request: Request, job_key: str | None = None) -> None:
-        """Count a request of its caller (and, on a trigger route, one of `job_key`); 429 if
-        over."""
+        """Count a request of its caller against `read`; 429 if over. On a trigger route, also
+        429 if the caller has no trigger of `job_key` left (counted by `admit_trigger`)."""
         caller = caller_of(request).name
         route = request.scope.get("route")
         trigger = job_key is not None and route is not None and route.name in TRIGGER_ROUTES
         read = await self._hit(request.scope, self._read, False, trigger, "read", caller)
         if trigger and job_key is not None and read is not None:
+            request.scope[_READ_WINDOW] = read
             rate = self._job_trigger.get(job_key, self._trigger)
-            mine = await self._hit(request.scope, rate, True, True, "trigger", job_key, caller)
-            if mine is not None:
-                # A trigger's answer says how many more the caller may start; reads say nothing
-                # unless refused (their headers cost ~3 % of a cached read: bench 4).
-                show(request.scope, min(read, mine, key=lambda w: w.remaining))
+            await self._hit(request.scope, rate, True, False, "trigger", job_key, caller, peek=True)
+
+    async def admit_trigger(self, request: Request, job_key: str) -> None:
+        """Count a trigger that is about to reach Databricks; 429 if over `trigger`."""
+        caller = caller_of(request).name
+        rate = self._job_trigger.get(job_key, self._trigger)
+        mine = await self._hit(request.scope, rate, True, True, "trigger", job_key, caller)
+        read = request.scope.get(_READ_WINDOW)
+        if mine is not None:
+            # A trigger's answer says how many more the caller may start; reads say nothing
+            # unless refused (their headers cost ~3 % of a cached read: bench 4).
+            show(request.scope, mine if read is None else min(read, mine, key=_remaining))
 
     async def _hit(
         self,
@@ -135,9 +150,11 @@ class RateLimits:
         shown: bool,
         name: str,
         *ids: str,
+        peek: bool = False,
     ) -> Window | None:
         """One hit, in the replicas' shared count if `shared`; its window when `shown` (or
-        refused: 429 with it), else None.
+        refused: 429 with it), else None. `peek`: refused if one more hit would be over the
+        rate, but not counted.
 
         Why reads count per replica: a shared count is a Redis round trip per request, which
         cut cached reads with two workers from 10,500 to 7,000 a second (bench 7); a read limit
@@ -145,7 +162,9 @@ class RateLimits:
         run that costs money) are counted across replicas."""
         key = self._key(rate, name, *ids)
         expiry = rate.get_expiry()
-        if shared:
+        if peek:
+            count = await self._on_storage(lambda storage: storage.get(key)) + 1
+        elif shared:
             count = await self._on_storage(lambda storage: storage.incr(key, expiry))
         else:  # the hot path: no closure, no extra frame
             count = await self._local.incr(key, expiry)
@@ -208,6 +227,10 @@ def shared_storage(link: RedisLink) -> Storage:
         # The library passes it through to redis-py, though its options are typed as scalars.
         connection_pool=link.client.connection_pool,  # type: ignore[arg-type]
     )
+
+
+def _remaining(window: Window) -> int:
+    return window.remaining
 
 
 def _period(rate: limits.RateLimitItem) -> str:

@@ -117,6 +117,7 @@ async def open_services(
     """Open every resource for the block; on exit, streams end and loops are cancelled."""
     clock = clock or LoopClock()
     draining = draining or asyncio.Event()
+    raised: Exception | None = None
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     async with (
         open_link(settings, clock) as link,
@@ -172,9 +173,16 @@ async def open_services(
         tasks.start_soon(triggers.cut_on_drain, draining)
         try:
             yield services
+        except Exception as exc:
+            # Raised by the block (`jobs("etll")` in `async with Jobs.open(...)`): kept from
+            # the task group, which would wrap it in an ExceptionGroup that `except UnknownJob`
+            # does not catch, and raised as itself once the group has closed.
+            raised = exc
         finally:
             hub.close_all()
             tasks.cancel_scope.cancel()
+    if raised is not None:
+        raise raised
 
 
 async def _close_streams_on_drain(services: Services) -> None:
