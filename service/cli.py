@@ -25,9 +25,7 @@ from pathlib import Path
 import anyio
 import msgspec
 import structlog
-import uvloop
 
-from service.app import create_app
 from service.clock import LoopClock
 from service.config import (
     Settings,
@@ -42,7 +40,6 @@ from service.logs import configure_logging
 from service.remote_cli import COMMANDS as REMOTE_COMMANDS
 from service.remote_cli import add_commands as add_remote_commands
 from service.remote_cli import main as remote_main
-from service.serving import drain_after, hypercorn_config, listening_socket, raise_fd_limit, serve
 from service.workers import run_workers
 
 EMULATOR_PORT = 8001
@@ -85,14 +82,24 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
 
 
 def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
-    """Run `main` on asyncio's loop, or on uvloop's when the settings say so."""
-    factory = uvloop.new_event_loop if event_loop == "uvloop" else None
+    """Run `main` on asyncio's loop, or on uvloop's when the settings say so (only then is
+    uvloop imported: ~1 MB of RSS)."""
+    factory = None
+    if event_loop == "uvloop":
+        import uvloop  # noqa: PLC0415
+
+        factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main)
 
 
 def _serve_workers(settings: Settings) -> int:
-    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/workers.py)."""
+    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/workers.py).
+
+    The parent only supervises: the application (and Hypercorn) is imported in each worker
+    after the fork, so the parent holds none of it (bench 7 measures its RSS)."""
+    from service.serving import listening_socket  # noqa: PLC0415 - see above
+
     host, port = settings.listen_host, settings.port
     # Bound once here first, so a port in use is one error at start, not a restarting worker.
     listening_socket(host, port, dead_peer_timeout_s=1, reuse_port=True).close()
@@ -140,6 +147,16 @@ async def _serve(
     reuse_port: bool = False,
 ) -> None:
     """Serve until `stopping`; `reuse_port`: as one of several workers on the port."""
+    # Imported here, not at the top: a `workers = N` parent never serves (see _serve_workers).
+    from service.app import create_app  # noqa: PLC0415
+    from service.serving import (  # noqa: PLC0415
+        drain_after,
+        hypercorn_config,
+        listening_socket,
+        raise_fd_limit,
+        serve,
+    )
+
     max_fds = raise_fd_limit()  # every connection is an fd
     draining = asyncio.Event()
     app = create_app(
@@ -172,6 +189,8 @@ async def _serve(
 
 async def _serve_plain(app: object, host: str, port: int, stopping: asyncio.Event) -> None:
     """The emulator: served as the service is, with the settings' defaults and no drain delay."""
+    from service.serving import hypercorn_config, listening_socket, serve  # noqa: PLC0415
+
     sock = listening_socket(host, port, dead_peer_timeout_s=120)
     config = hypercorn_config(host, port, 1.0)
     await serve(app, sock, config, header_timeout_s=10, shutdown_trigger=stopping.wait)
