@@ -13,7 +13,7 @@ SYNC       := $(UV) sync --frozen --python $(PYTHON) --quiet
 RUN_STAMP  := $(VENV)/.run-installed
 ALL_STAMP  := $(VENV)/.all-installed
 
-.PHONY: run check-config test test-fast test-container lint fmt lock app-bundle bench clean
+.PHONY: run check-config test test-fast test-container lint fmt lock app-bundle bench soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -81,6 +81,11 @@ app-bundle:
 ## bench: the stream and throughput benchmarks (prints JSON; see bench/README.md)
 bench: $(ALL_STAMP)
 	$(BIN)/python -m bench.run
+
+## soak: load and faults for 30 minutes across three replicas and Redis, then one JSON verdict
+##       (make soak ARGS="--minutes 10"; bench/README.md)
+soak: $(ALL_STAMP)
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .mypy_cache .ruff_cache
