@@ -28,7 +28,6 @@ from pathlib import Path
 import anyio
 import msgspec
 import structlog
-import uvloop
 
 from service.clock import LoopClock
 from service.config import (
@@ -45,7 +44,6 @@ from service.logs import configure_logging
 from service.remote_cli import COMMANDS as REMOTE_COMMANDS
 from service.remote_cli import add_commands as add_remote_commands
 from service.remote_cli import main as remote_main
-from service.serving import drain_after, hypercorn_config, listening_socket, raise_fd_limit, serve
 from service.workers import run_workers
 
 EMULATOR_PORT = 8001
@@ -82,6 +80,8 @@ def _prepared(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[
     if args.command == "emulator":
         port = args.port if args.port is not None else emulator_port(environ)
         setting = "--port" if args.port is not None else "EMULATOR_PORT"
+        from service.serving import listening_socket  # noqa: PLC0415 - Hypercorn: only to serve
+
         sock = listening_socket(args.host, port, dead_peer_timeout_s=120, setting=setting)
         emulator = _emulator_app(Path(args.scenario))
         return _serving([sock], lambda stopping: [_serve_plain(emulator, sock, stopping)])
@@ -152,6 +152,8 @@ def _bound(
     settings: Settings, environ: Mapping[str, str], *, reuse_port: bool = False
 ) -> socket.socket:
     """The service's listening socket; a port in use is a CannotListen naming its setting."""
+    from service.serving import listening_socket  # noqa: PLC0415 - Hypercorn: only to serve
+
     return listening_socket(
         settings.listen_host,
         settings.port,
@@ -162,20 +164,32 @@ def _bound(
 
 
 def _bound_emulator(environ: Mapping[str, str]) -> socket.socket:
+    from service.serving import listening_socket  # noqa: PLC0415 - Hypercorn: only to serve
+
     return listening_socket(
         "127.0.0.1", emulator_port(environ), dead_peer_timeout_s=120, setting="EMULATOR_PORT"
     )
 
 
 def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
-    """Run `main` on asyncio's loop, or on uvloop's when the settings say so."""
-    factory = uvloop.new_event_loop if event_loop == "uvloop" else None
+    """Run `main` on asyncio's loop, or on uvloop's when the settings say so (only then is
+    uvloop imported: ~1 MB of RSS)."""
+    factory = None
+    if event_loop == "uvloop":
+        import uvloop  # noqa: PLC0415
+
+        factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main)
 
 
 def _serve_workers(settings: Settings, environ: Mapping[str, str]) -> int:
-    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/workers.py)."""
+    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/workers.py).
+
+    The parent only supervises: the application (and Hypercorn) is imported in each worker
+    after the fork, so the parent holds none of it (bench 7 measures its RSS)."""
+    # Bound once here first, so a port in use is one error at start, not a restarting worker.
+    _bound(settings, environ, reuse_port=True).close()
 
     def serve_one() -> None:
         sock = _bound(settings, environ, reuse_port=True)
@@ -220,8 +234,10 @@ async def _serve(
 ) -> None:
     """Serve on `sock` (bound by `_bound`) until `stopping`."""
     # Imported once start-up's checks have passed: the app's imports take ~0.5 s, which a
-    # refusal (a port in use, a bad config file) need not wait for.
+    # refusal (a port in use, a bad config file) need not wait for, and a `workers = N` parent
+    # never serves (see _serve_workers).
     from service.app import create_app  # noqa: PLC0415
+    from service.serving import drain_after, hypercorn_config, raise_fd_limit, serve  # noqa: PLC0415
 
     max_fds = raise_fd_limit()  # every connection is an fd
     draining = asyncio.Event()
@@ -253,6 +269,8 @@ async def _serve(
 
 async def _serve_plain(app: object, sock: socket.socket, stopping: asyncio.Event) -> None:
     """The emulator: served as the service is, with the settings' defaults and no drain delay."""
+    from service.serving import hypercorn_config, serve  # noqa: PLC0415
+
     host, port = sock.getsockname()[:2]
     _log.info("emulator.listening", address=f"{host}:{port}")
     config = hypercorn_config(host, port, 1.0)

@@ -31,21 +31,22 @@ import math
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Mapping
-from typing import NamedTuple, TypeVar
+from typing import TYPE_CHECKING, NamedTuple, TypeVar
 
 import limits
-from limits.aio.storage import RedisStorage, Storage
+from limits.aio.storage import Storage
 from limits.errors import StorageError
 from limits.storage import storage_from_string
-from redis.exceptions import RedisError
 from starlette.requests import Request
 from starlette.types import Scope
 
 from service.callers import caller_of
 from service.errors import ConfigError, RateLimited
 from service.middleware import add_response_headers
-from service.redis_link import RedisLink
 from service.settings_file import JobLimits, LimitsTable
+
+if TYPE_CHECKING:  # redis-py is imported only with REDIS_URL (it costs ~7 MB of RSS)
+    from service.redis_link import RedisLink
 
 MEMORY = "memory://"
 TRIGGER_ROUTES = frozenset({"run_job", "repair_run", "rerun_run"})  # each starts work that costs
@@ -116,6 +117,7 @@ class RateLimits:
         self._local = open_storage(storage_uri)
         self._link = link
         self._shared = shared_storage(link) if link else None
+        self._shared_errors = shared_errors() if link else ()
         self._keys: dict[tuple[str, ...], str] = {}
         self.refusals: Counter[str] = Counter()
 
@@ -211,15 +213,24 @@ class RateLimits:
                     return await call(self._shared)
             except StorageError as exc:
                 self._link.failed(exc.storage_error)
-            except (RedisError, OSError, TimeoutError) as exc:
+            except self._shared_errors as exc:
                 # A refusal (INCR at maxmemory, a counter someone set to text) counts here
                 # this once; a lost link counts here until it is back.
                 self._link.failed(exc)
         return await call(self._local)
 
 
+def shared_errors() -> tuple[type[BaseException], ...]:
+    """What a shared count may raise besides `StorageError`: redis-py's errors, lost links."""
+    from redis.exceptions import RedisError  # noqa: PLC0415 - only with REDIS_URL
+
+    return (RedisError, OSError, TimeoutError)
+
+
 def shared_storage(link: RedisLink) -> Storage:
     """The `limits` Redis storage on the link's own connections (its timeouts, no retries)."""
+    from limits.aio.storage import RedisStorage  # noqa: PLC0415 - only with REDIS_URL
+
     return RedisStorage(
         f"async+{link.url}",
         implementation="redispy",

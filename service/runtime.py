@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -18,7 +19,6 @@ from service.config import JobSettings, Settings, Workspace
 from service.directory import UserDirectory
 from service.operations import JobOperations
 from service.rate_limits import RateLimits
-from service.redis_link import RedisLink
 from service.repairs import Repairs
 from service.runs.follow import Following, follow
 from service.runs.hub import Hub
@@ -31,6 +31,9 @@ from service.upstream.auth import BearerAuth, Identity, OAuthM2MAuth, service_pr
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy, drop_stamina_log_hooks
 from service.upstream.tokens import TOKEN_TIMEOUT_S, TokenEndpoint
+
+if TYPE_CHECKING:  # redis-py is imported only with REDIS_URL (service.scale_out)
+    from service.redis_link import RedisLink
 
 
 class Services(msgspec.Struct, frozen=True, kw_only=True):
