@@ -50,7 +50,7 @@ test: $(ALL_STAMP)
 	$(BIN)/python -m pytest -m "not soak"
 
 ## test-soak: the soak for two minutes (tests/soak: load and faults across replicas and Redis).
-##            Not in `make test` yet: it finds two open defects (docs/../bench/README.md, soak)
+##            Not in `make test` yet: it finds two open defects (bench/README.md, the soak)
 test-soak: $(ALL_STAMP)
 	@bash .ci/redis-up
 	$(BIN)/python -m pytest -m soak tests/soak
