@@ -136,6 +136,10 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
     cpu_us: dict[str, list[float]] = {name: [] for name in procs if name.startswith("1_")}
     try:
         await asyncio.sleep(1)
+        # The parent of `workers = N` only supervises: its RSS, apart from its workers'.
+        supervisor_mb = {
+            name: round(p.rss_kb() / 1024, 1) for name, p in procs.items() if "workers" in name
+        }
         urls = {name: f"{p.url}/api/jobs/long/status" for name, p in procs.items()}
         for url in urls.values():
             wrk(url, 2)  # warm up (and fill each cache)
@@ -158,6 +162,7 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
     base = median["workers_1_asyncio_redis"]
     return {
         "connections": 32,
+        "supervisor_rss_mb": supervisor_mb,
         "median_rps": median,
         "workers_2_over_1": round(median["workers_2_asyncio_redis"] / base, 2),
         "workers_2_uvloop_over_1": round(median["workers_2_uvloop_redis"] / base, 2),

@@ -27,9 +27,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse
 from starlette.routing import Mount, Route
 
-from service.basics.errors import ConfigError
-from service.mount import Mountable, mountable
-from service.settings.config import config_path, load_settings
+from service import ConfigError, Mountable, config_path, load_settings, mountable
 
 
 def create_app(sidecar: Mountable) -> Starlette:

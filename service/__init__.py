@@ -10,7 +10,9 @@ credentials:
     async with Jobs.open(settings) as jobs:
         result = await jobs("etl").run_now({"run_date": "2026-11-29"})
 
-`create_app(settings)` is the service itself, an ASGI app to serve or mount. The errors are the
+`create_app(settings)` is the service itself, an ASGI app to serve; `mountable(settings)` the same
+with the lifespan a host app enters when it mounts it (docs/embedding.md). The HTTP client of a
+running sidecar is `service.client` (it imports nothing of the server). The errors are the
 tree drawn in `SidecarError`'s module. Each name is imported when first used, so `import service`
 (and `python -m service.emulator`, which needs none of them) loads nothing else.
 """
@@ -23,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from service.app import create_app
     from service.basics.errors import (
+        CannotListen,
         ClientError,
         ConfigError,
         CrossOrigin,
@@ -32,13 +35,17 @@ if TYPE_CHECKING:
         InvalidParams,
         InvalidRequest,
         JobNotConfigured,
+        JobNotFound,
+        MisdirectedHost,
         MissingUserToken,
+        NothingToRepair,
         OutcomeUnknown,
         PayloadTooLarge,
         RateLimited,
         RequestTimeout,
         RouteRefused,
         RunFailed,
+        RunNotFinished,
         RunNotFound,
         SidecarError,
         Unauthenticated,
@@ -56,6 +63,7 @@ if TYPE_CHECKING:
         UserTokenRefused,
         WaitTimeout,
     )
+    from service.mount import Mountable, mountable
     from service.python_api import ExecutionError, ExecutionResult, JobHandle, Jobs, RunStatus
     from service.settings.config import JobSettings, Settings, config_path, load_settings
 
@@ -92,6 +100,11 @@ _ERRORS = (
     "UpstreamTooLarge",
     "UpstreamTimeout",
     "OutcomeUnknown",
+    "CannotListen",
+    "JobNotFound",
+    "MisdirectedHost",
+    "RunNotFinished",
+    "NothingToRepair",
 )
 # Each public name -> the module that defines it.
 _HOMES: dict[str, str] = {
@@ -105,10 +118,13 @@ _HOMES: dict[str, str] = {
     "Settings": "service.settings.config",
     "JobSettings": "service.settings.config",
     "create_app": "service.app",
+    "mountable": "service.mount",
+    "Mountable": "service.mount",
     **dict.fromkeys(_ERRORS, "service.basics.errors"),
 }
 
 __all__ = [
+    "CannotListen",
     "ClientError",
     "ConfigError",
     "CrossOrigin",
@@ -121,15 +137,20 @@ __all__ = [
     "InvalidRequest",
     "JobHandle",
     "JobNotConfigured",
+    "JobNotFound",
     "JobSettings",
     "Jobs",
+    "MisdirectedHost",
     "MissingUserToken",
+    "Mountable",
+    "NothingToRepair",
     "OutcomeUnknown",
     "PayloadTooLarge",
     "RateLimited",
     "RequestTimeout",
     "RouteRefused",
     "RunFailed",
+    "RunNotFinished",
     "RunNotFound",
     "RunStatus",
     "Settings",
@@ -151,6 +172,7 @@ __all__ = [
     "config_path",
     "create_app",
     "load_settings",
+    "mountable",
 ]
 
 

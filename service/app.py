@@ -60,7 +60,7 @@ def create_app(
         ) as services:
             _log.info("app.started", jobs=sorted(settings.jobs), host=settings.workspace.host)
             if check_credentials:
-                services.tasks.start_soon(credential_check.check_credentials, services)
+                services.tasks.start_soon(credential_check.check_workspace, services)
             yield {"services": services}
         _log.info("app.stopped")
 

@@ -4,7 +4,8 @@ Settings come from a TOML file (--config, else $JOBS_CONFIG, else config/jobs.to
 environment: DATABRICKS_HOST, DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and
 DATABRICKS_CLIENT_SECRET), DATABRICKS_JOB_<NAME>=<job id>, HOST, PORT, LOG_LEVEL, and
 REDIS_URL for replicas (and workers) that share state.
-Without DATABRICKS_HOST, `dev` (make run) serves demo jobs on a local workspace emulator.
+Without DATABRICKS_HOST, `dev` (make run) serves demo jobs on a local workspace emulator
+(on 127.0.0.1, port EMULATOR_PORT, default 8001).
 """
 
 # The command line is the only reader of os.environ; the module docstring is its --help text.
@@ -17,30 +18,23 @@ import gc
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Coroutine, Mapping, Sequence
 from functools import partial
+from importlib.metadata import version
 from pathlib import Path
 
 import anyio
 import msgspec
 import structlog
-import uvloop
 
-from service.app import create_app
 from service.basics.clock import LoopClock
-from service.basics.errors import ConfigError
+from service.basics.errors import CannotListen, ConfigError
 from service.basics.logs import configure_logging
 from service.remote_cli import COMMANDS as REMOTE_COMMANDS
 from service.remote_cli import add_commands as add_remote_commands
 from service.remote_cli import main as remote_main
-from service.serving.server import (
-    drain_after,
-    hypercorn_config,
-    listening_socket,
-    raise_fd_limit,
-    serve,
-)
 from service.serving.workers import run_workers
 from service.settings.config import (
     Settings,
@@ -49,15 +43,17 @@ from service.settings.config import (
     config_path,
     describe,
     load_settings,
+    port_setting,
 )
 
 EMULATOR_PORT = 8001
+EMULATOR_BACKLOG = 100  # Hypercorn's default, which `serve` sets again when it starts
 DEMO_CONFIG = Path("config/demo.toml")
 EMULATOR_SCENARIO = Path("config/emulator.toml")
 _log = structlog.get_logger("service.cli")
 
 
-def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return per command
+def main(argv: Sequence[str] | None = None) -> int:
     args = argument_parser().parse_args(argv)
     if args.command in REMOTE_COMMANDS:  # a client of a running service (service/remote_cli)
         return remote_main(args, os.environ)
@@ -68,51 +64,140 @@ def main(argv: Sequence[str] | None = None) -> int:  # noqa: PLR0911 - a return 
     try:
         if args.command == "check-config":
             return _check_config(args.config, environ)
-        if args.command == "emulator":
-            asyncio.run(_run_emulator(args.host, args.port, Path(args.scenario)))
-            return 0
-        if args.command == "dev" and not environ.get("DATABRICKS_HOST"):
-            asyncio.run(_run_dev(environ))
-            return 0
-        settings = load_settings(environ, config_path(args.config, environ))
-        if args.workers is not None:
-            settings = checked_scale(msgspec.structs.replace(settings, workers=args.workers))
-        check_serving(settings)
+        start = _prepared(args, environ)
     except (ConfigError, ValueError) as exc:
         print(f"configuration error: {exc}", file=sys.stderr)
         return 2
+    except CannotListen as exc:
+        print(f"cannot start: {exc}", file=sys.stderr)
+        return 2
+    return start()
+
+
+def _prepared(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[[], int]:
+    """Settings read and sockets bound, before any loop runs, so that whatever stops start-up
+    is one line and exit 2 (no traceback, no hang); then what serves until stopped."""
+    if args.command == "emulator":
+        port = args.port if args.port is not None else emulator_port(environ)
+        setting = "--port" if args.port is not None else "EMULATOR_PORT"
+        from service.serving.server import listening_socket  # noqa: PLC0415 - Hypercorn: only to serve
+
+        sock = listening_socket(args.host, port, dead_peer_timeout_s=120, setting=setting)
+        emulator = _emulator_app(Path(args.scenario))
+        return _serving([sock], lambda stopping: [_serve_plain(emulator, sock, stopping)])
+    if args.command == "dev" and not environ.get("DATABRICKS_HOST"):
+        settings = _dev_settings(environ, args.config)
+        check_serving(settings)
+        sock = _bound(settings, environ)
+        try:
+            emulator_sock = _bound_emulator(environ)
+        except CannotListen:
+            sock.close()
+            raise
+        # The emulator listens from now on: the service's start-up check, which may call it
+        # before its loop serves, waits in the backlog rather than being refused.
+        emulator_sock.listen(EMULATOR_BACKLOG)
+        emulator = _emulator_app(EMULATOR_SCENARIO)
+        print(try_this(settings.port, emulator_port(environ)), file=sys.stderr)
+        return _serving(
+            [sock, emulator_sock],
+            lambda stopping: [
+                _serve_plain(emulator, emulator_sock, stopping),
+                _serve(settings, stopping, sock, check_credentials=True),
+            ],
+            settings.event_loop,
+        )
+    settings = load_settings(environ, config_path(args.config, environ))
+    if args.workers is not None:
+        settings = checked_scale(msgspec.structs.replace(settings, workers=args.workers))
+    check_serving(settings)
     if settings.workers > 1:
-        return _serve_workers(settings)
-    _run(
-        _serve_forever(lambda stopping: [_serve(settings, stopping, check_credentials=True)]),
+        # Bound once here first, so a port in use is one error at start, not a restarting
+        # worker; each worker binds its own SO_REUSEPORT socket (service/serving/workers.py).
+        _bound(settings, environ, reuse_port=True).close()
+        return partial(_serve_workers, settings, environ)
+    sock = _bound(settings, environ)
+    return _serving(
+        [sock],
+        lambda stopping: [_serve(settings, stopping, sock, check_credentials=True)],
         settings.event_loop,
     )
-    return 0
+
+
+def _serving(
+    sockets: list[socket.socket],
+    servers: Callable[[asyncio.Event], list[Awaitable[None]]],
+    event_loop: str = "asyncio",
+) -> Callable[[], int]:
+    def start() -> int:
+        try:
+            _run(_serve_forever(servers), event_loop)
+        finally:
+            for sock in sockets:
+                sock.close()
+        return 0
+
+    return start
+
+
+def emulator_port(environ: Mapping[str, str]) -> int:
+    """EMULATOR_PORT: where `dev` (and `emulator`) serve the local workspace emulator."""
+    raw = environ.get("EMULATOR_PORT", "").strip() or str(EMULATOR_PORT)
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError(f"EMULATOR_PORT must be a TCP port number, got {raw!r}")
+    return int(raw)
+
+
+def _bound(
+    settings: Settings, environ: Mapping[str, str], *, reuse_port: bool = False
+) -> socket.socket:
+    """The service's listening socket; a port in use is a CannotListen naming its setting."""
+    from service.serving.server import listening_socket  # noqa: PLC0415 - Hypercorn: only to serve
+
+    return listening_socket(
+        settings.listen_host,
+        settings.port,
+        dead_peer_timeout_s=settings.dead_peer_timeout_ms / 1000,
+        reuse_port=reuse_port,
+        setting=port_setting(environ),
+    )
+
+
+def _bound_emulator(environ: Mapping[str, str]) -> socket.socket:
+    from service.serving.server import listening_socket  # noqa: PLC0415 - Hypercorn: only to serve
+
+    return listening_socket(
+        "127.0.0.1", emulator_port(environ), dead_peer_timeout_s=120, setting="EMULATOR_PORT"
+    )
 
 
 def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
-    """Run `main` on asyncio's loop, or on uvloop's when the settings say so."""
-    factory = uvloop.new_event_loop if event_loop == "uvloop" else None
+    """Run `main` on asyncio's loop, or on uvloop's when the settings say so (only then is
+    uvloop imported: ~1 MB of RSS)."""
+    factory = None
+    if event_loop == "uvloop":
+        import uvloop  # noqa: PLC0415
+
+        factory = uvloop.new_event_loop
     with asyncio.Runner(loop_factory=factory) as runner:
         runner.run(main)
 
 
-def _serve_workers(settings: Settings) -> int:
-    """`workers` processes, each on a SO_REUSEPORT socket of the port
-    (service/serving/workers.py)."""
-    host, port = settings.listen_host, settings.port
+def _serve_workers(settings: Settings, environ: Mapping[str, str]) -> int:
+    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/serving/workers.py).
+
+    The parent only supervises: the application (and Hypercorn) is imported in each worker
+    after the fork, so the parent holds none of it (bench 7 measures its RSS)."""
     # Bound once here first, so a port in use is one error at start, not a restarting worker.
-    listening_socket(host, port, dead_peer_timeout_s=1, reuse_port=True).close()
+    _bound(settings, environ, reuse_port=True).close()
 
     def serve_one() -> None:
-        _run(
-            _serve_forever(
-                lambda stopping: [
-                    _serve(settings, stopping, check_credentials=True, reuse_port=True)
-                ]
-            ),
+        sock = _bound(settings, environ, reuse_port=True)
+        _serving(
+            [sock],
+            lambda stopping: [_serve(settings, stopping, sock, check_credentials=True)],
             settings.event_loop,
-        )
+        )()
 
     return run_workers(settings.workers, serve_one)
 
@@ -123,13 +208,14 @@ def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
         settings = load_settings(environ, config_path(cli_path, environ))
         shown = {"mode": "workspace", **describe(settings)}
     else:
-        settings = _dev_settings(environ)
+        settings = _dev_settings(environ, cli_path)
         shown = {"mode": "demo", **describe(settings)}
         print(
             "note: no DATABRICKS_HOST, so this is the demo set-up that `make run` starts: the "
-            f"local workspace emulator on 127.0.0.1:{EMULATOR_PORT} ({EMULATOR_SCENARIO}) with "
-            f"the jobs of {DEMO_CONFIG}. To serve a workspace, set DATABRICKS_HOST and "
-            "DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and DATABRICKS_CLIENT_SECRET).",
+            f"local workspace emulator on 127.0.0.1:{emulator_port(environ)} "
+            f"({EMULATOR_SCENARIO}) with the jobs of {dev_config(cli_path, environ)}. To serve "
+            "a workspace, set DATABRICKS_HOST and DATABRICKS_TOKEN (or DATABRICKS_CLIENT_ID and "
+            "DATABRICKS_CLIENT_SECRET).",
             file=sys.stderr,
         )
     check_serving(settings)  # the refusal `serve` would make, instead of the settings
@@ -142,19 +228,23 @@ def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
 async def _serve(
     settings: Settings,
     stopping: asyncio.Event,
+    sock: socket.socket,
     *,
     check_credentials: bool = False,
-    reuse_port: bool = False,
 ) -> None:
-    """Serve until `stopping`; `reuse_port`: as one of several workers on the port."""
+    """Serve on `sock` (bound by `_bound`) until `stopping`."""
+    # Imported once start-up's checks have passed: the app's imports take ~0.5 s, which a
+    # refusal (a port in use, a bad config file) need not wait for, and a `workers = N` parent
+    # never serves (see _serve_workers).
+    from service.app import create_app  # noqa: PLC0415
+    from service.serving.server import drain_after, hypercorn_config, raise_fd_limit, serve  # noqa: PLC0415
+
     max_fds = raise_fd_limit()  # every connection is an fd
     draining = asyncio.Event()
     app = create_app(
         settings, draining=draining, stopping=stopping, check_credentials=check_credentials
     )
     host, port = settings.listen_host, settings.port
-    timeout_s = settings.dead_peer_timeout_ms / 1000
-    sock = listening_socket(host, port, dead_peer_timeout_s=timeout_s, reuse_port=reuse_port)
     loop = type(asyncio.get_running_loop()).__module__.split(".")[0]  # asyncio or uvloop
     _log.info(
         "serve.listening", address=f"{host}:{port}", max_fds=max_fds, pid=os.getpid(), loop=loop
@@ -177,9 +267,12 @@ async def _serve(
         )
 
 
-async def _serve_plain(app: object, host: str, port: int, stopping: asyncio.Event) -> None:
+async def _serve_plain(app: object, sock: socket.socket, stopping: asyncio.Event) -> None:
     """The emulator: served as the service is, with the settings' defaults and no drain delay."""
-    sock = listening_socket(host, port, dead_peer_timeout_s=120)
+    from service.serving.server import hypercorn_config, serve  # noqa: PLC0415
+
+    host, port = sock.getsockname()[:2]
+    _log.info("emulator.listening", address=f"{host}:{port}")
     config = hypercorn_config(host, port, 1.0)
     await serve(app, sock, config, header_timeout_s=10, shutdown_trigger=stopping.wait)
 
@@ -194,52 +287,40 @@ async def _serve_forever(servers: Callable[[asyncio.Event], list[Awaitable[None]
     _log.info("serve.stopped")
 
 
-async def _run_emulator(host: str, port: int, scenario_path: Path) -> None:
+def _emulator_app(scenario_path: Path) -> object:
     from service.emulator import create_emulator_app, load_scenario  # noqa: PLC0415 - dev only
 
-    app = create_emulator_app(load_scenario(scenario_path))
-
-    async def serve_emulator(stopping: asyncio.Event) -> None:
-        _log.info("emulator.listening", address=f"{host}:{port}")
-        await _serve_plain(app, host, port, stopping)
-
-    await _serve_forever(lambda stopping: [serve_emulator(stopping)])
+    return create_emulator_app(load_scenario(scenario_path))
 
 
-async def _run_dev(environ: Mapping[str, str]) -> None:
-    """No workspace configured: the emulator and the service, wired together, on loopback."""
-    from service.emulator import create_emulator_app, load_scenario  # noqa: PLC0415 - dev only
-
-    settings = _dev_settings(environ)
-    check_serving(settings)
-    emulator = create_emulator_app(load_scenario(EMULATOR_SCENARIO))
-
-    async def serve_emulator(stopping: asyncio.Event) -> None:
-        await _serve_plain(emulator, "127.0.0.1", EMULATOR_PORT, stopping)
-
-    print(try_this(settings.port), file=sys.stderr)
-    await _serve_forever(lambda d: [serve_emulator(d), _serve(settings, d)])
+def dev_config(cli_path: str | None, environ: Mapping[str, str]) -> Path:
+    """`--config`, else JOBS_CONFIG, else the demo's config/demo.toml (never config/jobs.toml:
+    the emulator serves the demo's jobs, whose ids config/demo.toml names)."""
+    if cli_path:
+        return Path(cli_path)
+    return Path(environ["JOBS_CONFIG"]) if environ.get("JOBS_CONFIG") else DEMO_CONFIG
 
 
-def _dev_settings(environ: Mapping[str, str]) -> Settings:
-    """The demo set-up: config/demo.toml against the local emulator, on loopback only."""
+def _dev_settings(environ: Mapping[str, str], cli_path: str | None = None) -> Settings:
+    """The demo set-up: the config (config/demo.toml unless one is given) against the local
+    emulator, on loopback only."""
     from service.emulator.scenario import DEFAULT_TOKEN  # noqa: PLC0415 - dev only
 
     local = {
         **environ,
-        "DATABRICKS_HOST": f"http://127.0.0.1:{EMULATOR_PORT}",
+        "DATABRICKS_HOST": f"http://127.0.0.1:{emulator_port(environ)}",
         "DATABRICKS_TOKEN": DEFAULT_TOKEN,
         "DATABRICKS_AUTH_TYPE": "pat",
         "HOST": "127.0.0.1",  # the demo listens on loopback, so it may be open (access_mode)
     }
-    return load_settings(local, config_path(None, {"JOBS_CONFIG": str(DEMO_CONFIG)}))
+    return load_settings(local, dev_config(cli_path, environ))
 
 
-def try_this(port: int) -> str:
+def try_this(port: int, emulator: int = EMULATOR_PORT) -> str:
     base = f"http://127.0.0.1:{port}/api/jobs"
     return f"""
 jobs-sidecar is running against the local workspace emulator (no Databricks account needed).
-  service   http://127.0.0.1:{port}      emulator  http://127.0.0.1:{EMULATOR_PORT}
+  service   http://127.0.0.1:{port}      emulator  http://127.0.0.1:{emulator}
   dashboard http://127.0.0.1:{port}/     (open it in a browser; the client: /client.js)
   API docs  http://127.0.0.1:{port}/docs (OpenAPI 3.1 at /openapi.json); open mode: loopback only
 Try:
@@ -260,6 +341,9 @@ def argument_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="jobs-sidecar", description=__doc__, formatter_class=argparse.RawTextHelpFormatter
     )
+    parser.add_argument(
+        "--version", action="version", version=f"%(prog)s {version('jobs-sidecar')}"
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name, text in (
         ("serve", "serve the configured workspace"),
@@ -274,7 +358,7 @@ def argument_parser() -> argparse.ArgumentParser:
             )
     emulator = sub.add_parser("emulator", help="serve the local Jobs API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
-    emulator.add_argument("--port", type=int, default=EMULATOR_PORT)
+    emulator.add_argument("--port", type=int, help="default: $EMULATOR_PORT, else 8001")
     emulator.add_argument("--scenario", default=str(EMULATOR_SCENARIO))
     add_remote_commands(sub)
     return parser

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import TYPE_CHECKING
 
 import anyio
 import httpx
@@ -23,7 +24,6 @@ from service.jobs.users import UserDirectory
 from service.runs.follow import Following, follow
 from service.runs.hub import Hub
 from service.runs.streams import StreamGauge
-from service.scale_out.redis_link import RedisLink
 from service.scale_out.redis_tasks import supervise
 from service.scale_out.wiring import cache_store, key_memory, open_link, trigger_counts
 from service.scale_out.wiring import hub as open_hub
@@ -32,6 +32,9 @@ from service.upstream.auth import BearerAuth, Identity, OAuthM2MAuth, service_pr
 from service.upstream.client import JobsClient
 from service.upstream.retry import RetryBudget, RetryPolicy, drop_stamina_log_hooks
 from service.upstream.tokens import TOKEN_TIMEOUT_S, TokenEndpoint
+
+if TYPE_CHECKING:  # redis-py is imported only with REDIS_URL (service.scale_out.wiring)
+    from service.scale_out.redis_link import RedisLink
 
 
 class Services(msgspec.Struct, frozen=True, kw_only=True):
@@ -120,6 +123,7 @@ async def open_services(
     """Open every resource for the block; on exit, streams end and loops are cancelled."""
     clock = clock or LoopClock()
     draining = draining or asyncio.Event()
+    raised: Exception | None = None
     limits = httpx.Limits(max_connections=100, max_keepalive_connections=20)
     async with (
         open_link(settings, clock) as link,
@@ -185,9 +189,16 @@ async def open_services(
         tasks.start_soon(triggers.cut_on_drain, draining)
         try:
             yield services
+        except Exception as exc:
+            # Raised by the block (`jobs("etll")` in `async with Jobs.open(...)`): kept from
+            # the task group, which would wrap it in an ExceptionGroup that `except UnknownJob`
+            # does not catch, and raised as itself once the group has closed.
+            raised = exc
         finally:
             hub.close_all()
             tasks.cancel_scope.cancel()
+    if raised is not None:
+        raise raised
 
 
 async def _close_streams_on_drain(services: Services) -> None:

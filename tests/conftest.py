@@ -17,7 +17,7 @@ from tests.redis_server import RedisServer, redis_server_for
 
 # The folders whose tests need more than this process (sockets, Redis, a browser, Docker): each
 # test in one gets the folder's marker, so `-m "not e2e and ..."` (make test-fast) leaves it out.
-BY_FOLDER = ("e2e", "scale", "browser", "container")
+BY_FOLDER = ("e2e", "scale", "browser", "container", "soak")
 TESTS = Path(__file__).parent
 
 

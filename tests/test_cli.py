@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 import sys
+import tomllib
+from importlib.metadata import version
 from pathlib import Path
 
 import pytest
@@ -19,7 +21,7 @@ from service.serving.server import hypercorn_config
 def env(monkeypatch, tmp_path):
     for name in ("DATABRICKS_CLIENT_ID", "DATABRICKS_CLIENT_SECRET", "JOBS_CONFIG", "PORT"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("ACCESS_MODE", "SIDECAR_API_KEYS", "DATABRICKS_APP_PORT"):
+    for name in ("ACCESS_MODE", "SIDECAR_API_KEYS", "DATABRICKS_APP_PORT", "EMULATOR_PORT"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("HOST", "127.0.0.1")  # loopback: open mode needs no more (access_mode)
     monkeypatch.setenv("DATABRICKS_HOST", "ws.example.com")
@@ -89,6 +91,30 @@ def test_check_config_without_a_workspace_describes_the_demo_set_up(env, capsys)
     assert "make run" in captured.err
 
 
+def test_check_config_without_a_workspace_shows_the_config_it_is_given(env, capsys, tmp_path):
+    env.delenv("DATABRICKS_HOST")
+    env.delenv("DATABRICKS_TOKEN")
+    env.delenv("DATABRICKS_JOB_ETL")
+    (tmp_path / "mine.toml").write_text("[jobs.mine]\njob_id = 1001\n")
+    env.chdir(ROOT)
+    assert main(["check-config", "--config", str(tmp_path / "mine.toml")]) == 0
+    captured = capsys.readouterr()
+    shown = json.loads(captured.out)
+    assert (shown["mode"], list(shown["jobs"])) == ("demo", ["mine"])
+    assert f"with the jobs of {tmp_path / 'mine.toml'}" in captured.err
+
+
+def test_the_emulator_port_moves_with_emulator_port(env, capsys):
+    env.delenv("DATABRICKS_HOST")
+    env.delenv("DATABRICKS_TOKEN")
+    env.setenv("EMULATOR_PORT", "18001")
+    env.chdir(ROOT)
+    assert main(["check-config"]) == 0
+    captured = capsys.readouterr()
+    assert json.loads(captured.out)["workspace"]["host"] == "http://127.0.0.1:18001"
+    assert "emulator on 127.0.0.1:18001" in captured.err
+
+
 def test_check_config_warns_when_no_job_is_configured(env, capsys):
     env.delenv("DATABRICKS_JOB_ETL")
     assert main(["check-config"]) == 0
@@ -130,6 +156,28 @@ def test_the_console_script_checks_the_config_from_a_clean_environment():
     )
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["mode"] == "demo"
+
+
+def test_version_prints_the_installed_packages_version(capsys):
+    with pytest.raises(SystemExit) as done:
+        main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out == f"jobs-sidecar {version('jobs-sidecar')}\n"
+
+
+def test_the_console_script_prints_the_version_of_pyproject():
+    script = Path(sys.executable).parent / "jobs-sidecar"
+    done = subprocess.run(  # noqa: S603 - the console script this project installs
+        [str(script), "--version"],
+        check=False,
+        cwd=ROOT,
+        env={"PATH": os.environ["PATH"]},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    assert (done.returncode, done.stdout) == (0, f"jobs-sidecar {declared}\n")
 
 
 def test_make_has_a_check_config_target_that_uses_the_console_script():

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import service
+import service.client
 from service.basics import errors
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -27,13 +28,19 @@ IMPORT_LINE = re.compile(
 )
 
 
+# The two public surfaces: the service's (`service`) and its HTTP client's (`service.client`,
+# which a program uses without the server's dependencies).
+PUBLIC = {"service": set(service.__all__), "service.client": set(service.client.__all__)}
+
+
 def private_imports(source: str) -> list[str]:
-    """Imports of `service` that are not `from service import <public names>`."""
+    """Imports of `service` that are not `from service import <public names>` (or the
+    client's)."""
     found = []
     for node in ast.walk(ast.parse(source)):
         if isinstance(node, ast.ImportFrom) and (node.module or "").split(".")[0] == "service":
             names = [a.name for a in node.names]
-            if node.module != "service" or not set(names) <= set(service.__all__):
+            if not set(names) <= PUBLIC.get(node.module or "", set()):
                 found.append(f"from {node.module} import {', '.join(names)}")
         elif isinstance(node, ast.Import):
             found += [f"import {a.name}" for a in node.names if a.name.split(".")[0] == "service"]

@@ -43,6 +43,38 @@ async def test_unknown_key_is_quoted_in_at_most_200_characters(jobs):
     assert "k" * 201 not in excinfo.value.message
 
 
+async def test_except_unknown_job_around_the_block_catches_an_unknown_key(settings, upstream):
+    caught = None
+    try:
+        async with Jobs.open(settings, transport=transport(upstream)) as jobs:
+            jobs("etll")
+    except UnknownJob as exc:  # not an ExceptionGroup holding it
+        caught = exc
+    assert caught is not None
+    assert caught.message == 'Unknown job "etll". Available jobs: etl, other, report'
+
+
+@pytest.mark.looptime
+async def test_a_failed_run_leaves_the_block_as_run_failed(settings, upstream):
+    upstream.post("/run-now").respond(json={"run_id": 555})
+    upstream.get("/runs/get").respond(json=make_run(555, state="TERMINATED", result="FAILED"))
+
+    async def wait_in_the_block() -> None:
+        async with Jobs.open(settings, transport=transport(upstream)) as jobs:
+            async for _ in jobs("etl").run_and_wait({}):
+                pass
+
+    with pytest.raises(RunFailed) as caught:
+        await wait_in_the_block()
+    assert caught.value.run_id == 555
+
+
+async def test_the_programs_own_error_leaves_the_block_as_itself(settings, upstream):
+    with pytest.raises(KeyError, match="mine"):
+        async with Jobs.open(settings, transport=transport(upstream)):
+            raise KeyError("mine")
+
+
 async def test_run_now_returns_the_run_id(jobs, upstream):
     upstream.post("/run-now").respond(json={"run_id": 11})
     result = await jobs("etl").run_now({})
@@ -54,6 +86,15 @@ async def test_run_now_failure_is_an_error_result(jobs, upstream):
     result = await jobs("etl").run_now({})
     assert not result.ok
     assert (result.error.status, result.error.code) == (502, "UPSTREAM_AUTH")
+
+
+async def test_run_now_of_a_job_id_databricks_does_not_know_names_key_and_id(jobs, upstream):
+    missing = {"error_code": "INVALID_PARAMETER_VALUE", "message": "Job 101 does not exist."}
+    upstream.post("/run-now").respond(400, json=missing)
+    result = await jobs("etl").run_now({})
+    assert result.error is not None
+    assert (result.error.status, result.error.code) == (404, "JOB_NOT_FOUND")
+    assert result.error.message == "Databricks has no job 101 (configured as etl)"
 
 
 async def test_idempotency_key_is_scoped_and_stable(jobs, upstream):

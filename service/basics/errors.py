@@ -1,7 +1,8 @@
 """The exception tree, and the JSON body of each error (`error_body`).
 
-    SidecarError                       every error this service raises on purpose
+    SidecarError                       every error this service raises on purpose (500 INTERNAL)
     ├── ConfigError                    broken configuration; stops start-up
+    ├── CannotListen                   the port is in use (or not ours to bind); stops start-up
     ├── RunFailed                      run_and_wait: the run ended without success; carries it
     ├── WaitTimeout                    504: a run did not finish within the job's wait_timeout_ms
     ├── ClientError                    the caller's request is wrong (4xx)
@@ -27,6 +28,7 @@
     ├── Unavailable                    503: we are shutting down, or have too many open streams
     └── UpstreamError                  the Jobs API failed us
         ├── UpstreamNotFound           404: Databricks says the resource does not exist
+        │   └── JobNotFound            404: Databricks has no job of the configured job id
         ├── UpstreamRejected           400: Databricks refused the request as invalid
         ├── UpstreamAuthFailed         502: Databricks refused our credentials (401/403)
         ├── UpstreamThrottled          503: 429 after retries; carries Retry-After
@@ -39,12 +41,14 @@
                                        the error's idempotency key
 
 Messages are ours: no upstream text, token or trace reaches a response. Details go to the log.
+`codes_sent()` is every `code` a client can be sent, read off this tree (README's error table
+lists each: tests/basics/test_errors.py holds the two together).
 """
 
 from __future__ import annotations
 
 import re
-from typing import Annotated, Literal
+from typing import Annotated, ClassVar, Literal
 
 import msgspec
 
@@ -52,6 +56,9 @@ import msgspec
 class SidecarError(Exception):
     status: int = 500
     code: str = "INTERNAL"
+    # False for a class whose own code no answer or event carries: start-up's errors, the Python
+    # API's own, and a base never raised itself (read per class by `codes_sent`, not inherited).
+    sent: ClassVar[bool] = True
     # Set when the failure came after a run was started (run_and_wait): the run exists, and
     # the caller can watch or cancel it rather than trigger another.
     run_id: int | None = None
@@ -66,6 +73,14 @@ class SidecarError(Exception):
 
 class ConfigError(SidecarError):
     code = "CONFIG"
+    sent = False
+
+
+class CannotListen(SidecarError):
+    """The listening socket cannot be bound; the message names the setting that moves it."""
+
+    code = "CANNOT_LISTEN"
+    sent = False
 
 
 class RunFailed(SidecarError):
@@ -76,6 +91,7 @@ class RunFailed(SidecarError):
     """
 
     code = "RUN_FAILED"
+    sent = False
 
     def __init__(self, message: str, *, run_id: int, run: dict[str, object]) -> None:
         super().__init__(message)
@@ -106,7 +122,8 @@ class InvalidRequest(ClientError):
 
 
 class InvalidParams(InvalidRequest):
-    """Parameters that do not fit the job's schema: `fields` holds `{"field", "message"}` each."""
+    """Parameters that do not fit the job's schema: `fields` holds `{"field", "message"}` each,
+    and `detail` where the validator said more."""
 
     def __init__(self, message: str, *, fields: list[dict[str, str]]) -> None:
         super().__init__(message)
@@ -179,6 +196,8 @@ class HeadersTooLarge(ClientError):
 class RouteRefused(ClientError):
     """Starlette's own refusals (no such route, method not allowed), coded `HTTP_<status>`."""
 
+    statuses: ClassVar[tuple[int, ...]] = (404, 405)  # what Starlette's routing refuses with
+
     def __init__(self, message: str, *, status: int) -> None:
         super().__init__(message)
         self.status = status
@@ -223,6 +242,7 @@ class UpstreamError(SidecarError):
 
     status = 502
     code = "UPSTREAM_ERROR"
+    sent = False  # a base: each failure is one of its subclasses
 
     def __init__(
         self,
@@ -242,6 +262,21 @@ class UpstreamError(SidecarError):
 class UpstreamNotFound(UpstreamError):
     status = 404
     code = "NOT_FOUND"
+
+
+class JobNotFound(UpstreamNotFound):
+    """Databricks has no job of the id configured for a key (jobs/get, run-now, runs/list):
+    the likeliest set-up mistake, said with the key and the id, apart from a missing run."""
+
+    code = "JOB_NOT_FOUND"
+
+    def __init__(self, key: str, job_id: int, *, cause: UpstreamError) -> None:
+        super().__init__(
+            f"Databricks has no job {job_id} (configured as {key})",
+            upstream_status=cause.upstream_status,
+            upstream_code=cause.upstream_code,
+            detail=cause.detail,
+        )
 
 
 class UpstreamRejected(UpstreamError):
@@ -322,11 +357,33 @@ def run_not_found(run_id: int) -> RunNotFound:
     return RunNotFound(f"Run {run_id} not found")
 
 
-class FieldError(msgspec.Struct, frozen=True):
+def codes_sent() -> frozenset[str]:
+    """Every `code` an HTTP answer or an event stream's `error` event can carry."""
+    codes: set[str] = set()
+    classes: list[type[SidecarError]] = [SidecarError]
+    while classes:
+        cls = classes.pop()
+        classes.extend(cls.__subclasses__())
+        if not cls.__dict__.get("sent", True):
+            continue
+        if issubclass(cls, RouteRefused):
+            codes.update(f"HTTP_{status}" for status in cls.statuses)
+        else:
+            codes.add(cls.code)
+    return frozenset(codes)
+
+
+class FieldError(msgspec.Struct, frozen=True, omit_defaults=True):
     """One parameter that misfits the job's schema."""
 
-    field: str
-    message: str
+    field: Annotated[str, msgspec.Meta(description="The parameter's name")]
+    message: Annotated[
+        str, msgspec.Meta(description='What it must be, for people: "must be a date like ..."')
+    ]
+    detail: Annotated[
+        str | msgspec.UnsetType,
+        msgspec.Meta(description="What was wrong with the value, in the validator's words"),
+    ] = msgspec.UNSET
 
 
 # The API document's schema of `error_body`'s dict (tests hold the two together).

@@ -39,6 +39,7 @@ from service.settings.toml_file import JobLimits, LimitsTable
 
 MEMORY = "memory://"
 MAX_KEYS = 50_000  # storage keys remembered (rate, name, caller[, job]); forgotten all at once
+_READ_WINDOW = "sidecar.read_window"  # scope key: a trigger's read window, for its headers
 
 
 class Window(NamedTuple):
@@ -59,6 +60,8 @@ class RateCounts(Protocol):
     """
 
     async def incr(self, key: str, expiry: int) -> int: ...
+
+    async def get(self, key: str) -> int: ...
 
     async def get_expiry(self, key: str) -> float: ...
 
@@ -94,18 +97,27 @@ class RateLimits:
     async def admit(
         self, request: Request, job_key: str | None = None, *, trigger: bool = False
     ) -> None:
-        """Count a request of its caller (and, for a `trigger` of `job_key`, one of the job);
-        429 if over."""
+        """Count a request of its caller against `read`; 429 if over. For a `trigger` of
+        `job_key`, also 429 if the caller has no trigger of the job left: counted only when it
+        is about to reach Databricks (`admit_trigger`), so a 400 costs a read, not a trigger."""
         caller = caller_of(request).name
         trigger = trigger and job_key is not None
         read = await self._hit(request.scope, self._read, False, trigger, "read", caller)
         if trigger and job_key is not None and read is not None:
+            request.scope[_READ_WINDOW] = read
             rate = self._job_trigger.get(job_key, self._trigger)
-            mine = await self._hit(request.scope, rate, True, True, "trigger", job_key, caller)
-            if mine is not None:
-                # A trigger's answer says how many more the caller may start; reads say nothing
-                # unless refused (their headers cost ~3 % of a cached read: bench 4).
-                show(request.scope, min(read, mine, key=lambda w: w.remaining))
+            await self._hit(request.scope, rate, True, False, "trigger", job_key, caller, peek=True)
+
+    async def admit_trigger(self, request: Request, job_key: str) -> None:
+        """Count a trigger that is about to reach Databricks; 429 if over `trigger`."""
+        caller = caller_of(request).name
+        rate = self._job_trigger.get(job_key, self._trigger)
+        mine = await self._hit(request.scope, rate, True, True, "trigger", job_key, caller)
+        read = request.scope.get(_READ_WINDOW)
+        if mine is not None:
+            # A trigger's answer says how many more the caller may start; reads say nothing
+            # unless refused (their headers cost ~3 % of a cached read: bench 4).
+            show(request.scope, mine if read is None else min(read, mine, key=_remaining))
 
     async def _hit(
         self,
@@ -115,9 +127,11 @@ class RateLimits:
         shown: bool,
         name: str,
         *ids: str,
+        peek: bool = False,
     ) -> Window | None:
         """One hit, in the trigger counts if `shared` (the replicas' with REDIS_URL); its window
-        when `shown` (or refused: 429 with it), else None.
+        when `shown` (or refused: 429 with it), else None. `peek`: refused if one more hit would
+        be over the rate, but not counted.
 
         Why reads count per replica: a shared count is a Redis round trip per request, which
         cut cached reads with two workers from 10,500 to 7,000 a second (bench 7); a read limit
@@ -126,7 +140,7 @@ class RateLimits:
         key = self._key(rate, name, *ids)
         expiry = rate.get_expiry()
         counts: RateCounts = self._triggers if shared else self._local
-        count = await counts.incr(key, expiry)
+        count = await counts.get(key) + 1 if peek else await counts.incr(key, expiry)
         refused = count > rate.amount
         if not (shown or refused):
             return None
@@ -153,6 +167,10 @@ class RateLimits:
                 self._keys.clear()
             key = self._keys[ids] = rate.key_for(*ids)
         return key
+
+
+def _remaining(window: Window) -> int:
+    return window.remaining
 
 
 def _period(rate: limits.RateLimitItem) -> str:

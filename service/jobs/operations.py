@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -11,6 +12,7 @@ from service.basics.callers import Caller
 from service.basics.errors import (
     InvalidRequest,
     JobNotConfigured,
+    JobNotFound,
     UpstreamNotFound,
     run_not_found,
     unknown_job,
@@ -46,6 +48,12 @@ class TaskOutput(msgspec.Struct, frozen=True):
 
 class MultiTaskOutput(msgspec.Struct, frozen=True):
     tasks: tuple[TaskOutput, ...]
+
+
+def job_not_found(job: JobSettings, cause: UpstreamNotFound) -> JobNotFound:
+    """Databricks has no job of the configured id: a set-up mistake, named with key and id."""
+    assert job.job_id is not None  # noqa: S101 - job() guarantees it
+    return JobNotFound(job.key, job.job_id, cause=cause)
 
 
 class JobOperations:
@@ -86,12 +94,15 @@ class JobOperations:
         *,
         idempotency_key: str | None = None,
         caller: Caller,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
         """Start a run once per caller, key and parameters (see service/jobs/triggers.py)."""
         try:
             return await self._triggers.run_now(
-                job, identity, fields, idempotency_key, caller=caller
+                job, identity, fields, idempotency_key, caller=caller, admit=admit
             )
+        except UpstreamNotFound as exc:  # run-now's "Job N does not exist."
+            raise job_not_found(job, exc) from None
         finally:
             await self._cache.invalidate(job.key, _WRITE_INVALIDATES)
 
@@ -115,11 +126,14 @@ class JobOperations:
         """Newest first, up to `limit` (1-100, else a 400: not silently 1 or 100), paging by 25."""
         if isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRequest(LIMIT_RULE)
-        return await self._cache.get_or_load(
-            CacheKey(identity.key, job.key, "list_runs", str(limit)),
-            lambda: self._collect_runs(job, identity, limit),
-            lambda _: self._short_ttl,
-        )
+        try:
+            return await self._cache.get_or_load(
+                CacheKey(identity.key, job.key, "list_runs", str(limit)),
+                lambda: self._collect_runs(job, identity, limit),
+                lambda _: self._short_ttl,
+            )
+        except UpstreamNotFound as exc:
+            raise job_not_found(job, exc) from None
 
     async def last_run(self, job: JobSettings, identity: Identity) -> RunSnapshot | None:
         async def load() -> RunSnapshot | None:
@@ -127,9 +141,12 @@ class JobOperations:
             page = await self._client.list_runs(identity, job.job_id, limit=1)
             return run_from_raw(page.runs[0]) if page.runs else None
 
-        return await self._cache.get_or_load(
-            CacheKey(identity.key, job.key, "last_run"), load, lambda _: self._short_ttl
-        )
+        try:
+            return await self._cache.get_or_load(
+                CacheKey(identity.key, job.key, "last_run"), load, lambda _: self._short_ttl
+            )
+        except UpstreamNotFound as exc:
+            raise job_not_found(job, exc) from None
 
     async def cancel_run(self, job: JobSettings, identity: Identity, run_id: int) -> None:
         """Cancel a run of this job; cancelling a finished run is harmless, so it is retried."""
@@ -137,6 +154,8 @@ class JobOperations:
         await self.get_run(job, identity, run_id)
         try:
             await self._client.cancel_run(identity, run_id, tier=SAFE_WRITE)
+        except UpstreamNotFound:  # gone since runs/get found it
+            raise run_not_found(run_id) from None
         finally:
             await self._cache.invalidate(job.key, _WRITE_INVALIDATES | {"get_run"})
 
@@ -171,11 +190,14 @@ class JobOperations:
     async def get_job(self, job: JobSettings, identity: Identity) -> msgspec.Raw:
         assert job.job_id is not None  # noqa: S101 - job() guarantees it
         job_id = job.job_id
-        return await self._cache.get_or_load(
-            CacheKey(identity.key, job.key, "get_job"),
-            lambda: self._client.get_job(identity, job_id),
-            lambda _: self._ttl,
-        )
+        try:
+            return await self._cache.get_or_load(
+                CacheKey(identity.key, job.key, "get_job"),
+                lambda: self._client.get_job(identity, job_id),
+                lambda _: self._ttl,
+            )
+        except UpstreamNotFound as exc:
+            raise job_not_found(job, exc) from None
 
     async def poll(self, job: JobSettings, identity: Identity, run_id: int) -> RunSnapshot:
         """One uncached poll for a stream, scoped to the job."""

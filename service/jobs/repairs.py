@@ -18,6 +18,7 @@ once: the repair after the base, if the history has one; else the caller gets th
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
 import msgspec
@@ -136,10 +137,15 @@ class Repairs:
         key: str | None,
         *,
         caller: Caller,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
-        """Repair the run once per key and request; the repair's id. Reads are fresh after."""
+        """Repair the run once per key and request; the repair's id. Reads are fresh after.
+        `admit` is called once runs/repair is about to be sent (the HTTP caller's trigger
+        limit), never for a key whose repair is remembered or a repair refused here."""
         try:
-            return await self._repair(job, identity, run_id, fields, key, caller=caller)
+            return await self._repair(
+                job, identity, run_id, fields, key, caller=caller, admit=admit
+            )
         finally:
             await self._cache.invalidate(job.key, _INVALIDATES)
 
@@ -152,6 +158,7 @@ class Repairs:
         key: str | None,
         *,
         caller: Caller,
+        admit: Callable[[], Awaitable[None]] | None,
     ) -> int:
         generated = key is None
         key = new_key() if key is None else checked_key(key)
@@ -177,6 +184,8 @@ class Repairs:
         stored = f"{digest}:{first_base or 0}"
         if first_base == base:
             self._check(run, run_id, fields)
+        if admit is not None:
+            await admit()
         body = {"run_id": run_id, **fields}
         if first_base is not None:
             body["latest_repair_id"] = first_base

@@ -15,7 +15,7 @@ import asyncio
 import hashlib
 import re
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import msgspec
@@ -85,7 +85,11 @@ class Triggers:
         key: str | None,
         *,
         caller: Caller,
+        admit: Callable[[], Awaitable[None]] | None = None,
     ) -> int:
+        """The run started for this key and these fields, or a new one. `admit` is called
+        once run-now is about to be sent (the HTTP caller's trigger limit), never for a key
+        whose run is remembered or that was used with other parameters."""
         generated = key is None
         key = new_key() if key is None else checked_key(key)
         if self._cut:
@@ -103,6 +107,8 @@ class Triggers:
             if use.run_id is not None:
                 audit.note_run(use.run_id, reused=True)
                 return use.run_id
+        if admit is not None:
+            await admit()
         token = run_now_token(scope, digest)
         body = {"job_id": job.job_id, **fields, "idempotency_token": token}
         try:

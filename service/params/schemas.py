@@ -12,7 +12,8 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from service.basics.echo import echo
-from service.basics.errors import ConfigError, InvalidParams, InvalidRequest
+from service.basics.errors import ConfigError, FieldError, InvalidParams, InvalidRequest
+from service.params.messages import must_be, wanted
 from service.params.patterns import Pattern
 
 TASK_TYPES = frozenset(
@@ -204,10 +205,10 @@ def validate_params(
         return params
     problems = field_errors(schema, params)
     if problems:
-        summary = "; ".join(line for _, _, line in problems)
+        summary = "; ".join(f"{problem.field} {problem.message}" for problem in problems)
         raise InvalidParams(
-            f'Parameter validation failed for job "{job_key}": {summary}',
-            fields=[{"field": field, "message": message} for field, message, _ in problems],
+            f'The parameters of job "{job_key}" do not fit: {summary}',
+            fields=[msgspec.structs.asdict(problem) for problem in problems],
         )
     # strict=True still parses ISO strings into date/datetime, but never "5" into an int.
     validated = msgspec.convert(params, schema, strict=True)
@@ -215,39 +216,40 @@ def validate_params(
     return result
 
 
-def field_errors(
-    schema: type[msgspec.Struct], params: Mapping[str, Any]
-) -> list[tuple[str, str, str]]:
-    """(field, message, line) for each misfit parameter, in schema order, then unknown ones.
+def field_errors(schema: type[msgspec.Struct], params: Mapping[str, Any]) -> list[FieldError]:
+    """Each misfit parameter, in schema order, then unknown ones.
 
     Why field by field: msgspec stops at the first error, and a form wants them all at once.
-    `message` is for display beside the field; `line` is msgspec's wording with its JSON path.
+    `message` says what the field must be, for people (service.params.messages); `detail` is
+    msgspec's wording, with the path within the field for a list's item.
     """
-    problems: list[tuple[str, str, str]] = []
+    problems: list[FieldError] = []
     patterns: dict[str, Pattern] = getattr(schema, _PATTERNS, {})
     for info in msgspec.structs.fields(schema):
         name = info.name
+        pattern = patterns.get(name)
+        source = pattern.source if pattern is not None else None
         if name not in params:
             if info.required:
-                line = f"Object missing required field `{name}`"
-                problems.append((name, "missing required parameter", line))
+                message = f"is required: {wanted(info.type, source)}"
+                detail = f"Object missing required field `{name}`"
+                problems.append(FieldError(name, message, detail))
             continue
         try:
             value = msgspec.convert(params[name], info.type, strict=True)
-            _check_pattern(name, patterns.get(name), value)
+            _check_pattern(name, pattern, value)
         except (msgspec.ValidationError, InvalidRequest) as exc:
             # msgspec quotes the client's values: at most ~200 characters of them.
-            message, _, inner = echo(str(exc)).partition(" - at `$")
-            line = f"{message} - at `$.{name}{inner}" if inner else f"{message} - at `$.{name}`"
-            shown = f"{message} - at `{name}{inner}" if inner else message
-            problems.append((name, shown, line))
-    known = set(schema.__struct_fields__)
+            text, _, inner = echo(str(exc)).partition(" - at `$")
+            detail = f"{text} - at `{name}{inner}" if inner else text
+            problems.append(FieldError(name, must_be(info.type, source), detail))
+    known = list(schema.__struct_fields__)
     for key in params:
         if key not in known:
             shown = echo(str(key))
-            problems.append(
-                (shown, "unknown parameter", f"Object contains unknown field `{shown}`")
-            )
+            message = f"is not a parameter of this job (it takes: {', '.join(known)})"
+            detail = f"Object contains unknown field `{shown}`"
+            problems.append(FieldError(shown, message, detail))
     return problems[:MAX_FIELD_ERRORS]
 
 

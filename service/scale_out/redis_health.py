@@ -9,11 +9,13 @@ Whoever can write to Redis must not be able to fill our logs, so a line per kind
 from __future__ import annotations
 
 from collections import Counter
-
-from redis.exceptions import ResponseError
+from typing import TYPE_CHECKING
 
 from service.basics import logs
 from service.basics.clock import Clock
+
+if TYPE_CHECKING:  # redis-py is imported only with REDIS_URL (it costs ~7 MB of RSS)
+    from redis.exceptions import ResponseError
 
 QUIET_S = 60.0  # one line per kind this often, and "degraded" this long after a refusal or crash
 TASKS = ("circuit", "listener", "reader", "lease")  # the background tasks that may restart

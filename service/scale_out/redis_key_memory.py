@@ -34,9 +34,10 @@ _REPLACE = (
 
 
 class StoredUse(msgspec.Struct, frozen=True, forbid_unknown_fields=True):
-    """A `KeyUse` as this module writes it: a SHA-256 digest, and the run once known."""
+    """A `KeyUse` as this module writes it: a SHA-256 digest (a repair's adds `:` and the repair
+    it was based on, service.jobs.repairs), and the run (or repair) once known."""
 
-    digest: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}$")]
+    digest: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{64}(:[0-9]{1,19})?$")]
     run_id: Annotated[int, msgspec.Meta(ge=1, le=2**63 - 1)] | None = None
 
 

@@ -33,6 +33,9 @@ class RedisRateCounts:
     async def incr(self, key: str, expiry: int) -> int:
         return await self._on_storage(lambda counts: counts.incr(key, expiry))
 
+    async def get(self, key: str) -> int:
+        return await self._on_storage(lambda counts: counts.get(key))
+
     async def get_expiry(self, key: str) -> float:
         return await self._on_storage(lambda counts: counts.get_expiry(key))
 

@@ -9,6 +9,7 @@ is `hypercorn.asyncio.run.worker_serve` for one plain-HTTP socket: lifespan, acc
 from __future__ import annotations
 
 import asyncio
+import errno
 import logging
 import resource
 import socket
@@ -22,6 +23,7 @@ from hypercorn.typing import ASGIFramework, LifespanState
 from hypercorn.utils import wrap_app
 
 from service.basics.clock import Clock
+from service.basics.errors import CannotListen
 from service.serving.accept_errors import AcceptFailureLog
 from service.serving.connection import Connection
 from service.serving.http1 import MAX_HEAD_BYTES
@@ -56,7 +58,12 @@ def raise_fd_limit() -> int:
 
 
 def listening_socket(
-    host: str, port: int, *, dead_peer_timeout_s: float, reuse_port: bool = False
+    host: str,
+    port: int,
+    *,
+    dead_peer_timeout_s: float,
+    reuse_port: bool = False,
+    setting: str = "PORT",
 ) -> socket.socket:
     """A bound TCP socket whose connections drop a peer that vanished within the timeout.
 
@@ -64,6 +71,7 @@ def listening_socket(
     other half); TCP_USER_TIMEOUT drops one that stops acknowledging what we send (a stream's
     events and heartbeats), which keepalive alone never would while data is unacknowledged.
     `reuse_port`: one of several workers' sockets on the port (service/serving/workers.py).
+    A port that cannot be bound is a CannotListen naming `setting`, the one that moves it.
     """
     host = host.strip("[]")
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -79,9 +87,28 @@ def listening_socket(
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, interval_s)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, _KEEPALIVE_PROBES)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_USER_TIMEOUT, int(dead_peer_timeout_s * 1000))
-    sock.bind((host, port))
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise CannotListen(_why_not(exc, host, port, setting)) from None
     sock.setblocking(False)
     return sock
+
+
+def _why_not(exc: OSError, host: str, port: int, setting: str) -> str:
+    """Why `host`:`port` cannot be bound, and what to set instead: one line for a person."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is in use: stop what listens there, "
+            f"or set {setting} to a free port"
+        )
+    if exc.errno == errno.EACCES:
+        return f"port {port} on {host} needs privileges: set {setting} to a port above 1023"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"{host} is not an address of this machine: set HOST to one that is"
+    reason = exc.strerror or type(exc).__name__
+    return f"cannot listen on {host}:{port} ({reason}): check HOST and {setting}"
 
 
 async def serve(

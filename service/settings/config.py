@@ -26,7 +26,8 @@ DEFAULT_CONFIG_PATH = Path("config/jobs.toml")
 _JOB_ENV = re.compile(r"^DATABRICKS_JOB_(?P<suffix>.+)$")
 # Every environment variable the service reads, besides DATABRICKS_JOB_<NAME>: `load_settings`
 # sees no other (a name missing here is read nowhere), and the deployment files are checked
-# against it. JOBS_CONFIG is read by `config_path`, LOG_LEVEL by the CLI.
+# against it. JOBS_CONFIG is read by `config_path`, LOG_LEVEL and EMULATOR_PORT (where `dev`
+# serves the local emulator) by the CLI.
 ENVIRONMENT = frozenset(
     {
         "DATABRICKS_HOST",
@@ -45,6 +46,7 @@ ENVIRONMENT = frozenset(
         "REDIS_URL",
         "JOBS_CONFIG",
         "LOG_LEVEL",
+        "EMULATOR_PORT",
     }
 )
 _KEY = re.compile(r"^[A-Za-z0-9_-]+$")
@@ -301,12 +303,17 @@ def _workspace(environ: Mapping[str, str]) -> Workspace:
     )
 
 
+def port_setting(environ: Mapping[str, str]) -> str:
+    """The variable the port comes from: DATABRICKS_APP_PORT first, as Databricks Apps routes
+    traffic there whatever PORT says."""
+    return "DATABRICKS_APP_PORT" if environ.get("DATABRICKS_APP_PORT") else "PORT"
+
+
 def _port(environ: Mapping[str, str]) -> int:
-    """DATABRICKS_APP_PORT first: Databricks Apps routes traffic there, whatever PORT says."""
-    name = next((n for n in ("DATABRICKS_APP_PORT", "PORT") if environ.get(n)), None)
-    raw = environ[name] if name else "8000"
+    name = port_setting(environ)
+    raw = environ.get(name) or "8000"
     if not raw.isdigit() or not 0 < int(raw) < 65536:
-        raise ConfigError(f"{name or 'PORT'} must be a TCP port number, got {raw!r}")
+        raise ConfigError(f"{name} must be a TCP port number, got {raw!r}")
     return int(raw)
 
 

@@ -194,9 +194,9 @@ class JobsClient:
             identity, READ, "GET", "runs/get-output", decode_output, params=params
         )
 
-    async def get_job(self, identity: Identity, job_id: int) -> msgspec.Raw:
+    async def get_job(self, identity: Identity, job_id: int, *, tier: Tier = READ) -> msgspec.Raw:
         params = {"job_id": job_id}
-        return await self._call(identity, READ, "GET", "get", decode_job, params=params)
+        return await self._call(identity, tier, "GET", "get", decode_job, params=params)
 
     async def me(self, identity: Identity) -> Principal:
         """SCIM `Me`: whom the identity's token belongs to (a read, retried in the read tier)."""

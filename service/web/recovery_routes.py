@@ -6,6 +6,8 @@ who may do what before anything else; `service.web.route_table.routes()` lists t
 
 from __future__ import annotations
 
+from functools import partial
+
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.types import ASGIApp
@@ -123,11 +125,17 @@ async def repair_run(request: Request) -> Response | ASGIApp:
     fields = _repair_fields(svc, job, repair_ask(await request.body()))
     key = request.headers.get("idempotency-key")
     who = caller_of(request)
+    # Counted against `trigger` only as runs/repair is about to be sent: a 400 or 409 is not.
+    limit = partial(svc.limits.admit_trigger, request, job.key)
     if not stream:
-        repair_id = await svc.repairs.repair(job, identity, run_id, fields, key, caller=who)
+        repair_id = await svc.repairs.repair(
+            job, identity, run_id, fields, key, caller=who, admit=limit
+        )
         return json_response(RepairStarted(run_id, repair_id, watch_url(request, job, run_id)))
     with svc.caller_streams.admit(request) as place, svc.gauge.admit():
-        repair_id = await svc.repairs.repair(job, identity, run_id, fields, key, caller=who)
+        repair_id = await svc.repairs.repair(
+            job, identity, run_id, fields, key, caller=who, admit=limit
+        )
         started = RepairStarted(run_id, repair_id, watch_url(request, job, run_id))
         if svc.hub.closed:
             return json_response(started)
@@ -198,7 +206,12 @@ async def _start(
 ) -> int:
     key = request.headers.get("idempotency-key")
     return await svc.ops.run_now(
-        job, identity, fields, idempotency_key=key, caller=caller_of(request)
+        job,
+        identity,
+        fields,
+        idempotency_key=key,
+        caller=caller_of(request),
+        admit=partial(svc.limits.admit_trigger, request, job.key),
     )
 
 

@@ -15,6 +15,7 @@ from service.basics.errors import (
     CrossOrigin,
     InvalidRequest,
     JobNotConfigured,
+    JobNotFound,
     MissingUserToken,
     OutcomeUnknown,
     PayloadTooLarge,
@@ -119,6 +120,9 @@ UPSTREAM_ERRORS = errors(
     UpstreamTimeout,
 )
 JOB_ERRORS = errors(UnknownJob, JobNotConfigured, MissingUserToken, UserTokenRefused)
+# A route that asks Databricks about the job itself (jobs/get, run-now, runs/list): its id may
+# be one Databricks does not know. A route about a run asks about the run (RUN_NOT_FOUND).
+JOB_ID_ERRORS = errors(JobNotFound)
 RUN_ERRORS = (*JOB_ERRORS, *errors(InvalidRequest, RunNotFound), *UPSTREAM_ERRORS)
 # A POST or DELETE: refused from another site, and its body is bounded in size and time.
 WRITE_ERRORS = errors(CrossOrigin, RequestTimeout, PayloadTooLarge)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from functools import partial
 from typing import Annotated, NamedTuple
 
 import msgspec
@@ -15,7 +16,6 @@ from service.basics.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     Unavailable,
-    UpstreamNotFound,
 )
 from service.basics.ids import positive_int64
 from service.basics.root_path import mounted
@@ -48,6 +48,7 @@ from service.web.replies import (
 )
 from service.web.route_doc import (
     JOB_ERRORS,
+    JOB_ID_ERRORS,
     OUTCOME_UNKNOWN,
     RUN_ERRORS,
     UPSTREAM_ERRORS,
@@ -184,7 +185,7 @@ async def list_jobs(request: Request) -> Response:
     RouteDoc(
         "The job's definition, as Databricks has it",
         (Reply(200, "The job (jobs/get)", Annotated[msgspec.Raw, schema_of(JobReply)]),),
-        (*JOB_ERRORS, *errors(UpstreamNotFound), *UPSTREAM_ERRORS),
+        (*JOB_ERRORS, *JOB_ID_ERRORS, *UPSTREAM_ERRORS),
         job=True,
     )
 )
@@ -207,6 +208,7 @@ async def get_job(request: Request) -> Response:
         ),
         (
             *JOB_ERRORS,
+            *JOB_ID_ERRORS,
             *errors(InvalidRequest, IdempotencyKeyReused, Unavailable),
             *WRITE_ERRORS,
             *UPSTREAM_ERRORS,
@@ -248,7 +250,13 @@ async def _trigger(svc: Services, job: JobSettings, identity: Identity, request:
     fields = svc.ops.prepare_run(job, run_params(await request.body()))
     key = request.headers.get("idempotency-key")
     return await svc.ops.run_now(
-        job, identity, fields, idempotency_key=key, caller=caller_of(request)
+        job,
+        identity,
+        fields,
+        idempotency_key=key,
+        caller=caller_of(request),
+        # Counted against `trigger` only now, as run-now is about to be sent: a 400 does not.
+        admit=partial(svc.limits.admit_trigger, request, job.key),
     )
 
 
@@ -287,7 +295,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
     RouteDoc(
         "The job's runs, newest first",
         (Reply(200, "The runs", RunsReply),),
-        (*JOB_ERRORS, *errors(InvalidRequest), *UPSTREAM_ERRORS),
+        (*JOB_ERRORS, *JOB_ID_ERRORS, *errors(InvalidRequest), *UPSTREAM_ERRORS),
         query=(
             Query(
                 "limit",
@@ -357,7 +365,7 @@ async def cancel_run(request: Request) -> Response:
     RouteDoc(
         "The job's latest run, with its state and result",
         (Reply(200, "The latest run; all null when the job has none", StatusReply),),
-        (*JOB_ERRORS, *UPSTREAM_ERRORS),
+        (*JOB_ERRORS, *JOB_ID_ERRORS, *UPSTREAM_ERRORS),
         job=True,
     )
 )

@@ -128,7 +128,13 @@ async def test_errors_from_the_service_are_objects_with_status_code_and_message(
             "isError": True,
             "status": 400,
             "code": "BAD_REQUEST",
-            "fields": [{"field": "region", "message": "Invalid enum value 'mars'"}],
+            "fields": [
+                {
+                    "field": "region",
+                    "message": "must be one of: emea, amer, apac",
+                    "detail": "Invalid enum value 'mars'",
+                }
+            ],
         },
         {"isError": True, "status": 404, "code": "RUN_NOT_FOUND", "fields": []},
     ]

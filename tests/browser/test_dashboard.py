@@ -71,7 +71,9 @@ async def test_bad_values_show_their_errors_beside_their_fields(browser, shots: 
         year = report.get_by_role("spinbutton", name="year")
         await expect(year).to_have_attribute("aria-invalid", "true")
         # The service's message, beside the field it names (and tied to it for screen readers).
-        await expect(year).to_have_accessible_description("Expected `int` >= 2000")
+        await expect(year).to_have_accessible_description(
+            "must be a whole number from 2000 to 2100"
+        )
         await expect(report.get_by_role("combobox", name="region")).not_to_have_attribute(
             "aria-invalid", "true"
         )

@@ -55,8 +55,8 @@ async def test_a_refused_run_exits_2_with_one_line_naming_each_field():
         runs = await emulator_runs(s, "etl")
     assert done.code == 2
     assert done.err.splitlines() == [
-        "error: parameter run_date: Invalid RFC3339 encoded date; "
-        "parameter env: Invalid enum value 'qa'"
+        "error: parameter run_date: must be a date like 2026-11-29; "
+        "parameter env: must be one of: dev, prod"
     ]
     assert (done.out, runs) == ("", [])
 

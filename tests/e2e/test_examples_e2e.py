@@ -80,6 +80,28 @@ async def test_the_http_client_triggers_and_follows_the_stream():
     assert lines[-1] == "TERMINATED SUCCESS"
 
 
+async def test_the_http_client_starts_a_run_of_its_own_each_time_it_runs():
+    async with (
+        running(emulator_app()) as emulator_url,
+        running(create_app(fast_settings(emulator_url))) as service_url,
+    ):
+        runs = [await example("http_client.py", "etl", JOBS_SIDECAR_URL=service_url)]
+        runs.append(await example("http_client.py", "etl", JOBS_SIDECAR_URL=service_url))
+    assert [code for code, _, _ in runs] == [0, 0]
+    first, second = (out.splitlines()[0].split()[1] for _, out, _ in runs)
+    assert first != second  # a fresh Idempotency-Key each run, so a second run
+
+
+async def test_the_http_client_exits_1_when_the_run_fails():
+    async with (
+        running(emulator_app()) as emulator_url,
+        running(create_app(fast_settings(emulator_url))) as service_url,
+    ):
+        code, out, err = await example("http_client.py", "flaky", JOBS_SIDECAR_URL=service_url)
+    assert code == 1, err
+    assert out.splitlines()[-1] == "INTERNAL_ERROR FAILED"
+
+
 async def test_the_http_client_sends_its_api_key_in_token_mode():
     secret = "frontend-secret-0123456789"
     async with running(emulator_app()) as emulator_url:

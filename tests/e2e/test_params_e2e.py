@@ -26,12 +26,39 @@ async def test_every_invalid_parameter_is_named_at_once():
         )
         calls = (await stats(s))["calls"]
     assert response.status_code == 400
+    assert response.json()["error"] == (
+        'The parameters of job "etl" do not fit: run_date must be a date like 2026-11-29; '
+        "dry_run must be true or false; env must be one of: dev, prod"
+    )
     assert response.json()["fields"] == [
-        {"field": "run_date", "message": "Invalid RFC3339 encoded date"},
-        {"field": "dry_run", "message": "Expected `bool`, got `str`"},
-        {"field": "env", "message": "Invalid enum value 'staging'"},
+        {
+            "field": "run_date",
+            "message": "must be a date like 2026-11-29",
+            "detail": "Invalid RFC3339 encoded date",
+        },
+        {
+            "field": "dry_run",
+            "message": "must be true or false",
+            "detail": "Expected `bool`, got `str`",
+        },
+        {
+            "field": "env",
+            "message": "must be one of: dev, prod",
+            "detail": "Invalid enum value 'staging'",
+        },
     ]
     assert "run-now" not in calls
+
+
+async def test_the_issues_examples_read_as_written():
+    async with stack() as s:
+        response = await s.api.post(
+            "/api/jobs/report/run", json={"params": {"region": "mars", "year": 1999}}
+        )
+    assert [(f["field"], f["message"]) for f in response.json()["fields"]] == [
+        ("region", "must be one of: emea, amer, apac"),
+        ("year", "must be a whole number from 2000 to 2100"),
+    ]
 
 
 async def test_the_catalog_tells_no_parameters_from_no_schema():

@@ -103,3 +103,20 @@ async def test_routes_answer_over_real_sockets():
         status = await client.get("/api/jobs/etl/status")
     assert status.json()["status"] == "PENDING"
     assert status.headers["x-request-id"]
+
+
+async def test_a_job_id_the_workspace_does_not_know_is_404_job_not_found(tmp_path):
+    """A config naming job 424242, which the emulator's workspace does not have."""
+    ghost = make_settings("[jobs.ghost]\njob_id = 424242\n", tmp_path=tmp_path).jobs["ghost"]
+    async with stack(jobs={"ghost": ghost}) as s:
+        triggered = await s.api.post("/api/jobs/ghost/run", json={})
+        described = await s.api.get("/api/jobs/ghost")
+        a_run = await s.api.get("/api/jobs/ghost/runs/5")
+    for answer in (triggered, described):
+        assert answer.status_code == 404
+        assert answer.json() == {
+            "error": "Databricks has no job 424242 (configured as ghost)",
+            "code": "JOB_NOT_FOUND",
+            "plugin": "jobs",
+        }
+    assert (a_run.status_code, a_run.json()["code"]) == (404, "RUN_NOT_FOUND")

@@ -90,3 +90,23 @@ async def test_accepted_credentials_are_confirmed_at_start():
         async with serve(environ) as (_url, lines, until):
             await until("startup.credentials_ok")
     assert not [line for line in lines if line["level"] == "warning"]
+
+
+async def test_a_job_id_the_workspace_does_not_know_is_warned_at_start_naming_key_and_id():
+    async with running(create_emulator_app(Scenario.demo())) as emulator:
+        environ = {
+            "DATABRICKS_HOST": emulator,
+            "DATABRICKS_TOKEN": "dapi-local-dev",
+            "DATABRICKS_JOB_ETL": "1001",
+            "DATABRICKS_JOB_GHOST": "424242",
+        }
+        async with serve(environ) as (url, _lines, until):
+            warning = await until("startup.job_unverified")
+            async with httpx.AsyncClient(base_url=url) as client:
+                ready = await client.get("/readyz")
+    assert (warning["level"], warning["job"], warning["job_id"]) == ("warning", "ghost", 424242)
+    assert warning["reason"] == (
+        "Databricks has no job 424242 (configured as ghost): check the job id in [jobs.ghost] "
+        "or in DATABRICKS_JOB_GHOST"
+    )
+    assert ready.status_code == 200

@@ -1,4 +1,5 @@
-"""Rate limits: reads per caller, triggers per caller and job, 429 with its headers, nothing sent.
+"""Rate limits: reads per caller, triggers per caller and job (only those that could reach
+Databricks), 429 with its headers, nothing sent.
 
 The `limits` library counts in wall-clock windows; every window here is an hour long, so no
 test can cross one (and loop time, fast-forwarded by looptime, does not move them).
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 from contextlib import asynccontextmanager
 
+import httpx
 import pytest
 
 from service.basics.errors import ConfigError
@@ -135,6 +137,46 @@ async def test_a_limited_trigger_is_429_before_its_body_is_read(tmp_path, upstre
     assert route.call_count == 1
 
 
+@pytest.mark.parametrize(
+    "body",
+    [b"{not json", b'{"params": 5}', b'{"run_date": "2026-11-29"}'],
+    ids=["malformed", "params-not-an-object", "params-unwrapped"],
+)
+async def test_eleven_400s_do_not_lock_the_caller_out_of_triggering(tmp_path, upstream, body):
+    route = run_now(upstream)
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "10/hour"\n') as client:
+        refused = [await trigger(client, content=body) for _ in range(11)]
+        started = await trigger(client, json={})
+    assert {r.status_code for r in refused} == {400}
+    assert started.status_code == 200
+    assert started.headers["ratelimit-remaining"] == "9"  # the one trigger that reached it
+    assert route.call_count == 1
+
+
+async def test_a_400_trigger_counts_against_the_read_rate(tmp_path, upstream):
+    run_now(upstream)
+    async with serving(tmp_path, upstream, '[limits]\nread = "3/hour"\n') as client:
+        refused = [await trigger(client, content=b"{not json") for _ in range(3)]
+        over = await trigger(client, json={})
+    assert {r.status_code for r in refused} == {400}
+    assert_rate_limited(over, limit=3)
+    assert "requests" in over.json()["error"]
+
+
+async def test_a_replayed_idempotency_key_does_not_count_as_a_trigger(tmp_path, upstream):
+    route = run_now(upstream)
+    key = {**as_caller("alice"), "Idempotency-Key": "order-17"}
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "2/hour"\n') as client:
+        first = await client.post("/api/jobs/etl/run", headers=key, json={})
+        replayed = await client.post("/api/jobs/etl/run", headers=key, json={})
+        second = await trigger(client, json={})
+        third = await trigger(client, json={})
+    assert [first.status_code, replayed.status_code, second.status_code] == [200, 200, 200]
+    assert replayed.json() == first.json()  # the remembered run: nothing sent
+    assert_rate_limited(third, limit=2)
+    assert route.call_count == 2
+
+
 async def test_metrics_count_refusals_by_limit(tmp_path, upstream):
     run_now(upstream)
     toml = '[limits]\ntrigger = "1/hour"\nread = "3/hour"\n'
@@ -193,3 +235,35 @@ async def test_the_job_listing_counts_against_the_read_rate(tmp_path, upstream):
         answers = [await client.get("/api/jobs", headers=as_caller("alice")) for _ in range(3)]
     assert [a.status_code for a in answers[:2]] == [200, 200]
     assert_rate_limited(answers[2], limit=2)
+
+
+async def test_repairs_and_reruns_count_against_the_trigger_rate_as_runs_do(tmp_path, upstream):
+    failed = make_run(5, state="INTERNAL_ERROR", result="FAILED", repair_history=[])
+    upstream.get("/runs/get").respond(json=failed)
+    repair = upstream.post("/runs/repair").respond(json={"repair_id": 7})
+    rerun = run_now(upstream)
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "2/hour"\n') as client:
+        repaired = await client.post("/api/jobs/etl/runs/5/repair", headers=as_caller("alice"))
+        again = await client.post("/api/jobs/etl/runs/5/rerun", headers=as_caller("alice"))
+        over = await client.post("/api/jobs/etl/runs/5/rerun", headers=as_caller("alice"))
+    assert [repaired.status_code, again.status_code] == [200, 200]
+    assert_rate_limited(over, limit=2)
+    assert (repair.call_count, rerun.call_count) == (1, 1)
+
+
+async def test_a_repair_refused_before_databricks_is_asked_does_not_count(tmp_path, upstream):
+    running = make_run(5, state="RUNNING")
+    failed = make_run(5, state="INTERNAL_ERROR", result="FAILED", repair_history=[])
+    upstream.get("/runs/get").mock(
+        side_effect=[httpx.Response(200, json=running)] * 2 + [httpx.Response(200, json=failed)]
+    )
+    repair = upstream.post("/runs/repair").respond(json={"repair_id": 7})
+    async with serving(tmp_path, upstream, '[limits]\ntrigger = "1/hour"\n') as client:
+        unfinished = [
+            await client.post("/api/jobs/etl/runs/5/repair", headers=as_caller("alice"))
+            for _ in range(2)
+        ]
+        repaired = await client.post("/api/jobs/etl/runs/5/repair", headers=as_caller("alice"))
+    assert [r.json()["code"] for r in unfinished] == ["RUN_NOT_FINISHED"] * 2
+    assert repaired.status_code == 200
+    assert repair.call_count == 1

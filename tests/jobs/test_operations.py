@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 
 import httpx
+import pytest
 
 from tests.factories import (
     JOB_IDS,
@@ -163,3 +164,47 @@ async def test_cancel_all_is_retried_like_a_cancel(client, upstream):
     )
     assert (await client.delete("/api/jobs/etl/runs")).status_code == 204
     assert cancel_all.call_count == 2
+
+
+# Databricks' answer for a job id it does not know (jobs/get and run-now alike).
+NO_SUCH_JOB = {"error_code": "INVALID_PARAMETER_VALUE", "message": "Job 101 does not exist."}
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "verb", "route"),
+    [
+        ("POST", "/api/jobs/etl/run", "POST", "/run-now"),
+        ("POST", "/api/jobs/etl/run?stream=true", "POST", "/run-now"),
+        ("GET", "/api/jobs/etl", "GET", "/get"),
+        ("GET", "/api/jobs/etl/runs", "GET", "/runs/list"),
+        ("GET", "/api/jobs/etl/status", "GET", "/runs/list"),
+    ],
+)
+async def test_a_job_id_databricks_does_not_know_is_404_job_not_found_naming_key_and_id(
+    client, upstream, method, path, verb, route
+):
+    upstream.route(method=verb, path__regex=f"{route}$").respond(400, json=NO_SUCH_JOB)
+    response = await client.request(method, path, json={} if method == "POST" else None)
+    assert response.status_code == 404
+    assert response.json() == {
+        "error": f"Databricks has no job {JOB_IDS['etl']} (configured as etl)",
+        "code": "JOB_NOT_FOUND",
+        "plugin": "jobs",
+    }
+
+
+@pytest.mark.parametrize("path", ["/api/jobs/etl/runs/5", "/api/jobs/etl/runs/5/output"])
+async def test_a_run_databricks_does_not_know_stays_run_not_found(client, upstream, path):
+    gone = {"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 5 does not exist."}
+    upstream.get("/runs/get").respond(400, json=gone)
+    response = await client.get(path)
+    assert (response.status_code, response.json()["code"]) == (404, "RUN_NOT_FOUND")
+    assert response.json()["error"] == "Run 5 not found"
+
+
+async def test_a_run_gone_between_its_read_and_its_cancel_is_run_not_found(client, upstream):
+    upstream.get("/runs/get").respond(json=make_run(5, state="RUNNING"))
+    gone = {"error_code": "INVALID_PARAMETER_VALUE", "message": "Run 5 does not exist."}
+    upstream.post("/runs/cancel").respond(400, json=gone)
+    response = await client.delete("/api/jobs/etl/runs/5")
+    assert (response.status_code, response.json()["code"]) == (404, "RUN_NOT_FOUND")

@@ -30,9 +30,9 @@ def test_a_value_the_published_pattern_refuses_is_rejected(pattern, value):
     with pytest.raises(InvalidRequest) as excinfo:
         validate(pattern, value)
     assert excinfo.value.message == (
-        f'Parameter validation failed for job "etl": Expected `str` matching regex '
-        f"{pattern!r} - at `$.p`"
+        f'The parameters of job "etl" do not fit: p must be text, matching {pattern}'
     )
+    assert excinfo.value.fields[0]["detail"] == f"Expected `str` matching regex {pattern!r}"
 
 
 @pytest.mark.parametrize(

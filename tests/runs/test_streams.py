@@ -131,7 +131,7 @@ async def test_stream_validation_fails_before_the_stream_starts(tmp_path):
         )
     assert response.status_code == 400
     assert response.headers["content-type"] == "application/json"
-    assert "$.startDate" in response.json()["error"]
+    assert response.json()["error"].endswith("startDate must be a date like 2026-11-29")
     assert not trigger.called
 
 

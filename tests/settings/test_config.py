@@ -153,6 +153,9 @@ def test_config_path_precedence(tmp_path):
 
 
 SERVICE = Path(__file__).resolve().parents[2] / "service"
+# What runs beside a sidecar, not in it: the HTTP client and the CLI's client commands read their
+# own variables (SIDECAR_URL, SIDECAR_API_KEY, TERM), which no deployment sets for the service.
+CLIENT_SIDE = {"client", "remote_cli"}
 
 
 def _is_environ(node: ast.expr) -> bool:

@@ -209,6 +209,35 @@ def test_each_error_status_names_its_codes_and_the_error_body(document):
     assert set(body["properties"]) == {"error", "code", "plugin", "idempotencyKey", "fields"}
 
 
+def test_a_job_id_databricks_does_not_know_is_documented_on_the_routes_that_ask_for_it(
+    document,
+):
+    paths = document["paths"]
+    asks_for_the_job = [
+        paths["/api/jobs/etl/run"]["post"],
+        paths["/api/jobs/{job_key}"]["get"],
+        paths["/api/jobs/{job_key}/runs"]["get"],
+        paths["/api/jobs/{job_key}/status"]["get"],
+    ]
+    for operation in asks_for_the_job:
+        assert "JOB_NOT_FOUND" in error_codes(operation["responses"]["404"])
+    run = error_codes(paths["/api/jobs/{job_key}/runs/{run_id}"]["get"]["responses"]["404"])
+    assert "RUN_NOT_FOUND" in run
+    assert "JOB_NOT_FOUND" not in run  # runs/get answers for the run
+
+
+def test_every_code_the_document_names_is_one_the_service_sends(document):
+    named = {
+        code
+        for item in document["paths"].values()
+        for operation in item.values()
+        for response in operation["responses"].values()
+        if "allOf" in response.get("content", {}).get("application/json", {}).get("schema", {})
+        for code in error_codes(response)
+    }
+    assert named <= errors.codes_sent()
+
+
 @pytest.mark.parametrize(
     "path",
     ["/api/jobs", "/api/jobs/{job_key}/status", "/api/jobs/{job_key}/runs/{run_id}"],
@@ -289,6 +318,8 @@ def every_error_class() -> list[SidecarError]:
                 made.append(cls("failed", run_id=1, run={}))
             elif cls is errors.WaitTimeout:
                 made.append(cls(1, 10))
+            elif cls is errors.JobNotFound:
+                made.append(cls("ghost", 424242, cause=errors.UpstreamNotFound("Not found")))
             else:
                 made.append(cls("message"))
     made[-1].idempotency_key = "key-1"

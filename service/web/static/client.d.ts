@@ -6,8 +6,9 @@ export class JobsError extends Error {
   status: number;
   /** BAD_REQUEST, UNKNOWN_JOB, RUN_NOT_FOUND, CROSS_ORIGIN, OUTCOME_UNKNOWN, WAIT_TIMEOUT, ... */
   code: string;
-  /** For a 400 about parameters: each misfit parameter and why. */
-  fields: { field: string; message: string }[];
+  /** For a 400 about parameters: each misfit parameter, what it must be (`message`, for people:
+   *  "must be a date like 2026-11-29") and what was wrong, in the validator's words (`detail`). */
+  fields: { field: string; message: string; detail?: string }[];
   /** On a trigger, repair or rerun: the key it was sent with (retry with it to reach the same). */
   idempotencyKey: string | null;
   /** Seconds, from a Retry-After header. */
