@@ -9,7 +9,7 @@ resumes on any replica. The lease lives 1.5 intervals: when its holder dies, a w
 replica takes it within two intervals and polls at once (keeping to the poll floor).
 
 While Redis is down (`RedisDown`), new watches are local (the inner `PollerHub`), and a shared
-watch whose Redis call fails goes on polling locally with the same epoch until it ends; so does
+watch whose Redis call fails goes on polling locally under a new epoch until it ends; so does
 one whose Redis call is refused (`RedisRefused`: out of memory, a key of another type), or whose
 loop crashes. The reader runs under `service.redis_tasks.supervise`. See
 service/runs/shared_run.py for the keys, and for what is done with values that do not fit.
