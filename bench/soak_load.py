@@ -235,7 +235,10 @@ class Load:
             self.record.sessions["final_twice"] += 1
         for name, n in problems.items():
             self.record.sessions[name] += n
-        if (finals != 1 or problems) and len(self.record.session_faults) < 20:
+        # An epoch change is no fault (Redis lost the run: a fresh start); a session with only
+        # that must not take the examples' places from the faulty ones.
+        faulty = {name: n for name, n in problems.items() if name != "epoch_changes"}
+        if (finals != 1 or faulty) and len(self.record.session_faults) < 20:
             self.record.session_faults.append(
                 {"run": run_id, "ids": ids, "statuses": statuses, "finals": finals, **problems}
             )

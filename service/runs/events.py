@@ -91,6 +91,11 @@ def event_id(epoch: str, seq: int) -> str:
     return f"{epoch}-{seq}"
 
 
+def epoch_of(event_id: str) -> str:
+    """The epoch of one of our event ids."""
+    return event_id.rpartition("-")[0]
+
+
 def make_event(epoch: str, seq: int, snapshot: RunSnapshot, timestamp: int) -> RunEvent:
     number = event_id(epoch, seq)
     status = snapshot.run.life_cycle_state

@@ -1,4 +1,10 @@
-"""One run's watch: its numbered events, a bounded buffer for resumes, and its watchers."""
+"""One run's watch: its numbered events, a bounded buffer for resumes, and its watchers.
+
+An event id (`<epoch>-<seq>`) names one event forever. Where the numbering cannot go on (Redis
+lost the run's stream, or this replica goes on alone), it starts again at 1 under a new epoch
+(`renumber`); the events held keep their ids, so a client that had one resumes from it here,
+and one whose id this watch cannot place gets the current state, as a fresh start.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +12,14 @@ import asyncio
 from collections import deque
 
 from service.basics.clock import Clock
-from service.runs.events import RunEvent, make_event, new_epoch, parse_event_id, signature
+from service.runs.events import (
+    RunEvent,
+    epoch_of,
+    make_event,
+    new_epoch,
+    parse_event_id,
+    signature,
+)
 from service.runs.subscription import End, Subscription
 from service.settings.config import JobSettings, Settings
 from service.upstream.auth import Identity
@@ -31,8 +44,9 @@ class RunWatch:
         self._queue_size = settings.stream_queue
         self._clock = clock
         self._signature: tuple[object, ...] | None = None
-        # A finished run that started again (a repair): the seq of the final event it had then.
-        self.reopened_after: int | None = None
+        # A finished run that started again (a repair): the id of the final event it had then.
+        self.reopened_after: str | None = None
+        self._retired: list[str] = []  # epochs numbered under before; never taken again
         self._reopened = asyncio.Event()
 
     @property
@@ -50,7 +64,7 @@ class RunWatch:
         return (
             finished
             and latest is not None
-            and parse_event_id(last_event_id) == (self.epoch, latest.seq)
+            and parse_event_id(last_event_id) == parse_event_id(latest.id)
         )
 
     def subscribe(self, last_event_id: str | None = None) -> Subscription:
@@ -78,7 +92,7 @@ class RunWatch:
         """The finished run started again (a repair): take events again, numbered on from the
         final one, and wake the retained loop (`wait_reopened`) to follow the run anew."""
         self.end = None
-        self.reopened_after = self.seq
+        self.reopened_after = self.latest.id if self.latest is not None else None
         self._reopened.set()
 
     async def wait_reopened(self, seconds: float) -> bool:
@@ -100,11 +114,24 @@ class RunWatch:
         return True
 
     def relay(self, event: RunEvent) -> bool:
-        """Publish an event numbered elsewhere (the shared hub); one already seen is ignored."""
-        if event.seq <= self.seq or self.end is not None:
+        """Publish an event numbered elsewhere (the shared hub); one already seen is ignored,
+        as is one of an epoch left behind. An event of a new epoch starts its numbering here."""
+        epoch = epoch_of(event.id)
+        if self.end is not None or epoch in self._retired:
             return False
+        if epoch == self.epoch and event.seq <= self.seq:
+            return False
+        if epoch != self.epoch:
+            self.renumber(epoch)
         self._publish(event, signature(run_from_raw(event.run).run))
         return True
+
+    def renumber(self, epoch: str) -> None:
+        """Number on from 1 under `epoch`: the old numbering cannot go on (see the module)."""
+        self._retired.append(self.epoch)
+        del self._retired[:-8]  # a few: only a straggler of the last ones can come
+        self.epoch = epoch
+        self.seq = 0
 
     def _publish(self, event: RunEvent, sig: tuple[object, ...]) -> None:
         self._signature = sig
@@ -124,13 +151,20 @@ class RunWatch:
     def _replay(self, last_event_id: str | None) -> list[RunEvent]:
         """What a (re)connecting client gets: what it missed, else the current snapshot."""
         parsed = parse_event_id(last_event_id)
-        if parsed is not None and parsed[0] == self.epoch:
-            first = self.buffer[0].seq if self.buffer else self.seq + 1
-            # Still in the buffer, and not an id this watch never sent (that gets the snapshot).
-            if first - 1 <= parsed[1] <= self.seq:
-                return [e for e in self.buffer if e.seq > parsed[1]]
+        if parsed is not None:
+            events = list(self.buffer)
+            # Found by id, not by seq: the buffer may span epochs (see `renumber`).
+            for n, event in enumerate(events):
+                if parse_event_id(event.id) == parsed:
+                    return events[n + 1 :]
+            # The id just before the buffer's first (or this epoch's start): all of it.
+            before = parse_event_id(events[0].id) if events else None
+            if parsed == (self.epoch, 0) or (
+                before is not None and parsed == (before[0], before[1] - 1)
+            ):
+                return events
         latest = self.latest
-        if latest is None or latest.seq == self.reopened_after:
+        if latest is None or latest.id == self.reopened_after:
             # Reopened, and no news yet: the old final state is no current state to show.
             return []
         return [latest]

@@ -9,7 +9,7 @@ resumes on any replica. The lease lives 1.5 intervals: when its holder dies, a w
 replica takes it within two intervals and polls at once (keeping to the poll floor).
 
 While Redis is down (`RedisDown`), new watches are local (the inner `PollerHub`), and a shared
-watch whose Redis call fails goes on polling locally with the same epoch until it ends; so does
+watch whose Redis call fails goes on polling locally under a new epoch until it ends; so does
 one whose Redis call is refused (`RedisRefused`: out of memory, a key of another type), or whose
 loop crashes. The reader runs under `service.scale_out.redis_tasks.supervise`. See
 service/scale_out/shared_run.py for the keys, and for what is done with values that do not fit.
@@ -29,7 +29,7 @@ from service.basics import logs
 from service.basics.clock import Clock
 from service.basics.errors import Unavailable
 from service.jobs.operations import JobOperations
-from service.runs.events import RunEvent, signature
+from service.runs.events import RunEvent, epoch_of, new_epoch, signature
 from service.runs.hub import (
     IDLE_GRACE_S,
     RETAIN_FINISHED_S,
@@ -53,13 +53,21 @@ _log = logs.library_logger("service.poller")
 class _Publisher:
     """The holder's side of a stream: number each change and append it while the lease holds."""
 
-    def __init__(self, shared: SharedRun, watch: RunWatch, tail: RunEvent | None, clock: Clock):
+    def __init__(
+        self, shared: SharedRun, watch: RunWatch, epoch: str, tail: RunEvent | None, clock: Clock
+    ):
         self._shared = shared
-        self._epoch = watch.epoch
+        self._epoch = epoch
         self._clock = clock
-        # Without a stream (it expired) a watch still numbers on from the events it has.
-        self.seq = tail.seq if tail is not None else watch.seq
-        self._signature = signature(run_from_raw(tail.run).run) if tail is not None else None
+        self._signature: tuple[object, ...] | None = None
+        if tail is not None and epoch_of(tail.id) == epoch:
+            self.seq = tail.seq
+            self._signature = signature(run_from_raw(tail.run).run)
+        elif epoch == watch.epoch:
+            self.seq = watch.seq  # nothing in the stream yet: on from what the watch has
+        else:
+            # A new epoch (Redis lost the run): from 1, the current state first, for everyone.
+            self.seq = 0
         self.lost = False
 
     async def observe(self, snapshot: RunSnapshot) -> bool:
@@ -75,6 +83,10 @@ class _Publisher:
         self.seq += 1
         self._signature = sig
         return True
+
+
+def _has(watch: RunWatch, event: RunEvent) -> bool:
+    return epoch_of(event.id) == watch.epoch and event.seq <= watch.seq
 
 
 class RedisHub:
@@ -140,9 +152,10 @@ class RedisHub:
         raced = self.find(run_id, identity)  # another caller joined while we asked Redis
         if raced is not None:
             return self._rejoin(raced, identity)
-        watch.epoch = epoch
         for _, event in history:
-            watch.relay(event)
+            watch.relay(event)  # the history's epoch, which the shared one may follow
+        if not history:
+            watch.epoch = epoch
         self._watches[key] = watch
         if not watch.done:
             self._cursors[shared.events] = (history[-1][0] if history else b"0-0", watch)
@@ -211,8 +224,10 @@ class RedisHub:
                 return
             self._cursors.pop(shared.events, None)
             if not watch.done and not self.closed:
-                # Redis went away, or refused, under this watch: poll from here, same epoch.
+                # Redis went away, or refused, under this watch: poll from here. Under a new
+                # epoch: every other replica watching the run may go on alone as well.
                 _log.info("poller.local", run_id=watch.run_id)
+                watch.renumber(new_epoch())
                 floor = self._settings.poll_floor_ms / 1000  # it may have just polled
                 await self._local.poll_locally(watch, first_delay=floor)
 
@@ -232,8 +247,15 @@ class RedisHub:
     ) -> None:
         """Contend for the lease every half interval while watched here; poll while it is ours."""
         key = (watch.run_id, watch.identity.key)
+        read_at = watch.latest  # what the watch had when `initial` was read
         while not self.closed and not watch.done:
-            initial = self._reopening.pop(key, None) or initial
+            reopened = self._reopening.pop(key, None)
+            if reopened is not None:
+                initial, read_at = reopened, watch.latest
+            elif watch.latest is not read_at:
+                # Events came since it was read: it may be older than they are; a holder
+                # taking over later must not publish the run going back.
+                initial = None
             await shared.heartbeat(watching=bool(watch.subscribers))
             if await shared.acquire():
                 try:
@@ -250,10 +272,11 @@ class RedisHub:
     async def _poll_as_holder(
         self, watch: RunWatch, shared: SharedRun, initial: RunSnapshot | None
     ) -> None:
+        epoch = await shared.epoch(new_epoch())
         tail = await shared.tail()
-        if watch.done or (tail is not None and tail.terminal and tail.seq > watch.seq):
+        if watch.done or (tail is not None and tail.terminal and not _has(watch, tail)):
             return  # the run has ended: its final event is in the stream, on its way here
-        publisher = _Publisher(shared, watch, tail, self._clock)
+        publisher = _Publisher(shared, watch, epoch, tail, self._clock)
         if initial is not None and (tail is None or tail.terminal):
             # A snapshot the joining caller already read (or, after a final event, the read that
             # found the run repaired): every watcher's next event, at once.

@@ -3,7 +3,9 @@
 Keys (`<prefix>:run:<run id>:<identity hash>:...`, the identity hashed so keys stay short):
 
     epoch     the watch's epoch, made once by whoever comes first; every replica
-              numbers events `<epoch>-<seq>` with it, so an id means the same on each
+              numbers events `<epoch>-<seq>` with it, so an id means the same on each. When
+              Redis has lost it (a restart), the stream is lost too: the next holder makes a
+              new one and numbers from 1 under it, so no id is ever given to two events
     events    a Redis Stream, one entry per change (epoch, seq, timestamp, the run's raw JSON),
               trimmed to about `stream_buffer` entries (XADD MAXLEN ~)
     lease     the replica that polls (SET PX, never without a TTL); renewed by its holder, and
@@ -69,9 +71,11 @@ _RENEW = (
 _RELEASE = (
     "if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0"
 )
-# KEYS: lease, events, epoch, polled; ARGV: replica, maxlen, retain ms, epoch, seq, ts, run
+# KEYS: lease, events, epoch, polled; ARGV: replica, maxlen, retain ms, epoch, seq, ts, run.
+# Only under the run's epoch: one Redis lost (or replaced) has numbered nothing after ours.
 _PUBLISH = (
     _NOW_MS + "if redis.call('GET', KEYS[1]) ~= ARGV[1] then return 0 end "
+    "if redis.call('GET', KEYS[3]) ~= ARGV[4] then return 0 end "
     "redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', "
     "'e', ARGV[4], 's', ARGV[5], 't', ARGV[6], 'r', ARGV[7]) "
     "redis.call('SET', KEYS[4], now, 'PX', ARGV[3]) "
@@ -157,12 +161,23 @@ class SharedRun:
                 return await pipe.execute()
 
         shared, entries = await self._link.run(call)
+        history = self.decode(reversed(entries if isinstance(entries, list) else []))
+        return self._epoch_from(shared), history
+
+    async def epoch(self, new_epoch: str) -> str:
+        """The shared epoch; `new_epoch` from now on when Redis has none (it lost the run)."""
+        shared = await self._link.run(
+            lambda c: c.eval(_EPOCH, 1, self._epoch, new_epoch, self._retain_ms)
+        )
+        return self._epoch_from(shared)
+
+    def _epoch_from(self, shared: object) -> str:
         epoch, replaced = shared if isinstance(shared, list) else (None, 0)
         if replaced:
             self._link.health.rejection("epoch")
         if not (isinstance(epoch, bytes) and is_epoch(epoch.decode("latin-1"))):
             raise RedisRefused  # the script makes this impossible; a Redis that lies: local
-        return epoch.decode(), self.decode(reversed(entries if isinstance(entries, list) else []))
+        return epoch.decode()
 
     def decode(self, entries: Iterable[tuple[object, object]]) -> list[tuple[bytes, RunEvent]]:
         return decode_entries(entries, self.run_id, self._link.health)
@@ -215,7 +230,8 @@ class SharedRun:
         return int(count)
 
     async def publish(self, epoch: str, seq: int, timestamp: int, snapshot: RunSnapshot) -> bool:
-        """Append one event, only while we hold the lease; False when we no longer do."""
+        """Append one event, only while we hold the lease and `epoch` is the run's; False
+        when either is no longer so."""
         keys = (self._lease, self.events, self._epoch, self._polled)
         args = (self._me, self._maxlen, self._retain_ms, epoch, seq, timestamp, bytes(snapshot.raw))
         return bool(await self._link.run(lambda c: c.eval(_PUBLISH, 4, *keys, *args)))

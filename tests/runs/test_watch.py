@@ -56,7 +56,7 @@ async def test_a_reopened_watch_shows_no_old_end_and_numbers_on_from_it():
         fresh, resumed = watch.subscribe(), watch.subscribe(final.id)
         watch.observe(snapshot("RUNNING"))
         assert ((await fresh.next()).seq, (await resumed.next()).seq) == (3, 3)
-    assert (watch.done, watch.reopened_after, final.seq) == (False, 2, 2)
+    assert (watch.done, watch.reopened_after, final.seq) == (False, final.id, 2)
 
 
 async def test_a_reopened_watch_wakes_its_retained_loop_and_a_stale_one_does_not():
