@@ -25,6 +25,7 @@ from service.errors import (
 )
 from service.identity import user_token
 from service.ids import positive_int64
+from service.job_details import JobDetails, describe
 from service.metrics import CONTENT_TYPE, registry_for, render
 from service.operations import LIMIT_RULE, MultiTaskOutput
 from service.params import params_json_schema
@@ -157,29 +158,43 @@ def event_stream(svc: Services, following: Following, *, prelude: bytes = b"") -
 
 
 @documented(
-    RouteDoc("The configured jobs", (Reply(200, "The jobs", JobsReply),), job=True),
+    RouteDoc(
+        "The configured jobs",
+        (Reply(200, "The jobs", JobsReply),),
+        errors(InvalidRequest),
+        query=(
+            Query(
+                "describe",
+                {"type": "boolean", "default": False},
+                "true: each job's name, description and task keys too, from jobs/get (cached); "
+                "left out for a job whose definition cannot be read now",
+            ),
+        ),
+        job=True,
+    ),
 )
 async def list_jobs(request: Request) -> Response:
     """The jobs the caller may view, each saying whether they may run it."""
     svc, who = services(request), caller_of(request)
     await svc.limits.admit(request)
-    jobs = svc.settings.jobs
-    return json_response(
-        JobsReply(
-            jobs=[
-                JobInfo(
-                    key=job.key,
-                    taskType=job.task_type,
-                    configured=job.job_id is not None,
-                    runAs=job.run_as,
-                    canRun=may_run(job.access, who),
-                    params=params_json_schema(job.params, task_type=job.task_type),
-                )
-                for job in jobs.values()
-                if may_view(job.access, who)
-            ]
+    jobs = [job for job in svc.settings.jobs.values() if may_view(job.access, who)]
+    details: dict[str, JobDetails] = {}
+    if parse_flag("describe", request.query_params.get("describe")):
+        details = await describe(svc.ops, jobs, lambda job: identity_for(svc, job, request))
+    infos = []
+    for job in jobs:
+        info = JobInfo(
+            key=job.key,
+            taskType=job.task_type,
+            configured=job.job_id is not None,
+            runAs=job.run_as,
+            canRun=may_run(job.access, who),
+            params=params_json_schema(job.params, task_type=job.task_type),
         )
-    )
+        if job.key in details:
+            info = msgspec.structs.replace(info, **msgspec.structs.asdict(details[job.key]))
+        infos.append(info)
+    return json_response(JobsReply(jobs=infos))
 
 
 @documented(
@@ -312,12 +327,22 @@ async def list_runs(request: Request) -> Response:
         "One run of the job, as Databricks sent it",
         (Reply(200, "The run (runs/get)", Annotated[msgspec.Raw, schema_of(Run)]),),
         RUN_ERRORS,
+        query=(
+            Query(
+                "include_history",
+                {"type": "boolean", "default": False},
+                "true: with its `repair_history` (the original run and each repair), read fresh",
+            ),
+        ),
         job=True,
     )
 )
 async def get_run(request: Request) -> Response:
     (svc, job, identity), run_id = await run_caller(request)
-    snapshot = await svc.ops.get_run(job, identity, run_id)
+    if parse_flag("include_history", request.query_params.get("include_history")):
+        snapshot = await svc.repairs.read(job, identity, run_id)
+    else:
+        snapshot = await svc.ops.get_run(job, identity, run_id)
     return Response(bytes(snapshot.raw), media_type="application/json")
 
 

@@ -137,6 +137,28 @@ async def test_get_run_returns_every_upstream_field(client, upstream):
     assert response.json() == run
 
 
+async def test_get_run_with_history_reads_it_fresh_from_databricks(client, upstream):
+    history = [{"type": "ORIGINAL", "start_time": 1}, {"type": "REPAIR", "id": 42}]
+    with_history = upstream.get(
+        "/runs/get", params={"run_id": "555", "include_history": "true"}
+    ).respond(json=make_run(555, repair_history=history))
+    plain = upstream.get("/runs/get", params={"run_id": "555"}).respond(json=make_run(555))
+    await client.get("/api/jobs/etl/runs/555")  # cached: the history is not in it
+    first = await client.get("/api/jobs/etl/runs/555", params={"include_history": "true"})
+    again = await client.get("/api/jobs/etl/runs/555", params={"include_history": "true"})
+    assert first.json()["repair_history"] == again.json()["repair_history"] == history
+    assert (plain.call_count, with_history.call_count) == (1, 2)
+
+
+async def test_get_run_with_history_of_another_jobs_run_is_404(client, upstream):
+    other = make_run(555, job_id=JOB_IDS["other"], repair_history=[])
+    upstream.get("/runs/get", params={"run_id": "555", "include_history": "true"}).respond(
+        json=other
+    )
+    response = await client.get("/api/jobs/etl/runs/555?include_history=true")
+    assert (response.status_code, response.json()["code"]) == (404, "RUN_NOT_FOUND")
+
+
 async def test_get_run_of_other_job_is_404_like_a_missing_run(client, upstream):
     upstream.get("/runs/get", params={"run_id": "555"}).respond(
         json=make_run(555, job_id=JOB_IDS["other"])
