@@ -311,6 +311,11 @@ async def watch_run(request: Request) -> Response | ASGIApp:
                 {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                 "How many runs (1-100)",
             ),
+            Query(
+                "expand_tasks",
+                {"type": "boolean", "default": False},
+                "true: each run with its `tasks` (runs/list expand_tasks)",
+            ),
         ),
         job=True,
     )
@@ -318,7 +323,8 @@ async def watch_run(request: Request) -> Response | ASGIApp:
 async def list_runs(request: Request) -> Response:
     svc, job, identity = await caller(request)
     limit = parse_limit(request.query_params.get("limit"))
-    runs = await svc.ops.list_runs(job, identity, limit)
+    tasks = parse_flag("expand_tasks", request.query_params.get("expand_tasks"))
+    runs = await svc.ops.list_runs(job, identity, limit, tasks=tasks)
     return json_response(RunsReply(runs=runs))
 
 

@@ -222,6 +222,22 @@ async def test_each_listed_run_has_its_result_on_top(client, upstream):
     ]
 
 
+async def test_runs_with_expand_tasks_have_their_tasks_and_a_cache_entry_of_their_own(
+    client, upstream
+):
+    expanded = make_run(3, state="TERMINATED", result="FAILED", tasks=[make_task("a", 9)])
+    with_tasks = upstream.get("/runs/list", params={"expand_tasks": "true"}).respond(
+        json={"runs": [expanded], "has_more": False}
+    )
+    plain = upstream.get("/runs/list").respond(json={"runs": [make_run(3)], "has_more": False})
+    bare = await client.get("/api/jobs/etl/runs")
+    full = await client.get("/api/jobs/etl/runs", params={"expand_tasks": "true"})
+    assert "tasks" not in bare.json()["runs"][0]
+    assert full.json()["runs"][0]["tasks"] == [make_task("a", 9)]
+    assert (plain.call_count, with_tasks.call_count) == (1, 1)
+    assert "expand_tasks" not in plain.calls.last.request.url.params
+
+
 async def test_status_without_runs_is_null(client, upstream):
     upstream.get("/runs/list").respond(json={"has_more": False})
     response = await client.get("/api/jobs/etl/status")
