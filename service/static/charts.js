@@ -69,7 +69,7 @@ export function taskTimeline(run, jobTasks, width, now = Date.now()) {
     const at = x(begin + t * 1000);
     return s("g", { class: "tick" },
       s("line", { x1: at, x2: at, y1: 0, y2: axisY }),
-      s("text", { x: at, y: axisY + 16, "text-anchor": "middle" }, offset(t)));
+      s("text", { x: at, y: axisY + 16, "text-anchor": t === 0 ? "start" : "middle" }, offset(t)));
   }),
   s("line", { class: "axis", x1: left, x2: right, y1: axisY, y2: axisY }),
   rows.map(({ key, task }, i) => {

@@ -80,7 +80,7 @@ export class TaskTable {
       const shown = current && (this.open.has(key) || (current.failed && !this.closed.has(key)));
       const cells = [];
       if (this.repairable) {
-        cells.push(h("td", {}, h("input", {
+        cells.push(h("td", { class: "tick" }, h("input", {
           type: "checkbox", "aria-label": `Repair ${key}`, checked: this.ticked.has(key), "data-focus": `${key}:tick`,
           onchange: (event) => {
             if (event.target.checked) this.ticked.add(key);
@@ -93,12 +93,13 @@ export class TaskTable {
       badge.dataset.focus = `${key}:state`;
       const took = ran ? (task.end_time > 0 ? task.end_time : now) - task.start_time : null;
       cells.push(
-        h("th", { scope: "row" }, key),
-        h("td", {}, badge),
-        h("td", {}, clock(task?.start_time)),
-        h("td", {}, took === null ? "—" : duration(took)),
-        h("td", {}, ran ? String((task.attempt_number ?? 0) + 1) : "—"),
-        h("td", {}, done && current
+        h("th", { scope: "row", class: "task" }, key),
+        h("td", { class: "state-cell" }, badge),
+        // On a phone a row is two lines, and these cells say what they are (the style sheet).
+        h("td", { class: "started", "data-label": "Started" }, clock(task?.start_time)),
+        h("td", { class: "took", "data-label": "Duration" }, took === null ? "—" : duration(took)),
+        h("td", { class: "attempt", "data-label": "Attempt" }, ran ? String((task.attempt_number ?? 0) + 1) : "—"),
+        h("td", { class: "output" }, done && current
           ? h("button", {
             type: "button", class: "small", "aria-expanded": shown ? "true" : "false", "aria-controls": outputId,
             "aria-label": `${current.failed ? "Error" : "Output"} of ${key}`, "data-focus": `${key}:output`,
@@ -107,7 +108,7 @@ export class TaskTable {
           : h("span", { class: "muted" }, done ? "…" : "—")));
       const row = h("tr", { "data-task": key }, cells);
       if (!shown) return [row];
-      const pre = h("pre", { tabindex: 0, "aria-label": `${current.failed ? "Error" : "Output"} of ${key}`, "data-focus": `${key}:text` }, current.text);
+      const pre = h("pre", { role: "region", tabindex: 0, "aria-label": `${current.failed ? "Error" : "Output"} of ${key}`, "data-focus": `${key}:text` }, current.text);
       return [row, h("tr", { class: "output-row", id: outputId }, h("td", { colspan: columns.length }, pre))];
     }));
     if (focused) this.body.querySelector(`[data-focus="${CSS.escape(focused)}"]`)?.focus();

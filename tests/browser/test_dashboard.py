@@ -114,7 +114,7 @@ async def test_a_multi_task_run_is_followed_live_with_its_timeline_and_tasks(bro
         timeline = view.get_by_role("img", name=re.compile("^Task timeline"))
         bars = timeline.locator("g[data-task] rect")
         await expect(bars).to_have_count(1)  # ingest only: the others wait for it
-        tasks = view.get_by_role("table", name="Tasks")
+        tasks = view.get_by_role("table", name="Tasks", exact=True)
         await expect(tasks.locator("tbody tr[data-task] td:nth-child(2)")).to_have_text(
             ["Running", "Not run yet", "Not run yet"]
         )

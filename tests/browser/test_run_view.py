@@ -30,7 +30,7 @@ def run_view(page: Page, key: str):
 
 
 def task_rows(view):
-    return view.get_by_role("table", name="Tasks").locator("tbody tr[data-task]")
+    return view.get_by_role("table", name="Tasks", exact=True).locator("tbody tr[data-task]")
 
 
 async def emulator_run(s: Served, run_id: int) -> dict[str, Any]:
@@ -65,7 +65,7 @@ async def test_the_flaky_job_fails_then_is_repaired_from_the_page_and_ends_succe
             ["Succeeded", "Failed", "Upstream failed"]
         )
         # The failed task's error is open in its row; the others' outputs are a click away.
-        error = view.get_by_role("table", name="Tasks").locator("tr.output-row pre")
+        error = view.get_by_role("table", name="Tasks", exact=True).locator("tr.output-row pre")
         await expect(error).to_have_accessible_name("Error of load")
         await expect(error).to_contain_text("ConnectionError: warehouse refused the connection")
         await expect(view.get_by_role("button", name="Cancel")).to_be_hidden()
