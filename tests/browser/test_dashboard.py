@@ -119,7 +119,7 @@ async def test_a_multi_task_run_is_followed_live_with_its_timeline_and_tasks(bro
             ["Running", "Not run yet", "Not run yet"]
         )
         await expect(timeline.locator(".not-run")).to_have_text(["⋯ Not run yet"] * 2)
-        await shots.take(page, "running-first-task", docs="dashboard.png")
+        await shots.take(page, "running-first-task")
         await expect(bars).to_have_count(2)
         # A finished task's output, from its row.
         await tasks.get_by_role("button", name="Output of ingest").click()

@@ -59,6 +59,8 @@ async def test_the_flaky_job_fails_then_is_repaired_from_the_page_and_ends_succe
         await badge.focus()
         raw = await badge.evaluate("(e) => getComputedStyle(e, '::after').content")
         assert raw == '"INTERNAL_ERROR FAILED"'
+        await shots.take(page, "raw-state-on-focus")
+        await badge.blur()
         await expect(view.locator(".state-message")).to_contain_text("Task load failed")
         rows = task_rows(view)
         await expect(rows.locator(".state")).to_have_text(

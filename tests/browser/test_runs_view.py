@@ -43,6 +43,12 @@ async def test_the_runs_view_lists_every_jobs_runs_filtered_and_paged(browser, s
     async with served(speed=20) as s:
         await many_runs(s)
         async with dashboard(browser, s.url) as page:
+            pipeline = page.get_by_role("region", name="pipeline", exact=True)
+            await expect(pipeline.locator(".figures")).to_contain_text("(4 of 4)")
+            flaky = page.get_by_role("region", name="flaky", exact=True)
+            await expect(flaky.locator(".latest")).to_have_text(re.compile("Running"))
+            await pipeline.evaluate("(card) => card.scrollIntoView()")  # the multi-task jobs
+            await shots.take(page, "jobs", docs="dashboard.png")
             await (
                 page.get_by_role("navigation", name="Views")
                 .get_by_role("link", name="Runs")

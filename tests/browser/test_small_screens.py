@@ -41,7 +41,7 @@ async def test_on_a_phone_the_run_view_opens_in_sight_and_nothing_scrolls_sidewa
 ):
     async with served(speed=8) as s, dashboard(phone, s.url) as page:
         assert await sideways(page) == 0
-        await shots.take(page, "jobs", docs="dashboard-mobile-jobs.png")
+        await shots.take(page, "jobs")
         flaky = page.get_by_role("region", name="flaky", exact=True)
         run = flaky.get_by_role("button", name="Run", exact=True)
         await run.scroll_into_view_if_needed()
