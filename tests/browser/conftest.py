@@ -105,17 +105,17 @@ document.addEventListener("securitypolicyviolation", (e) =>
 
 @asynccontextmanager
 async def dashboard(
-    browser: BrowserContext, url: str, *, ready: str | None = "etl"
+    browser: BrowserContext, url: str, *, path: str = "/", ready: str | None = "etl"
 ) -> AsyncIterator[Page]:
-    """The dashboard at `url`, loaded (the job card `ready` shown); fails the test if a script
-    on it throws or the page breaks its Content-Security-Policy."""
+    """The dashboard at `url` + `path`, loaded (the job card `ready` there, maybe hidden);
+    fails the test if a script on it throws or the page breaks its Content-Security-Policy."""
     page = await browser.new_page()
     await page.add_init_script(WATCH_CSP)
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
-    await page.goto(url)
+    await page.goto(url + path)
     if ready is not None:
-        await page.get_by_role("region", name=ready, exact=True).wait_for()
+        await page.locator(f'section.job[data-job="{ready}"]').wait_for(state="attached")
     yield page
     assert errors == []
     assert await page.evaluate("window.violations") == []

@@ -92,24 +92,28 @@ async def test_the_runs_view_lists_every_jobs_runs_filtered_and_paged(browser, s
             await expect(page.get_by_text("Page 1 of 2")).to_be_visible()
             await expect(rows.locator(".state")).to_have_text(["Succeeded"] * 20)
 
-            # Live: a run started elsewhere shows up without a reload.
-            await status.select_option("All")
-            async with httpx.AsyncClient(base_url=s.url) as api:
-                await api.post("/api/jobs/etl/run", json={"params": {"run_date": "2026-11-29"}})
-            await expect(rows.first.locator("td").first).to_have_text("etl", timeout=8_000)
-            await expect(page.get_by_text("Page 1 of 2")).to_be_visible()
 
-            # Each row opens its run's view (a click anywhere on it, or its link).
-            run_id = await rows.nth(2).get_attribute("data-run-id")
-            job = await rows.nth(2).locator("td").first.text_content()
-            await rows.nth(2).locator("td").last.click()
-            heading = page.get_by_role("heading", name=f"Run {run_id} of {job}")
-            await expect(heading).to_be_focused()
-            await expect(page.get_by_role("table", name="Runs", exact=True)).to_be_hidden()
-            await page.get_by_role("button", name="Close").click()
-            await expect(page).to_have_url(re.compile("#runs$"))  # back where it came from
-            await expect(page.get_by_role("table", name="Runs", exact=True)).to_be_visible()
-            await rows.nth(0).get_by_role("link").click()
-            await expect(
-                page.get_by_role("heading", name=re.compile(r"^Run \d+ of etl$"))
-            ).to_be_visible()
+async def test_the_runs_view_is_live_and_each_row_opens_its_run(browser, shots: Shots):
+    async with served(speed=20) as s, dashboard(browser, s.url, path="/#runs") as page:
+        table = page.get_by_role("table", name="Runs", exact=True)
+        rows = table.locator("tbody tr")
+        await expect(page.get_by_role("status").filter(has_text="runs")).to_have_text("No runs.")
+        # Live: runs started elsewhere show up without a reload.
+        async with httpx.AsyncClient(base_url=s.url, timeout=20) as api:
+            await api.post("/api/jobs/script/run?stream=true", json={})
+            await api.post("/api/jobs/etl/run", json={"params": {"run_date": "2026-11-29"}})
+        await expect(rows.locator("td:first-child")).to_have_text(["etl", "script"], timeout=8_000)
+        await shots.take(page, "live")
+        # Each row opens its run's view (a click anywhere on it, or its link).
+        run_id = await rows.nth(1).get_attribute("data-run-id")
+        await rows.nth(1).locator("td").last.click()
+        heading = page.get_by_role("heading", name=f"Run {run_id} of script")
+        await expect(heading).to_be_focused()
+        await expect(table).to_be_hidden()
+        await page.get_by_role("button", name="Close").click()
+        await expect(page).to_have_url(re.compile("#runs$"))  # back where it came from
+        await expect(table).to_be_visible()
+        await rows.nth(0).get_by_role("link").click()
+        await expect(
+            page.get_by_role("heading", name=re.compile(r"^Run \d+ of etl$"))
+        ).to_be_focused()
