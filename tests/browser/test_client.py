@@ -276,16 +276,21 @@ async () => {
     if (calls.length > 1) return response;
     const reader = response.body.getReader();
     let seen = "";
+    let drop = false;
     const body = new ReadableStream({
       async pull(controller) {
+        if (drop) {
+          reader.cancel();
+          controller.error(new TypeError("network error"));
+          return;
+        }
         const { value, done } = await reader.read();
         if (done) return controller.close();
         controller.enqueue(value);
         seen += new TextDecoder().decode(value);
-        if (/^id: /m.test(seen) && seen.includes("\\n\\n")) {
-          reader.cancel();
-          controller.error(new TypeError("network error"));
-        }
+        // Dropped once a whole event (an id and its data, then a blank line) has been read.
+        const whole = seen.split("\\n\\n").slice(0, -1);
+        drop = whole.some((frame) => /^id: /m.test(frame) && /^data: /m.test(frame));
       },
     });
     return new Response(body, { status: response.status, headers: response.headers });
