@@ -13,7 +13,7 @@ SYNC       := $(UV) sync --frozen --python $(PYTHON) --quiet
 RUN_STAMP  := $(VENV)/.run-installed
 ALL_STAMP  := $(VENV)/.all-installed
 
-.PHONY: run check-config test test-soak test-fast test-container lint fmt lock app-bundle bench soak clean
+.PHONY: run check-config test test-soak test-fast test-container docs-screenshots lint fmt lock app-bundle bench soak clean
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -65,6 +65,12 @@ test-fast: $(ALL_STAMP)
 test-container: $(ALL_STAMP)
 	bash .ci/docker-up
 	$(BIN)/python -m pytest -m container tests/container
+
+## docs-screenshots: the dashboard's screenshots in docs/, taken anew by its browser tests
+docs-screenshots: $(ALL_STAMP)
+	@bash .ci/browser-up --if-possible
+	DOCS_SCREENSHOTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider tests/browser/test_runs_view.py \
+		tests/browser/test_run_view.py tests/browser/test_small_screens.py
 
 ## lint: ruff, mypy (strict) and hadolint on the Dockerfiles
 lint: $(ALL_STAMP)

@@ -121,15 +121,18 @@ class JobOperations:
         return snapshot
 
     async def list_runs(
-        self, job: JobSettings, identity: Identity, limit: int
+        self, job: JobSettings, identity: Identity, limit: int, *, tasks: bool = False
     ) -> tuple[msgspec.Raw, ...]:
-        """Newest first, up to `limit` (1-100, else a 400: not silently 1 or 100), paging by 25."""
+        """Newest first, up to `limit` (1-100, else a 400: not silently 1 or 100), paging by 25;
+        `tasks`: each with its task runs (runs/list `expand_tasks`)."""
         if isinstance(limit, bool) or not 1 <= limit <= MAX_LIST_LIMIT:
             raise InvalidRequest(LIMIT_RULE)
         try:
             return await self._cache.get_or_load(
-                CacheKey(identity.key, job.key, "list_runs", str(limit)),
-                lambda: self._collect_runs(job, identity, limit),
+                CacheKey(
+                    identity.key, job.key, "list_runs", f"{limit}:tasks" if tasks else str(limit)
+                ),
+                lambda: self._collect_runs(job, identity, limit, tasks),
                 lambda _: self._short_ttl,
             )
         except UpstreamNotFound as exc:
@@ -224,14 +227,18 @@ class JobOperations:
             raise run_not_found(run_id) from None
 
     async def _collect_runs(
-        self, job: JobSettings, identity: Identity, limit: int
+        self, job: JobSettings, identity: Identity, limit: int, tasks: bool
     ) -> tuple[msgspec.Raw, ...]:
         assert job.job_id is not None  # noqa: S101 - job() guarantees it
         runs: list[msgspec.Raw] = []
         token: str | None = None
         while len(runs) < limit:
             page = await self._client.list_runs(
-                identity, job.job_id, limit=min(UPSTREAM_PAGE, limit - len(runs)), page_token=token
+                identity,
+                job.job_id,
+                limit=min(UPSTREAM_PAGE, limit - len(runs)),
+                page_token=token,
+                expand_tasks=tasks,
             )
             # runs/list filters by job_id upstream; check anyway so a run never leaks across jobs.
             runs.extend(with_result(r) for r in page.runs if job_id_of(r) == job.job_id)

@@ -169,12 +169,15 @@ class JobsClient:
         limit: int,
         page_token: str | None = None,
         active_only: bool = False,
+        expand_tasks: bool = False,
     ) -> RunPage:
         params: dict[str, str | int] = {"job_id": job_id, "limit": limit}
         if page_token:
             params["page_token"] = page_token
         if active_only:
             params["active_only"] = "true"
+        if expand_tasks:
+            params["expand_tasks"] = "true"
         return await self._call(identity, READ, "GET", "runs/list", decode_page, params=params)
 
     async def cancel_run(self, identity: Identity, run_id: int, *, tier: Tier = WRITE) -> None:

@@ -29,6 +29,13 @@ PAGES = {
     "/charts.js": ("charts.js", "text/javascript; charset=utf-8"),
     "/form.js": ("form.js", "text/javascript; charset=utf-8"),
     "/run-view.js": ("run-view.js", "text/javascript; charset=utf-8"),
+    "/runs-view.js": ("runs-view.js", "text/javascript; charset=utf-8"),
+    "/job-card.js": ("job-card.js", "text/javascript; charset=utf-8"),
+    "/task-table.js": ("task-table.js", "text/javascript; charset=utf-8"),
+    "/matrix.js": ("matrix.js", "text/javascript; charset=utf-8"),
+    "/states.js": ("states.js", "text/javascript; charset=utf-8"),
+    "/confirm.js": ("confirm.js", "text/javascript; charset=utf-8"),
+    "/api-key.js": ("api-key.js", "text/javascript; charset=utf-8"),
 }
 HEADERS = {
     "Content-Security-Policy": (

@@ -50,7 +50,8 @@ class RunsReply(msgspec.Struct, frozen=True):
 
 
 class JobInfo(msgspec.Struct, frozen=True):
-    """A configured job: its key, task type, and the JSON Schema of its parameters."""
+    """A configured job: its key, task type, the JSON Schema of its parameters, and (asked
+    with describe=true) its name, description and task keys in Databricks."""
 
     key: str
     taskType: str | None  # noqa: N815 - the wire name
@@ -58,6 +59,10 @@ class JobInfo(msgspec.Struct, frozen=True):
     runAs: str  # noqa: N815
     canRun: bool  # noqa: N815 - whether this caller may trigger and cancel its runs
     params: dict[str, Any] | None
+    # With describe=true (service.jobs.details); absent when the job's definition was not read.
+    name: str | msgspec.UnsetType | None = msgspec.UNSET
+    description: str | msgspec.UnsetType | None = msgspec.UNSET
+    tasks: tuple[str, ...] | msgspec.UnsetType = msgspec.UNSET
 
 
 class JobsReply(msgspec.Struct, frozen=True):

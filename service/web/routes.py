@@ -22,6 +22,7 @@ from service.basics.root_path import mounted
 from service.front_door.audited import audited
 from service.front_door.permissions import admit, may_run, may_view
 from service.front_door.user_token import user_token
+from service.jobs.details import JobDetails, describe
 from service.jobs.operations import LIMIT_RULE, MultiTaskOutput
 from service.params.run_body import run_params
 from service.params.schemas import params_json_schema
@@ -156,29 +157,43 @@ def event_stream(svc: Services, following: Following, *, prelude: bytes = b"") -
 
 
 @documented(
-    RouteDoc("The configured jobs", (Reply(200, "The jobs", JobsReply),), job=True),
+    RouteDoc(
+        "The configured jobs",
+        (Reply(200, "The jobs", JobsReply),),
+        errors(InvalidRequest),
+        query=(
+            Query(
+                "describe",
+                {"type": "boolean", "default": False},
+                "true: each job's name, description and task keys too, from jobs/get (cached); "
+                "left out for a job whose definition cannot be read now",
+            ),
+        ),
+        job=True,
+    ),
 )
 async def list_jobs(request: Request) -> Response:
     """The jobs the caller may view, each saying whether they may run it."""
     svc, who = services(request), caller_of(request)
     await svc.limits.admit(request)
-    jobs = svc.settings.jobs
-    return json_response(
-        JobsReply(
-            jobs=[
-                JobInfo(
-                    key=job.key,
-                    taskType=job.task_type,
-                    configured=job.job_id is not None,
-                    runAs=job.run_as,
-                    canRun=may_run(job.access, who),
-                    params=params_json_schema(job.params, task_type=job.task_type),
-                )
-                for job in jobs.values()
-                if may_view(job.access, who)
-            ]
+    jobs = [job for job in svc.settings.jobs.values() if may_view(job.access, who)]
+    details: dict[str, JobDetails] = {}
+    if parse_flag("describe", request.query_params.get("describe")):
+        details = await describe(svc.ops, jobs, lambda job: identity_for(svc, job, request))
+    infos = []
+    for job in jobs:
+        info = JobInfo(
+            key=job.key,
+            taskType=job.task_type,
+            configured=job.job_id is not None,
+            runAs=job.run_as,
+            canRun=may_run(job.access, who),
+            params=params_json_schema(job.params, task_type=job.task_type),
         )
-    )
+        if job.key in details:
+            info = msgspec.structs.replace(info, **msgspec.structs.asdict(details[job.key]))
+        infos.append(info)
+    return json_response(JobsReply(jobs=infos))
 
 
 @documented(
@@ -302,6 +317,11 @@ async def watch_run(request: Request) -> Response | ASGIApp:
                 {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
                 "How many runs (1-100)",
             ),
+            Query(
+                "expand_tasks",
+                {"type": "boolean", "default": False},
+                "true: each run with its `tasks` (runs/list expand_tasks)",
+            ),
         ),
         job=True,
     )
@@ -309,7 +329,8 @@ async def watch_run(request: Request) -> Response | ASGIApp:
 async def list_runs(request: Request) -> Response:
     svc, job, identity = await job_call(request)
     limit = parse_limit(request.query_params.get("limit"))
-    runs = await svc.ops.list_runs(job, identity, limit)
+    tasks = parse_flag("expand_tasks", request.query_params.get("expand_tasks"))
+    runs = await svc.ops.list_runs(job, identity, limit, tasks=tasks)
     return json_response(RunsReply(runs=runs))
 
 
@@ -318,12 +339,22 @@ async def list_runs(request: Request) -> Response:
         "One run of the job, as Databricks sent it",
         (Reply(200, "The run (runs/get)", Annotated[msgspec.Raw, schema_of(Run)]),),
         RUN_ERRORS,
+        query=(
+            Query(
+                "include_history",
+                {"type": "boolean", "default": False},
+                "true: with its `repair_history` (the original run and each repair), read fresh",
+            ),
+        ),
         job=True,
     )
 )
 async def get_run(request: Request) -> Response:
     (svc, job, identity), run_id = await run_call(request)
-    snapshot = await svc.ops.get_run(job, identity, run_id)
+    if parse_flag("include_history", request.query_params.get("include_history")):
+        snapshot = await svc.repairs.read(job, identity, run_id)
+    else:
+        snapshot = await svc.ops.get_run(job, identity, run_id)
     return Response(bytes(snapshot.raw), media_type="application/json")
 
 

@@ -6,6 +6,8 @@ its own.
 
 Without chromium these tests skip with the reason, except in CI (CI=true), where they fail: CI
 must run them. `.ci/browser-up --install` installs it; `make test` does when it can.
+
+`DOCS_SCREENSHOTS=1` also writes the steps taken with `docs=` to docs/ (`make docs-screenshots`).
 """
 
 from __future__ import annotations
@@ -14,14 +16,16 @@ import os
 import re
 import shutil
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
 import pytest_asyncio
-from playwright.async_api import Browser, BrowserContext, async_playwright
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts" / "browser"
+DOCS = ROOT / "docs"
 # Debian's chromium as it is; nothing is downloaded, nothing phones home.
 CHROMIUM_ARGS = [
     "--headless",
@@ -80,11 +84,41 @@ class Shots:
         self.dir.mkdir(parents=True)
         self.count = 0
 
-    async def take(self, page: object, step: str) -> Path:
+    async def take(self, page: object, step: str, *, docs: str | None = None) -> Path:
+        """The whole page; with `docs` (a file name) and DOCS_SCREENSHOTS=1, the part in view
+        is docs/<docs> too."""
         self.count += 1
         path = self.dir / f"{self.count:02d}-{step}.png"
         await page.screenshot(path=str(path), full_page=True)  # type: ignore[attr-defined]
+        if docs is not None and os.environ.get("DOCS_SCREENSHOTS") == "1":
+            await page.screenshot(path=str(DOCS / docs))  # type: ignore[attr-defined]
         return path
+
+
+# Every CSP violation the page meets, as the browser reports it to the page itself.
+WATCH_CSP = """
+window.violations = [];
+document.addEventListener("securitypolicyviolation", (e) =>
+  window.violations.push(`${e.violatedDirective} ${e.blockedURI}`));
+"""
+
+
+@asynccontextmanager
+async def dashboard(
+    browser: BrowserContext, url: str, *, path: str = "/", ready: str | None = "etl"
+) -> AsyncIterator[Page]:
+    """The dashboard at `url` + `path`, loaded (the job card `ready` there, maybe hidden);
+    fails the test if a script on it throws or the page breaks its Content-Security-Policy."""
+    page = await browser.new_page()
+    await page.add_init_script(WATCH_CSP)
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    await page.goto(url + path)
+    if ready is not None:
+        await page.locator(f'section.job[data-job="{ready}"]').wait_for(state="attached")
+    yield page
+    assert errors == []
+    assert await page.evaluate("window.violations") == []
 
 
 _SHOTS_TAKEN = pytest.StashKey[bool]()

@@ -266,3 +266,81 @@ async def test_cancel_all_cancels_and_all_runs_lists_every_job(browser):
     assert got["before"] == ["etl", "pipeline"]
     assert ["etl", "CANCELED"] in got["after"]
     assert ["pipeline", None] in got["after"]
+
+
+# Runs in the page: a watch read with fetch (it sends headers), whose first stream drops after
+# its first complete event; what it emitted, and what each stream request sent.
+DROPPING = """
+async () => {
+  const { createClient } = await import("/client.js");
+  const calls = [];
+  const dropping = async (url, init) => {
+    const response = await fetch(url, init);
+    if (!url.endsWith("/events")) return response;
+    const sent = init.headers;
+    calls.push({ lastEventId: sent["Last-Event-ID"] ?? null, test: sent["X-Test"] });
+    if (calls.length > 1) return response;
+    const reader = response.body.getReader();
+    let seen = "";
+    let drop = false;
+    const body = new ReadableStream({
+      async pull(controller) {
+        if (drop) {
+          reader.cancel();
+          controller.error(new TypeError("network error"));
+          return;
+        }
+        const { value, done } = await reader.read();
+        if (done) return controller.close();
+        controller.enqueue(value);
+        seen += new TextDecoder().decode(value);
+        // Dropped once a whole event (an id and its data, then a blank line) has been read.
+        const whole = seen.split("\\n\\n").slice(0, -1);
+        drop = whole.some((frame) => /^id: /m.test(frame) && /^data: /m.test(frame));
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+  const client = createClient({ fetch: dropping, headers: { "X-Test": "yes" } });
+  const { runId } = await client.trigger("pipeline", {});
+  const events = [];
+  const watching = client.watch("pipeline", runId, (e) => events.push(
+    e.type === "update" ? { id: e.id, status: e.status, result: e.result } : e.error.code));
+  const last = await watching.done;
+  return { events, calls, last: last.result, lastEventId: watching.lastEventId };
+}
+"""
+
+
+async def test_a_watch_read_with_fetch_resumes_after_a_drop_from_the_last_event_id(browser):
+    async with served(speed=10) as s:
+        page = await browser.new_page()
+        await page.goto(f"{s.url}/client.js")
+        got = await page.evaluate(DROPPING)
+    events, calls = got["events"], got["calls"]
+    assert len(calls) == 2
+    assert calls[0] == {"lastEventId": None, "test": "yes"}  # headers go with the stream
+    assert calls[1] == {"lastEventId": events[0]["id"], "test": "yes"}
+    statuses = [e["status"] for e in events]
+    assert (statuses[0], statuses[-1]) == ("PENDING", "TERMINATED")
+    assert "TERMINATING" in statuses
+    assert len({e["id"] for e in events}) == len(events)  # each event once
+    assert (got["last"], got["lastEventId"]) == ("SUCCESS", events[-1]["id"])
+
+
+async def test_a_watch_read_with_fetch_reports_a_refused_stream_as_an_error(browser):
+    async with served(speed=10) as s:
+        page = await browser.new_page()
+        await page.goto(f"{s.url}/client.js")
+        got = await page.evaluate(
+            """async () => {
+                const { createClient } = await import("/client.js");
+                const client = createClient({ stream: "fetch" });
+                const events = [];
+                const watching = client.watch("etl", 424242, (e) => events.push(e));
+                const last = await watching.done;
+                return { events: events.map((e) => [e.type, e.error.status, e.error.code]),
+                         last: last.type };
+            }"""
+        )
+    assert got == {"events": [["error", 404, "RUN_NOT_FOUND"]], "last": "error"}

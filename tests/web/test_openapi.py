@@ -89,8 +89,17 @@ def test_each_job_has_its_own_run_operation_typed_by_its_parameters(document):
     assert schema["required"] == ["params"]
     assert schema["additionalProperties"] is False
     params = resolve(document, schema["properties"]["params"])
-    assert params["properties"]["run_date"] == {"type": "string", "format": "date"}
-    assert params["properties"]["env"] == {"enum": ["dev", "prod"], "default": "dev"}
+    # Each `description` of the config is published with its parameter (the form's help text).
+    assert params["properties"]["run_date"] == {
+        "type": "string",
+        "format": "date",
+        "description": "The day of sales to load",
+    }
+    assert params["properties"]["env"] == {
+        "enum": ["dev", "prod"],
+        "default": "dev",
+        "description": "Where to write",
+    }
     assert params["required"] == ["run_date"]
 
 
@@ -148,8 +157,17 @@ def test_a_pattern_and_bounds_are_published_as_configured(document):
     params = resolve(
         document, body["content"]["application/json"]["schema"]["properties"]["params"]
     )
-    assert params["properties"]["table"] == {"type": "string", "pattern": "^[a-z_]+$"}
-    assert params["properties"]["limit"] == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert params["properties"]["table"] == {
+        "type": "string",
+        "pattern": "^[a-z_]+$",
+        "description": "Lower-case letters and underscores, e.g. sales_orders",
+    }
+    assert params["properties"]["limit"] == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 1000,
+        "description": "At most this many rows",
+    }
 
 
 def parameters(operation: dict[str, Any]) -> dict[tuple[str, str], dict[str, Any]]:

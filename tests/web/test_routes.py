@@ -137,6 +137,28 @@ async def test_get_run_returns_every_upstream_field(client, upstream):
     assert response.json() == run
 
 
+async def test_get_run_with_history_reads_it_fresh_from_databricks(client, upstream):
+    history = [{"type": "ORIGINAL", "start_time": 1}, {"type": "REPAIR", "id": 42}]
+    with_history = upstream.get(
+        "/runs/get", params={"run_id": "555", "include_history": "true"}
+    ).respond(json=make_run(555, repair_history=history))
+    plain = upstream.get("/runs/get", params={"run_id": "555"}).respond(json=make_run(555))
+    await client.get("/api/jobs/etl/runs/555")  # cached: the history is not in it
+    first = await client.get("/api/jobs/etl/runs/555", params={"include_history": "true"})
+    again = await client.get("/api/jobs/etl/runs/555", params={"include_history": "true"})
+    assert first.json()["repair_history"] == again.json()["repair_history"] == history
+    assert (plain.call_count, with_history.call_count) == (1, 2)
+
+
+async def test_get_run_with_history_of_another_jobs_run_is_404(client, upstream):
+    other = make_run(555, job_id=JOB_IDS["other"], repair_history=[])
+    upstream.get("/runs/get", params={"run_id": "555", "include_history": "true"}).respond(
+        json=other
+    )
+    response = await client.get("/api/jobs/etl/runs/555?include_history=true")
+    assert (response.status_code, response.json()["code"]) == (404, "RUN_NOT_FOUND")
+
+
 async def test_get_run_of_other_job_is_404_like_a_missing_run(client, upstream):
     upstream.get("/runs/get", params={"run_id": "555"}).respond(
         json=make_run(555, job_id=JOB_IDS["other"])
@@ -198,6 +220,22 @@ async def test_each_listed_run_has_its_result_on_top(client, upstream):
         (3, None),
         (2, "CANCELED"),
     ]
+
+
+async def test_runs_with_expand_tasks_have_their_tasks_and_a_cache_entry_of_their_own(
+    client, upstream
+):
+    expanded = make_run(3, state="TERMINATED", result="FAILED", tasks=[make_task("a", 9)])
+    with_tasks = upstream.get("/runs/list", params={"expand_tasks": "true"}).respond(
+        json={"runs": [expanded], "has_more": False}
+    )
+    plain = upstream.get("/runs/list").respond(json={"runs": [make_run(3)], "has_more": False})
+    bare = await client.get("/api/jobs/etl/runs")
+    full = await client.get("/api/jobs/etl/runs", params={"expand_tasks": "true"})
+    assert "tasks" not in bare.json()["runs"][0]
+    assert full.json()["runs"][0]["tasks"] == [make_task("a", 9)]
+    assert (plain.call_count, with_tasks.call_count) == (1, 1)
+    assert "expand_tasks" not in plain.calls.last.request.url.params
 
 
 async def test_status_without_runs_is_null(client, upstream):

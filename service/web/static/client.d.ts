@@ -43,7 +43,20 @@ export interface Run {
   run_page_url: string;
   creator_user_name?: string;
   tasks?: TaskRun[];
+  /** With `run(key, id, {history: true})`: the original run and each repair. */
+  repair_history?: RepairHistoryItem[];
   result: Result;
+  [field: string]: unknown;
+}
+
+export interface RepairHistoryItem {
+  type: "ORIGINAL" | "REPAIR";
+  /** A repair's id (the original has none). */
+  id?: number;
+  start_time: number;
+  end_time: number;
+  state: { life_cycle_state: LifeCycleState; result_state?: string; state_message?: string };
+  task_run_ids?: number[];
   [field: string]: unknown;
 }
 
@@ -65,6 +78,11 @@ export interface Job {
   runAs: "service_principal" | "user";
   params: JsonSchema | null;
   canRun: boolean;
+  /** With `jobs({describe: true})`, when Databricks' definition of the job could be read. */
+  name?: string | null;
+  description?: string | null;
+  /** The job's task keys, in its order. */
+  tasks?: string[];
 }
 
 export interface JsonSchema {
@@ -156,14 +174,19 @@ export interface ClientOptions {
   retryDelayMs?: number;
   /** fetch's credentials mode (default "same-origin"); "include" for cookies to another origin. */
   credentials?: RequestCredentials;
-  /** Headers added to every fetch (EventSource cannot send headers). */
+  /** Headers added to every request, streams included (e.g. `Authorization: Bearer <key>`). */
   headers?: Record<string, string>;
+  /**
+   * How `watch` reads a run's events: "fetch" (sends `headers`; a refusal is an error event) or
+   * "eventsource". Default: "fetch" when `headers` are given or there is no EventSource.
+   */
+  stream?: "fetch" | "eventsource";
   fetch?: typeof fetch;
   EventSource?: typeof EventSource;
 }
 
 export interface Client {
-  jobs(options?: Signal): Promise<Job[]>;
+  jobs(options?: { describe?: boolean } & Signal): Promise<Job[]>;
   trigger(
     key: string,
     params?: Record<string, unknown>,
@@ -190,8 +213,9 @@ export interface Client {
   ): Watch;
   job(key: string, options?: Signal): Promise<Record<string, unknown>>;
   status(key: string, options?: Signal): Promise<Status>;
-  runs(key: string, options?: { limit?: number } & Signal): Promise<Run[]>;
-  run(key: string, runId: number, options?: Signal): Promise<Run>;
+  /** The latest runs; with `tasks`, each with its task runs. */
+  runs(key: string, options?: { limit?: number; tasks?: boolean } & Signal): Promise<Run[]>;
+  run(key: string, runId: number, options?: { history?: boolean } & Signal): Promise<Run>;
   output(key: string, runId: number, options?: Signal): Promise<Output>;
   cancel(key: string, runId: number, options?: Signal): Promise<void>;
   /** Cancel every active run of the job. */

@@ -61,8 +61,10 @@ const NO_BODY = new Set([204, 205]);
  * A client. Options: `baseUrl` (default: paths relative to the page), `retries` (extra attempts
  * of a trigger whose outcome is unknown, default 3), `retryDelayMs` (first backoff, doubled each
  * time, at most 8 s; a Retry-After header wins), `credentials` (fetch's; "include" also makes
- * EventSource send cookies to another origin), `headers` (added to every fetch; EventSource
- * cannot send headers), `fetch` and `EventSource` (to replace them).
+ * EventSource send cookies to another origin), `headers` (added to every request, streams
+ * too), `stream` ("fetch" or "eventsource": how `watch` reads a run's events; "fetch" when
+ * `headers` are given, as EventSource cannot send headers, or there is no EventSource),
+ * `fetch` and `EventSource` (to replace them).
  */
 export function createClient(options = {}) {
   const base = (options.baseUrl ?? "").replace(/\/+$/, "");
@@ -72,6 +74,8 @@ export function createClient(options = {}) {
   const retryDelayMs = options.retryDelayMs ?? 500;
   const credentials = options.credentials ?? "same-origin";
   const headers = options.headers ?? {};
+  const streamWith =
+    options.stream ?? (Object.keys(headers).length || !Source ? "fetch" : "eventsource");
 
   const url = (...parts) => {
     const path = ["api", "jobs", ...parts.map((p) => encodeURIComponent(String(p)))].join("/");
@@ -92,9 +96,13 @@ export function createClient(options = {}) {
 
   const get = (target, signal) => call("GET", target, { signal });
 
-  /** Every job the caller may view: `{key, taskType, configured, runAs, params, canRun}`. */
-  async function jobs({ signal } = {}) {
-    const reply = await get(url(), signal);
+  /**
+   * Every job the caller may view: `{key, taskType, configured, runAs, params, canRun}`; with
+   * `describe`, also `name`, `description` and `tasks` (task keys) as Databricks has them, for
+   * each job whose definition could be read.
+   */
+  async function jobs({ describe = false, signal } = {}) {
+    const reply = await get(describe ? `${url()}?describe=true` : url(), signal);
     return reply.jobs.map((job) => ({ ...job, canRun: canRun(job) }));
   }
 
@@ -171,15 +179,16 @@ export function createClient(options = {}) {
   /**
    * Follow a run live: `onEvent` gets `{type: "update", id, status, result, timestamp, run}` for
    * each change, then stops after the final one; or `{type: "error", error}` once (a JobsError,
-   * e.g. WAIT_TIMEOUT or RUN_NOT_FOUND) and stops. The browser reconnects by itself after a drop,
+   * e.g. WAIT_TIMEOUT or RUN_NOT_FOUND) and stops. After a drop it reconnects by itself,
    * resuming after the last event it saw (Last-Event-ID); `lastEventId` resumes a watch from an
    * earlier page. Returns `{close(), lastEventId, done}`; `done` resolves with the last event.
+   * With EventSource a refused stream just ends (`done` gives the last event, or null); read
+   * with fetch, a refusal is an `error` event (a 429 or 503 is tried again after Retry-After).
    */
   function watch(key, runId, onEvent, { lastEventId } = {}) {
-    let target = url(key, "runs", runId, "events");
-    if (lastEventId) target += `?lastEventId=${encodeURIComponent(lastEventId)}`;
-    const source = new Source(target, { withCredentials: credentials === "include" });
+    const target = url(key, "runs", runId, "events");
     let last = null;
+    let stop = () => {};
     let settle;
     const done = new Promise((resolve) => {
       settle = resolve;
@@ -188,7 +197,7 @@ export function createClient(options = {}) {
       lastEventId: lastEventId ?? null,
       done,
       close() {
-        source.close();
+        stop();
         settle(last);
       },
     };
@@ -202,23 +211,75 @@ export function createClient(options = {}) {
         }
       }
     };
-    source.addEventListener("message", (message) => {
-      const data = JSON.parse(message.data);
-      handle.lastEventId = message.lastEventId || handle.lastEventId;
-      emit({ type: "update", id: message.lastEventId, ...data, result: resultOf(data) });
-    });
-    source.addEventListener("error", (message) => {
-      if (typeof message.data === "string") {
-        // The service's `event: error`: the same body as an HTTP error; the watch is over.
-        const body = JSON.parse(message.data);
+    const stream = {
+      message(data, id) {
+        const body = JSON.parse(data);
+        handle.lastEventId = id || handle.lastEventId;
+        emit({ type: "update", id, ...body, result: resultOf(body) });
+      },
+      // The service's `event: error`: the same body as an HTTP error; the watch is over.
+      error(data) {
+        const body = JSON.parse(data);
         emit({ type: "error", error: new JobsError(0, body.code, body.error, body) });
-      } else if (source.readyState === Source.CLOSED) {
-        // Refused (4xx), or 204: the client has the final event already. Nothing more comes.
-        handle.close();
-      }
+      },
+      refused: (error) => emit({ type: "error", error }),
+      ended: () => handle.close(),
+      lastEventId: () => handle.lastEventId,
+    };
+    stop = streamWith === "fetch" ? fetchStream(target, stream) : sourceStream(target, stream);
+    return handle;
+  }
+
+  // A run's events through EventSource: the browser reconnects with Last-Event-ID by itself.
+  function sourceStream(target, stream) {
+    const first = stream.lastEventId();
+    const resumed = first ? `${target}?lastEventId=${encodeURIComponent(first)}` : target;
+    const source = new Source(resumed, { withCredentials: credentials === "include" });
+    source.addEventListener("message", (message) => stream.message(message.data, message.lastEventId));
+    source.addEventListener("error", (message) => {
+      if (typeof message.data === "string") stream.error(message.data);
+      // Refused (4xx), or 204: the client has the final event already. Nothing more comes.
+      else if (source.readyState === Source.CLOSED) stream.ended();
       // Otherwise the connection dropped and the browser is reconnecting with Last-Event-ID.
     });
-    return handle;
+    return () => source.close();
+  }
+
+  // A run's events through fetch, which sends `headers` (an API key): reconnects after a drop
+  // with Last-Event-ID, as EventSource would, waiting the stream's `retry` (1 s unless told).
+  function fetchStream(target, stream) {
+    const controller = new AbortController();
+    const signal = controller.signal;
+    let retryMs = 1000;
+    const read = async () => {
+      while (!signal.aborted) {
+        const sent = { ...headers, Accept: "text/event-stream" };
+        const resumeAfter = stream.lastEventId();
+        if (resumeAfter) sent["Last-Event-ID"] = resumeAfter;
+        let wait = retryMs;
+        try {
+          const response = await fetchImpl(target, { method: "GET", credentials, headers: sent, signal, cache: "no-store" });
+          if (response.status === 204) return stream.ended();
+          if (!response.ok) {
+            const error = await errorFrom(response);
+            if (!AGAIN.has(response.status)) return stream.refused(error);
+            wait = error.retryAfter != null ? error.retryAfter * 1000 : wait;
+          } else {
+            await readEvents(response.body, signal, (event) => {
+              if (event.retry >= 0) retryMs = event.retry;
+              if (event.data === null) return;
+              if (event.type === "message") stream.message(event.data, event.id ?? stream.lastEventId());
+              else if (event.type === "error") stream.error(event.data);
+            });
+          }
+        } catch {
+          // The connection failed or dropped (or close() aborted it): try again unless closed.
+        }
+        if (!signal.aborted) await sleep(wait, signal).catch(() => {});
+      }
+    };
+    read();
+    return () => controller.abort();
   }
 
   return {
@@ -234,14 +295,17 @@ export function createClient(options = {}) {
       const reply = await get(url(key, "status"), signal);
       return { ...reply, result: resultOf(reply) };
     },
-    /** The latest runs, newest first (1-100, default 20), each with `result`. */
-    runs: async (key, { limit = 20, signal } = {}) => {
-      const reply = await get(`${url(key, "runs")}?limit=${limit}`, signal);
+    /** The latest runs, newest first (1-100, default 20), each with `result`; `tasks`: with
+     * each run's task runs. */
+    runs: async (key, { limit = 20, tasks = false, signal } = {}) => {
+      const expand = tasks ? "&expand_tasks=true" : "";
+      const reply = await get(`${url(key, "runs")}?limit=${limit}${expand}`, signal);
       return reply.runs.map((run) => ({ ...run, result: resultOf(run) }));
     },
-    /** One run, with `result`. */
-    run: async (key, runId, { signal } = {}) => {
-      const run = await get(url(key, "runs", runId), signal);
+    /** One run, with `result`; with `history`, its `repair_history` too (read fresh). */
+    run: async (key, runId, { history = false, signal } = {}) => {
+      const target = url(key, "runs", runId);
+      const run = await get(history ? `${target}?include_history=true` : target, signal);
       return { ...run, result: resultOf(run) };
     },
     /** A one-task run's output, or `{tasks: [{task_key, run_id, output}]}`. */
@@ -264,6 +328,44 @@ export function createClient(options = {}) {
       return reply.runs.map((run) => ({ ...run, result: resultOf(run) }));
     },
   };
+}
+
+// Statuses after which a stream read with fetch is tried again (after Retry-After).
+const AGAIN = new Set([429, 503]);
+
+/**
+ * Calls `onEvent({type, data, id, retry})` for each event of a text/event-stream body, as the
+ * HTML standard parses them: `data` lines joined by newlines (null when none), `type` "message"
+ * unless an `event` line names it, comment lines skipped. Returns when the body ends.
+ */
+async function readEvents(body, signal, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  signal.addEventListener("abort", () => reader.cancel().catch(() => {}));
+  let buffer = "";
+  let event = { type: "message", data: null, id: undefined, retry: -1 };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) return;
+    buffer += value;
+    const lines = buffer.split("\n");
+    buffer = lines.pop();
+    for (const raw of lines) {
+      const line = raw.endsWith("\r") ? raw.slice(0, -1) : raw;
+      if (line === "") {
+        onEvent(event);
+        event = { type: "message", data: null, id: undefined, retry: -1 };
+        continue;
+      }
+      const colon = line.indexOf(":");
+      if (colon === 0) continue;
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const text = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "data") event.data = event.data === null ? text : `${event.data}\n${text}`;
+      else if (field === "event") event.type = text;
+      else if (field === "id") event.id = text;
+      else if (field === "retry" && /^\d+$/.test(text)) event.retry = Number(text);
+    }
+  }
 }
 
 async function errorFrom(response) {

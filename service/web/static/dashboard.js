@@ -1,23 +1,29 @@
-/** The dashboard: every job the caller may view, its form, its recent runs, and the run view. */
+/** The dashboard: the jobs the caller may view, the runs of all of them, and one run's view. */
 
-import { createClient, isFinal, resultOf } from "./client.js";
-import { recentRunsChart, runDuration } from "./charts.js";
-import { duration, h } from "./dom.js";
-import { runForm } from "./form.js";
+import { askForKey, forgetKey, keyHeaders, storedKey } from "./api-key.js";
+import { createClient, isFinal } from "./client.js";
+import { h } from "./dom.js";
+import { JobCard } from "./job-card.js";
 import { RunView } from "./run-view.js";
+import { RunsView } from "./runs-view.js";
 
-const REFRESH_MS = 5000; // the latest runs of every job, while the page is visible
-const client = createClient();
+const REFRESH_MS = 5000; // what is on show, while the page is visible
 const cards = new Map();
 
-/** `#run=<key>/<runId>`: the run on view, kept in the URL so a reload resumes it. */
-function runInHash() {
-  const match = /^#run=([^/]+)\/(\d+)$/.exec(location.hash);
-  return match ? { key: decodeURIComponent(match[1]), runId: Number(match[2]) } : null;
-}
+// Streams are read with fetch, which sends the API key's header (EventSource cannot): the page
+// works the same in every access mode.
+const clientWith = (key) => createClient({ headers: keyHeaders(key), stream: "fetch" });
 
-function showRun(key, runId) {
-  location.hash = `run=${encodeURIComponent(key)}/${runId}`;
+/**
+ * Where the page is, from its URL fragment: `#run=<key>/<runId>` (a run, over the jobs),
+ * `#runs` or `#runs=<filter>` (all runs), else the jobs. Kept in the URL so a reload stays.
+ */
+function route() {
+  const run = /^#run=([^/]+)\/(\d+)$/.exec(location.hash);
+  if (run) return { view: "run", key: decodeURIComponent(run[1]), runId: Number(run[2]) };
+  const runs = /^#runs(?:=(\w+))?$/.exec(location.hash);
+  if (runs) return { view: "runs", filter: runs[1] ?? "all" };
+  return { view: "jobs" };
 }
 
 function notice(message) {
@@ -26,118 +32,106 @@ function notice(message) {
   element.hidden = !message;
 }
 
-/** One job's section: its header, latest run, chart, form and history. */
-function jobCard(job, index) {
-  const titleId = `job-${index}`;
-  const latest = h("span", { class: "state" }, "—");
-  const latestResult = h("span", { class: "result" });
-  const chart = h("div", { class: "chart-box" });
-  const history = h("tbody");
-  let form = null;
-  if (!job.configured) {
-    form = h("p", { class: "muted" }, "Not configured: no job id for this key.");
-  } else if (job.canRun) {
-    form = runForm(job, async (params) => {
-      const { runId } = await client.trigger(job.key, params);
-      showRun(job.key, runId);
-      refresh(job.key);
-    }).element;
-  } else {
-    form = h("p", { class: "muted" }, "You may view this job but not run it.");
-  }
-  const element = h("section", { class: "job", "aria-labelledby": titleId, "data-job": job.key },
-    h("header", {}, h("h2", { id: titleId }, job.key), h("span", { class: "tag" }, job.taskType),
-      job.runAs === "user" ? h("span", { class: "tag" }, "runs as you") : null),
-    h("p", { class: "latest" }, "Latest run: ", latest, " ", latestResult),
-    chart, form,
-    h("details", { class: "history" }, h("summary", {}, "Run history"),
-      h("table", {}, h("thead", {}, h("tr", {}, ["Run", "Start", "Duration", "Result", "By"].map((t) => h("th", { scope: "col" }, t)))), history)));
-  return { job, element, latest, latestResult, chart, history, latestRunId: null };
-}
-
-function showLatest(card, status, result) {
-  card.latest.textContent = status ?? "never run";
-  card.latest.className = status ? `state state-${status}` : "state";
-  card.latestResult.textContent = result ?? "";
-  card.latestResult.className = result ? `result result-${result}` : "result";
-}
-
-/** A start time: the time of day for today's runs, else the date. */
-function started(ms) {
-  if (!ms) return "—";
-  const when = new Date(ms);
-  const today = when.toDateString() === new Date().toDateString();
-  return today ? when.toLocaleTimeString() : when.toLocaleDateString();
-}
-
-function showRuns(card, runs) {
-  const now = Date.now();
-  card.chart.replaceChildren(recentRunsChart(card.job.key, runs, now));
-  card.history.replaceChildren(...runs.map((run) => {
-    const state = run.state?.life_cycle_state;
-    return h("tr", { "data-run-id": run.run_id },
-      h("td", {}, h("a", { href: `#run=${encodeURIComponent(card.job.key)}/${run.run_id}` }, String(run.run_id))),
-      h("td", { title: run.start_time ? new Date(run.start_time).toString() : false }, started(run.start_time)),
-      h("td", {}, duration(runDuration(run, now))),
-      h("td", { class: `result result-${resultOf(run) ?? ""}` }, resultOf(run) ?? state ?? "—"),
-      h("td", {}, run.creator_user_name ?? "—"));
-  }));
-  const newest = runs[0];
-  if (newest) {
-    card.latestRunId = newest.run_id;
-    showLatest(card, newest.state?.life_cycle_state, resultOf(newest));
-  } else {
-    showLatest(card, null, null);
-  }
-}
-
-async function refresh(key) {
-  const card = cards.get(key);
-  if (!card || !card.job.configured) return;
+/** The jobs, once the service has taken this tab's key (asked for in token mode). */
+async function signIn(container) {
+  let key = storedKey();
+  let client = clientWith(key);
   try {
-    showRuns(card, await client.runs(key, { limit: 20 }));
+    return { client, key, jobs: await client.jobs({ describe: true }) };
   } catch (error) {
-    showLatest(card, `unavailable (${error.code})`, null);
+    if (error.status !== 401) throw error;
   }
+  const refused = key !== null;
+  forgetKey();
+  container.removeAttribute("aria-busy");
+  const chosen = await askForKey(container, (candidate) => {
+    client = clientWith(candidate);
+    return client.jobs({ describe: true });
+  }, { refused });
+  key = chosen.key;
+  return { client, key, jobs: chosen.value };
 }
 
-function refreshAll() {
-  if (document.hidden) return;
-  for (const key of cards.keys()) refresh(key);
+function signOutButton() {
+  const button = h("button", { type: "button", class: "small", onclick: () => {
+    forgetKey();
+    location.reload();
+  } }, "Forget the API key");
+  document.getElementById("account").replaceChildren(button);
 }
 
 async function start() {
   const container = document.getElementById("jobs");
-  const view = new RunView(document.getElementById("run-view"), client, (key, event) => {
-    const card = cards.get(key);
-    if (card && (card.latestRunId == null || event.run.run_id >= card.latestRunId)) {
-      showLatest(card, event.status, event.result);
-    }
-    if (isFinal(event.status)) refresh(key);
-  });
-  let jobs;
+  let signedIn;
   try {
-    jobs = await client.jobs();
+    signedIn = await signIn(container);
   } catch (error) {
     notice(`Could not load the jobs: ${error.message} (${error.code})`);
     container.replaceChildren();
     container.removeAttribute("aria-busy");
     return;
   }
+  const { client, key, jobs } = signedIn;
+  if (key) signOutButton();
+  const jobsView = document.getElementById("jobs-view");
+  const show = (jobKey, runId) => {
+    location.hash = `run=${encodeURIComponent(jobKey)}/${runId}`;
+  };
+  let returnTo = "";
+  const runView = new RunView(document.getElementById("run-view"), client, {
+    jobOf: (jobKey) => cards.get(jobKey)?.job,
+    onUpdate: (jobKey, event) => {
+      cards.get(jobKey)?.update(event);
+      if (isFinal(event.status)) cards.get(jobKey)?.refresh();
+    },
+    show,
+    close: () => {
+      location.hash = returnTo;
+    },
+  });
+  const runsView = new RunsView(document.getElementById("runs-view"), client, (filter) => {
+    location.hash = filter === "all" ? "runs" : `runs=${filter}`;
+  });
   container.replaceChildren(...jobs.map((job, i) => {
-    const card = jobCard(job, i);
+    const card = new JobCard(job, i, client, (runId) => {
+      show(job.key, runId);
+      card.refresh();
+    });
     cards.set(job.key, card);
     return card.element;
   }));
   container.removeAttribute("aria-busy");
   if (!jobs.length) container.append(h("p", { class: "muted" }, "No jobs you may view."));
+
+  let last = { view: null };
   const follow = () => {
-    const wanted = runInHash();
-    if (!wanted) view.close();
-    else if (wanted.key !== view.key || wanted.runId !== view.runId || view.root.hidden) view.open(wanted.key, wanted.runId);
+    const where = route();
+    for (const link of document.querySelectorAll("nav.views a")) {
+      const current = link.dataset.view === (where.view === "runs" ? "runs" : "jobs");
+      if (current) link.setAttribute("aria-current", "page");
+      else link.removeAttribute("aria-current");
+    }
+    if (where.view === "run") {
+      if (last.view !== "run") returnTo = last.view === "runs" ? `runs${last.filter === "all" ? "" : `=${last.filter}`}` : "";
+      runsView.close();
+      jobsView.hidden = false;
+      if (where.key !== runView.key || where.runId !== runView.runId || runView.root.hidden) runView.open(where.key, where.runId);
+    } else {
+      runView.close();
+      runView.key = null;
+      jobsView.hidden = where.view === "runs";
+      if (where.view === "runs") runsView.open(where.filter);
+      else runsView.close();
+    }
+    last = where;
   };
   addEventListener("hashchange", follow);
   follow();
+  const refreshAll = () => {
+    if (document.hidden) return;
+    if (!jobsView.hidden) for (const card of cards.values()) card.refresh();
+    runsView.refresh();
+  };
   refreshAll();
   setInterval(refreshAll, REFRESH_MS);
   document.addEventListener("visibilitychange", refreshAll);

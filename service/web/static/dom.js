@@ -49,10 +49,3 @@ export function duration(ms) {
   if (minutes < 60) return `${minutes} min ${String(Math.floor(seconds % 60)).padStart(2, "0")} s`;
   return `${Math.floor(minutes / 60)} h ${String(minutes % 60).padStart(2, "0")} min`;
 }
-
-/** The CSS classes that colour a run or task by its outcome, or its state while it has none. */
-export function outcomeClasses(state, result) {
-  return [result ? `result-${result}` : null, state ? `state-${state}` : null]
-    .filter(Boolean)
-    .join(" ");
-}

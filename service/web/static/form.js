@@ -13,13 +13,37 @@ function kindOf(schema) {
   return "text";
 }
 
-/** One parameter: its labelled input(s), its error line, and how to read its value. */
+/**
+ * The help line of a parameter, in words: its `description` from the config, else what its
+ * schema asks for (a range, a pattern); null when there is nothing to say.
+ */
+function helpText(schema) {
+  const { minimum: low, maximum: high } = schema;
+  let range = null;
+  if (low !== undefined && high !== undefined) range = `From ${low} to ${high}.`;
+  else if (low !== undefined) range = `At least ${low}.`;
+  else if (high !== undefined) range = `At most ${high}.`;
+  const sentence = (text) => (/[.!?]$/.test(text) ? text : `${text}.`);
+  const parts = [schema.description ? sentence(schema.description) : null, range];
+  if (!schema.description && schema.pattern) parts.push(`Must match the pattern ${schema.pattern}`);
+  const text = parts.filter(Boolean).join(" ");
+  return text || null;
+}
+
+function helpLine(id, schema) {
+  const text = helpText(schema);
+  return text ? h("p", { class: "help", id: `${id}-help` }, text) : null;
+}
+
+/** One parameter: its labelled input(s), its help and error lines, and how to read its value. */
 function field(prefix, name, schema, required) {
   const id = `${prefix}-${name}`;
   const errorId = `${id}-error`;
   const error = h("p", { class: "field-error", id: errorId, "aria-live": "polite" });
+  const help = helpLine(id, schema);
+  const describedBy = help ? `${help.id} ${errorId}` : errorId;
   const mark = required ? h("span", { class: "required", "aria-hidden": "true", title: "required" }, "*") : null;
-  const common = { id, name, "aria-describedby": errorId, required, "aria-required": required ? "true" : false };
+  const common = { id, name, "aria-describedby": describedBy, required, "aria-required": required ? "true" : false };
   const kind = kindOf(schema);
   let control;
   let read;
@@ -35,12 +59,11 @@ function field(prefix, name, schema, required) {
     control = h("input", { ...common, required: false, "aria-required": false, type: "checkbox", checked: schema.default === true });
     read = () => control.checked;
   } else if (kind === "list") {
-    return listField(id, name, schema, required, mark, error);
+    return listField(id, name, schema, required, mark, error, help);
   } else {
     const type = { date: "date", number: "number" }[kind] ?? "text";
     const attrs = { ...common, type, value: schema.default ?? "" };
     if (kind === "number") Object.assign(attrs, { step: schema.type === "integer" ? 1 : "any", min: schema.minimum, max: schema.maximum, inputmode: "numeric" });
-    if (schema.pattern) attrs.placeholder = schema.pattern;
     control = h("input", attrs);
     read = () => {
       const raw = control.value;
@@ -51,16 +74,16 @@ function field(prefix, name, schema, required) {
     };
   }
   const label = h("label", { for: id }, name, mark);
-  return { name, element: h("div", { class: "field" }, label, control, error), read, error, controls: () => [control] };
+  return { name, element: h("div", { class: "field" }, label, control, help, error), read, error, controls: () => [control] };
 }
 
 /** A list parameter: one text input per item ("args 1", "args 2"), with add and remove. */
-function listField(id, name, schema, required, mark, error) {
+function listField(id, name, schema, required, mark, error, help) {
   const items = h("div", { class: "list-items" });
   const renumber = () =>
     items.querySelectorAll("input").forEach((input, i) => input.setAttribute("aria-label", `${name} ${i + 1}`));
   const add = (value = "") => {
-    const input = h("input", { type: "text", value, "aria-describedby": error.id });
+    const input = h("input", { type: "text", value, "aria-describedby": help ? `${help.id} ${error.id}` : error.id });
     const row = h("div", { class: "list-item" }, input,
       h("button", { type: "button", class: "small", "aria-label": `Remove ${name} item`,
         onclick: () => { row.remove(); renumber(); } }, "×"));
@@ -78,7 +101,7 @@ function listField(id, name, schema, required, mark, error) {
     return values.length || required ? values : undefined;
   };
   const legend = h("span", { class: "legend", id: legendId }, name, mark);
-  return { name, element: h("div", { class: "field" }, legend, group, error), read, error, controls };
+  return { name, element: h("div", { class: "field" }, legend, group, help, error), read, error, controls };
 }
 
 /** A form for free parameters (a job without a schema): one JSON object. */
