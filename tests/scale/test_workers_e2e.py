@@ -6,6 +6,7 @@ import asyncio
 import os
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -20,6 +21,16 @@ pytestmark = pytest.mark.looptime(False)
 
 def children(pid: int) -> list[int]:
     return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+
+
+async def listening(parent: Any, pids: list[int]) -> None:
+    """Until each of `pids` has logged that it serves (within 20 s)."""
+    for _ in range(400):
+        said = {line.get("pid") for line in parent.lines if line.get("event") == "serve.listening"}
+        if set(pids) <= said:
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"workers {pids} never said serve.listening")
 
 
 def alive(pid: int) -> bool:
@@ -84,12 +95,14 @@ async def test_a_worker_that_dies_is_replaced(tmp_path, redis_server):
         replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
     ):
         first = children(parent.process.pid)
+        await listening(parent, first)  # both: the port answers as soon as one worker does
         os.kill(first[0], signal.SIGKILL)
         for _ in range(200):
             now = children(parent.process.pid)
             if len(now) == 2 and first[0] not in now:
                 break
             await asyncio.sleep(0.05)
+        await listening(parent, now)
         run_id = await trigger(parent.url)
         exited = [line for line in parent.lines if line.get("event") == "serve.worker_exited"]
     assert len(now) == 2
