@@ -149,3 +149,15 @@ async def test_mounted_at_the_root_after_your_routes_it_serves_appkits_paths(ups
         jobs = await client.get("/api/jobs")
     assert home_page.text == "mine"  # your routes first: the sidecar's dashboard is shadowed
     assert jobs.status_code == 200
+
+
+async def test_a_rerun_below_the_mount_point_says_where_to_watch_it_there(upstream):
+    upstream.get("/runs/get").respond(
+        json=make_run(7, state="TERMINATED", result="FAILED", job_id=JOB_IDS["etl"])
+    )
+    upstream.post("/run-now").respond(json={"run_id": 8})
+    sidecar = mountable(make_settings(), upstream=transport(upstream))
+    async with with_lifespan(parent(sidecar)) as (_, client):
+        rerun = await client.post("/jobs/api/jobs/etl/runs/7/rerun")
+    assert rerun.status_code == 200
+    assert rerun.json() == {"runId": 8, "watchUrl": "/jobs/api/jobs/etl/runs/8/events"}

@@ -40,7 +40,6 @@ from service.web.replies import (
     AllRunsReply,
     RepairStarted,
     RerunStarted,
-    StreamStarted,
 )
 from service.web.route_doc import (
     JOB_ERRORS,
@@ -63,7 +62,10 @@ from service.web.routes import (
     parse_limit,
     refuse_when_draining,
     run_call,
+    run_started,
     services,
+    start_run,
+    watch_url,
 )
 
 _STREAM = Query(
@@ -87,10 +89,6 @@ REPAIR_BODY = {
         "description": "Run every task that depends on those again too",
     },
 }
-
-
-def watch_url(request: Request, job: JobSettings, run_id: int) -> str:
-    return str(request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id)))
 
 
 @documented(
@@ -188,30 +186,18 @@ async def rerun_run(request: Request) -> Response | ASGIApp:
     refuse_when_draining(svc)
     fields = rerun_fields(await svc.ops.get_run(job, identity, run_id))
     audit.note_params(fields)
-    if not stream:
-        new_run = await _start(svc, job, identity, fields, request)
-        return json_response(RerunStarted(new_run, watch_url(request, job, new_run)))
-    with svc.caller_streams.admit(request) as place, svc.gauge.admit():
-        new_run = await _start(svc, job, identity, fields, request)
-        if svc.hub.closed:
-            return json_response(RerunStarted(new_run, watch_url(request, job, new_run)))
-        following = await svc.follow_new_run(job, identity, new_run)
-        started = StreamStarted(runId=new_run, watchUrl=watch_url(request, job, new_run))
-        prelude = json_frame(started, event="run", event_id=following.start_id)
-        return place.hold(event_stream(svc, following, prelude=prelude))
 
+    def reply(new_run: int) -> RerunStarted:
+        return RerunStarted(new_run, watch_url(request, job, new_run))
 
-async def _start(
-    svc: Services, job: JobSettings, identity: Identity, fields: dict[str, object], request: Request
-) -> int:
-    key = request.headers.get("idempotency-key")
-    return await svc.ops.run_now(
+    return await run_started(
+        request,
+        svc,
         job,
         identity,
-        fields,
-        idempotency_key=key,
-        caller=caller_of(request),
-        admit=partial(svc.limits.admit_trigger, request, job.key),
+        partial(start_run, svc, job, identity, fields, request),
+        stream=stream,
+        reply=reply,
     )
 
 

@@ -246,33 +246,59 @@ async def run_job(request: Request) -> Response | ASGIApp:
     svc, job, identity = await job_call(request, trigger=True)
     stream = parse_flag("stream", request.query_params.get("stream"))
     refuse_when_draining(svc)
-    if not stream:
-        return json_response(RunStarted(runId=await _trigger(svc, job, identity, request)))
-    with svc.caller_streams.admit(request) as place, svc.gauge.admit():
-        run_id = await _trigger(svc, job, identity, request)
-        if svc.hub.closed:
-            # Shutting down since the trigger: the run exists, so say which it is, not 503.
-            return json_response(RunStarted(runId=run_id))
-        # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
-        following = await svc.follow_new_run(job, identity, run_id)
-        watch_url = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
-        started = StreamStarted(runId=run_id, watchUrl=mounted(request.scope, watch_url))
-        prelude = json_frame(started, event="run", event_id=following.start_id)
-        return place.hold(event_stream(svc, following, prelude=prelude))
+
+    async def start() -> int:
+        fields = svc.ops.prepare_run(job, run_params(await request.body()))
+        return await start_run(svc, job, identity, fields, request)
+
+    return await run_started(request, svc, job, identity, start, stream=stream, reply=RunStarted)
 
 
-async def _trigger(svc: Services, job: JobSettings, identity: Identity, request: Request) -> int:
-    fields = svc.ops.prepare_run(job, run_params(await request.body()))
-    key = request.headers.get("idempotency-key")
+async def start_run(
+    svc: Services, job: JobSettings, identity: Identity, fields: dict[str, object], request: Request
+) -> int:
+    """run-now with `fields`, once per the request's Idempotency-Key."""
     return await svc.ops.run_now(
         job,
         identity,
         fields,
-        idempotency_key=key,
+        idempotency_key=request.headers.get("idempotency-key"),
         caller=caller_of(request),
         # Counted against `trigger` only now, as run-now is about to be sent: a 400 does not.
         admit=partial(svc.limits.admit_trigger, request, job.key),
     )
+
+
+async def run_started(
+    request: Request,
+    svc: Services,
+    job: JobSettings,
+    identity: Identity,
+    start: Callable[[], Awaitable[int]],
+    *,
+    stream: bool,
+    reply: Callable[[int], msgspec.Struct],
+) -> Response | ASGIApp:
+    """The answer to a request that starts a run: `reply(run_id)` as JSON, or with `stream` the
+    run's events until it ends (run-and-wait), after an `event: run` naming it."""
+    if not stream:
+        return json_response(reply(await start()))
+    with svc.caller_streams.admit(request) as place, svc.gauge.admit():
+        run_id = await start()
+        if svc.hub.closed:
+            # Shutting down since the trigger: the run exists, so say which it is, not 503.
+            return json_response(reply(run_id))
+        # Run-and-wait is bounded by the job's wait timeout, as AppKit's is; a watch is not.
+        following = await svc.follow_new_run(job, identity, run_id)
+        started = StreamStarted(runId=run_id, watchUrl=watch_url(request, job, run_id))
+        prelude = json_frame(started, event="run", event_id=following.start_id)
+        return place.hold(event_stream(svc, following, prelude=prelude))
+
+
+def watch_url(request: Request, job: JobSettings, run_id: int) -> str:
+    """Where a client watches the run again (below the mount point, when mounted)."""
+    path = request.app.url_path_for("watch_run", job_key=job.key, run_id=str(run_id))
+    return mounted(request.scope, str(path))
 
 
 @documented(
