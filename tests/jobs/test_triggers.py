@@ -51,7 +51,7 @@ class Workspace:
         if isinstance(failure, Exception):
             raise failure
         if failure == "hang":
-            await asyncio.sleep(10_000)
+            await asyncio.Event().wait()  # no answer, until the caller gives up
         if failure == "slow":
             await asyncio.sleep(3)
             failure = None

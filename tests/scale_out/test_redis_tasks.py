@@ -24,10 +24,10 @@ class Task:
 
     async def __call__(self) -> None:
         self.starts.append(self.clock.monotonic())
-        await asyncio.sleep(self.runs_for_s)
+        await self.clock.sleep(self.runs_for_s)
         if len(self.starts) <= self.crashes:
             raise UnicodeDecodeError("utf-8", b"\xff\xfe", 0, 1, "invalid start byte")
-        await asyncio.sleep(3600)
+        await asyncio.Event().wait()  # runs until cancelled
 
     @property
     def gaps(self) -> list[float]:
