@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING
 
 from prometheus_client import CollectorRegistry, generate_latest
@@ -60,35 +60,37 @@ class ServicesCollector(Collector):
 
 def redis_health(health: RedisHealth) -> Iterator[Metric]:
     """What went wrong with Redis short of losing the link (service/scale_out/redis_health.py)."""
-    restarts = CounterMetricFamily(
+    yield _counts(
         "sidecar_redis_task_restarts",
         "Background Redis tasks that crashed and were restarted (lease: the run went local)",
-        labels=["task"],
+        "task",
+        {task: health.restarts[task] for task in TASKS},
     )
-    for task in TASKS:
-        restarts.add_metric([task], health.restarts[task])
-    yield restarts
-    refused = CounterMetricFamily(
+    yield _counts(
         "sidecar_redis_refused",
         "Redis calls Redis refused (OutOfMemoryError at maxmemory, ...), done locally instead",
-        labels=["error"],
+        "error",
+        dict(sorted(health.refused.items())),
     )
-    for error, count in sorted(health.refused.items()):
-        refused.add_metric([error], count)
-    yield refused
-    rejected = CounterMetricFamily(
+    yield _counts(
         "sidecar_redis_rejected",
         "Values read from Redis that did not fit their schema, dropped or read as a miss",
-        labels=["what"],
+        "what",
+        dict(sorted(health.rejected.items())),
     )
-    for what, count in sorted(health.rejected.items()):
-        rejected.add_metric([what], count)
-    yield rejected
     yield GaugeMetricFamily(
         "sidecar_redis_degraded",
         "1 after a refused call or a crashed task in the last minute (see /readyz)",
         value=int(health.degraded),
     )
+
+
+def _counts(name: str, help_text: str, label: str, counts: Mapping[str, int]) -> Metric:
+    """One counter family, a sample per value of its one label."""
+    family = CounterMetricFamily(name, help_text, labels=[label])
+    for value, count in counts.items():
+        family.add_metric([value], count)
+    return family
 
 
 def registry_for(services: Services) -> CollectorRegistry:
