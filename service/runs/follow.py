@@ -101,8 +101,12 @@ async def follow(
             # A finished run may have been repaired since (a repair makes this read fresh, on
             # every replica): then its watch follows it again rather than replay its old end.
             snapshot = await ops.get_run(job, identity, run_id)
+            # A read cached while the run still ran differs too, and is no repair: only a fresh
+            # read that differs reopens the watch (else a resumed watcher gets the end twice).
             if found.changed_by(snapshot):
-                hub.reopen(found, snapshot)
+                fresh = await ops.poll(job, identity, run_id)
+                if found.changed_by(fresh):
+                    hub.reopen(found, fresh)
         watch = found
     if watch.saw_everything(last_event_id):
         return None

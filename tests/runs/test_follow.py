@@ -136,3 +136,27 @@ async def test_a_finished_run_not_repaired_is_replayed_as_it_ended():
         assert await follow_etl(svc, last_event_id=seen[-1].id) is None
     assert [e.id for e in again] == [seen[-1].id]
     assert end.reason == "done"
+
+
+async def test_a_stale_read_of_a_finished_run_does_not_reopen_it():
+    """A read cached while the run still ran (short TTL) is no repair: a watcher resuming just
+    after the end gets the final event once, not RUNNING and the end again (the soak found
+    1 session in 1,440 with its final event twice)."""
+    router = upstream_router()
+    steps = [(0, "PENDING"), (5, "RUNNING"), (10.8, "TERMINATED")]
+    router.get("/runs/get").mock(side_effect=timeline(steps))
+    settings = make_settings(poll_interval_ms=5000, cache_ttl_ms=5000)
+    async with open_services(settings, transport=transport(router)) as svc:
+        first = await follow_etl(svc, started=True)
+        seen = [await first.next(), await first.next()]  # polled at 1 s and 6 s
+        await advance(4.5)  # a read at 10.5 s, cached for 5 s: the run still runs
+        stale = await svc.ops.get_run(svc.settings.jobs["etl"], svc.service_principal, 555)
+        rest, _ = await drain(first)  # TERMINATED, polled at 11 s
+        seen += rest
+        resumed, end = await drain(await follow_etl(svc, last_event_id=seen[-2].id))
+        fresh, _ = await drain(await follow_etl(svc))
+    assert stale.run.life_cycle_state == "RUNNING"
+    assert [e.status for e in seen] == ["PENDING", "RUNNING", "TERMINATED"]
+    assert [e.id for e in resumed] == [seen[-1].id]
+    assert end.reason == "done"
+    assert [e.id for e in fresh] == [seen[-1].id]
