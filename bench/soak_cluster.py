@@ -7,12 +7,11 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from bench.procs import ROOT, TOKEN, free_port, wait_port
+from bench.procs import ROOT, TOKEN, free_port, service_python, wait_port
 
 QUIET = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL, "stdin": subprocess.DEVNULL}
 
@@ -39,7 +38,7 @@ class Emulator:
         scenario = "bench/soak_scenario.toml"
         self.popen = _spawn(
             [
-                sys.executable,
+                service_python(),
                 "-m",
                 "service",
                 "emulator",
@@ -110,7 +109,7 @@ class Replica:
         self.start()
 
     def start(self) -> None:
-        self.popen = _spawn([sys.executable, "-m", "service", "serve"], self.env)
+        self.popen = _spawn([service_python(), "-m", "service", "serve"], self.env)
         wait_port(self.port, timeout=60)
         self.generation += 1
 

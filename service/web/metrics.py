@@ -1,4 +1,6 @@
-"""Prometheus metrics, read from the live services at scrape time (no global registry)."""
+"""Prometheus metrics, read from the live services at scrape time (no global registry).
+
+Imported at the first scrape (service/web/routes.py: metrics), not at start."""
 
 from __future__ import annotations
 
@@ -13,8 +15,6 @@ from service.scale_out.redis_health import TASKS, RedisHealth
 
 if TYPE_CHECKING:
     from service.runtime import Services
-
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 class ServicesCollector(Collector):

@@ -1,5 +1,6 @@
 """Scale-out is paid for only when used: a process without REDIS_URL never imports redis-py,
-aiocache's Redis backend or uvloop (each checked in a fresh interpreter's sys.modules)."""
+aiocache's Redis backend or uvloop, nor prometheus-client before the first scrape (each
+checked in a fresh interpreter's sys.modules)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ UNUSED = (
     "uvloop",
     "service.scale_out.redis_link",
     "service.scale_out.redis_cache",
+    "prometheus_client",
 )
 
 # The app built and its lifespan run (every service opened, a request served), in a process
@@ -23,7 +25,10 @@ UNUSED = (
 SERVING = textwrap.dedent(
     """
     import asyncio, json, sys
+    from service.basics.logs import configure_logging
     from tests.factories import make_client, make_settings, upstream_router
+
+    configure_logging("warning")  # as the command line does first (service/cli.py)
 
     async def main():
         async with make_client(make_settings(), upstream_router()) as client:

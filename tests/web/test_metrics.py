@@ -5,14 +5,14 @@ from __future__ import annotations
 import httpx
 from prometheus_client.parser import text_string_to_metric_families
 
-from service.web.metrics import CONTENT_TYPE
+from service.web.routes import METRICS_TYPE
 from tests.factories import make_client, make_run, make_settings, upstream_router
 
 
 async def scrape(client: httpx.AsyncClient) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     response = await client.get("/metrics")
     assert response.status_code == 200
-    assert response.headers["content-type"] == CONTENT_TYPE
+    assert response.headers["content-type"] == METRICS_TYPE
     return {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
         for family in text_string_to_metric_families(response.text)
