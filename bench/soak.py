@@ -80,7 +80,14 @@ class Soak:
             emulator.stop()
             for config in configs:
                 os.unlink(config)
-        report = verdict(self.record, runs, self.samples, self.polls, minutes=self.minutes)
+        report = verdict(
+            self.record,
+            runs,
+            self.samples,
+            self.polls,
+            minutes=self.minutes,
+            load_stops_s=DRAIN_S,
+        )
         report["chaos"] = {
             "redis_restarts": redis.restarts,
             "replica_kills": sum(r.kills for r in replicas),

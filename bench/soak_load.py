@@ -49,6 +49,7 @@ class Record:
     recent: list[tuple[float, int]] = field(default_factory=list)  # (when, steps run)
     latency_ms: list[tuple[float, float]] = field(default_factory=list)  # (when, delay)
     probe_gets: int = 0  # runs/get the probe itself made (subtracted from the emulator's count)
+    probed_runs: int = 0  # runs the latency probe followed
     injected: Counter[str] = field(default_factory=Counter)
 
     def answer(self, response: httpx.Response) -> None:
@@ -308,37 +309,40 @@ class Load:
 
     # -- change -> event latency -------------------------------------------------------------
 
-    async def probe(self, until: float) -> None:
-        """Follow the newest run at the emulator (every 20 ms) and over SSE at once: the delay
-        from each upstream state change to its event."""
+    async def probe(self, until: float, probes: int = 3) -> None:
+        """Follow new runs at the emulator (every 25 ms) and over SSE at once, `probes` runs at
+        a time: the delay from each upstream state change to its event."""
+        probed: set[int] = set()
         headers = {"Authorization": "Bearer dapi-local-dev"}
         async with httpx.AsyncClient(base_url=self.emulator_url, headers=headers) as upstream:
-            while time.monotonic() < until:
-                if not self.record.recent or time.monotonic() - self.record.recent[-1][0] > 1:
-                    await asyncio.sleep(0.2)
-                    continue
-                run_id = self.record.recent[-1][1]
-                arrivals: dict[str, float] = {}
-                changes: dict[str, float] = {}
-                watch = asyncio.create_task(self._probe_watch(run_id, arrivals))
-                while not watch.done() and time.monotonic() < until + 20:
-                    self.record.probe_gets += 1
-                    try:
-                        reply = await upstream.get(
-                            "/api/2.1/jobs/runs/get", params={"run_id": run_id}
-                        )
-                        state = reply.json()["state"]["life_cycle_state"]
-                        changes.setdefault(state, time.time())
-                    except (httpx.HTTPError, KeyError, ValueError):
-                        pass  # an injected fault took this read
-                    await asyncio.sleep(0.02)
-                watch.cancel()
-                first = min(changes, key=changes.__getitem__, default=None)
-                for state, at in changes.items():
-                    if state != first and state in arrivals:
-                        self.record.latency_ms.append(
-                            (time.monotonic(), (arrivals[state] - at) * 1000)
-                        )
+            await asyncio.gather(*(self._probe(upstream, probed, until) for _ in range(probes)))
+
+    async def _probe(self, upstream: httpx.AsyncClient, probed: set[int], until: float) -> None:
+        while time.monotonic() < until:
+            recent = self.record.recent[-1] if self.record.recent else None
+            if recent is None or time.monotonic() - recent[0] > 1 or recent[1] in probed:
+                await asyncio.sleep(0.2)
+                continue
+            run_id = recent[1]
+            probed.add(run_id)
+            self.record.probed_runs += 1
+            arrivals: dict[str, float] = {}
+            changes: dict[str, float] = {}
+            watch = asyncio.create_task(self._probe_watch(run_id, arrivals))
+            while not watch.done() and time.monotonic() < until + 20:
+                self.record.probe_gets += 1
+                try:
+                    reply = await upstream.get("/api/2.1/jobs/runs/get", params={"run_id": run_id})
+                    state = reply.json()["state"]["life_cycle_state"]
+                    changes.setdefault(state, time.time())
+                except (httpx.HTTPError, KeyError, ValueError):
+                    pass  # an injected fault took this read
+                await asyncio.sleep(0.025)
+            watch.cancel()
+            first = min(changes, key=changes.__getitem__, default=None)
+            for state, at in changes.items():
+                if state != first and state in arrivals:
+                    self.record.latency_ms.append((time.monotonic(), (arrivals[state] - at) * 1000))
 
     async def _probe_watch(self, run_id: int, arrivals: dict[str, float]) -> None:
         url = random.choice(self.urls)  # noqa: S311

@@ -10,15 +10,43 @@ from typing import Any
 
 from bench.soak_load import Record
 
+LONG_LIVED_MIN = 10.0  # processes that lived this long (after warm-up) are judged flat or not
+
 
 def slope_per_hour(points: list[tuple[float, float]]) -> float:
     """Least-squares slope of (seconds, value), per hour."""
+    return fit(points)[0]
+
+
+def fit(points: list[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope of (seconds, value) per hour, and its standard error per hour."""
     n = len(points)
     mean_t = sum(t for t, _ in points) / n
     mean_v = sum(v for _, v in points) / n
     var = sum((t - mean_t) ** 2 for t, _ in points)
-    cov = sum((t - mean_t) * (v - mean_v) for t, v in points)
-    return cov / var * 3600 if var else 0.0
+    if not var:
+        return 0.0, 0.0
+    slope = sum((t - mean_t) * (v - mean_v) for t, v in points) / var
+    if n < 3:
+        return slope * 3600, 0.0
+    residual = sum((v - mean_v - slope * (t - mean_t)) ** 2 for t, v in points) / (n - 2)
+    return slope * 3600, (residual / var) ** 0.5 * 3600
+
+
+def steady(points: list[tuple[float, float]], resolution: float) -> dict[str, Any]:
+    """The second half of a series (after the warm-up: the finished runs a replica keeps for
+    late resumes take 5 minutes to fill): its slope per hour, and whether it is flat within
+    noise, i.e. its 95 % interval holds zero, or over the half it moves less than `resolution`
+    (what one sample of the value can move by itself: allocator arenas, open connections)."""
+    start = points[0][0] + (points[-1][0] - points[0][0]) / 2
+    half = [p for p in points if p[0] >= start]
+    slope, error = fit(half)
+    hours = (half[-1][0] - half[0][0]) / 3600
+    return {
+        "per_hour": round(slope, 2),
+        "plus_minus": round(2 * error, 2),
+        "flat": abs(slope) <= 2 * error or abs(slope) * hours <= resolution,
+    }
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -28,15 +56,18 @@ def percentile(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def memory(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
-    """Per process (one series per pid: a restarted replica starts a new one), after warm-up:
-    first and last RSS and fds, and their slopes per hour."""
+def memory(
+    samples: list[dict[str, Any]], warmup_s: float, until_s: float = float("inf")
+) -> dict[str, Any]:
+    """Per process (one series per pid: a restarted replica starts a new one), after warm-up
+    and before `until_s` (when the load stops): first and last RSS and fds, and their slopes
+    per hour."""
     series: dict[tuple[str, int], list[dict[str, Any]]] = defaultdict(list)
     for s in samples:
         series[(s["process"], s["pid"])].append(s)
     out = {}
     for (name, pid), points in series.items():
-        settled = [p for p in points if p["t"] - points[0]["t"] >= warmup_s]
+        settled = [p for p in points if p["t"] - points[0]["t"] >= warmup_s and p["t"] <= until_s]
         if len(settled) < 5:
             continue
         span_s = settled[-1]["t"] - settled[0]["t"]
@@ -46,6 +77,11 @@ def memory(samples: list[dict[str, Any]], warmup_s: float) -> dict[str, Any]:
             "rss_mb_per_hour": round(slope_per_hour([(p["t"], p["rss_mb"]) for p in settled]), 2),
             "fds": [settled[0]["fds"], settled[-1]["fds"]],
             "fds_per_hour": round(slope_per_hour([(p["t"], p["fds"]) for p in settled]), 2),
+            "second_half_rss_mb": steady([(p["t"], p["rss_mb"]) for p in settled], 1.0),
+            "second_half_fds": steady(
+                [(p["t"], p["fds"]) for p in settled],
+                max(20, statistics.fmean(p["fds"] for p in settled) / 10),
+            ),
         }
     return out
 
@@ -57,6 +93,7 @@ def verdict(
     polls: list[dict[str, float]],
     *,
     minutes: float,
+    load_stops_s: float,
 ) -> dict[str, Any]:
     mapped = {run for entry in record.keys.values() for run in entry["runs"]}
     at_emulator = set(emulator_runs)
@@ -93,6 +130,12 @@ def verdict(
         "only_documented_5xx": not record.bad_5xx,
         "one_repair_per_key": repairs["one_repair_per_key"],
     }
+    mem = memory(samples, min(120.0, minutes * 60 / 5), minutes * 60 - load_stops_s)
+    lived = [m for m in mem.values() if m["minutes"] >= LONG_LIVED_MIN]
+    if lived:  # a soak shorter than LONG_LIVED_MIN has no slope worth judging
+        checks["memory_and_fds_flat"] = all(
+            m["second_half_rss_mb"]["flat"] and m["second_half_fds"]["flat"] for m in lived
+        )
     return {
         "ok": all(checks.values()),
         "checks": checks,
@@ -106,9 +149,10 @@ def verdict(
         "undocumented_5xx": sorted(set(record.bad_5xx)),
         "connections_refused_or_cut": record.refused,
         "faults_injected": dict(record.injected),
-        "memory": memory(samples, warmup_s=min(120.0, minutes * 60 / 5)),
+        "memory": mem,
         "polls_per_run_per_interval": round(calls / expected, 2) if expected else None,
         "latency_ms": {
+            "runs": record.probed_runs,
             "events": len(delays),
             "p50": percentile(delays, 0.5),
             "p99": percentile(delays, 0.99),

@@ -17,6 +17,7 @@ from typing import Protocol
 from service.basics.clock import Clock
 from service.cache.key import CacheKey
 
+SWEEP_S = 60.0  # expired entries nobody reads again are dropped at least this often
 
 class CacheStore(Protocol):
     """Entries by key, each with its own lifetime; async so a networked store fits.
@@ -34,12 +35,20 @@ class CacheStore(Protocol):
 
 
 class MemoryStore:
-    """A dict in this process: expired entries are dropped when seen, oldest written out first."""
+    """A dict in this process: expired entries are dropped when seen, and by a sweep on write
+    every SWEEP_S (else a busy service holds every run it read until the bound); past the
+    bound, the oldest written go first."""
 
     def __init__(self, clock: Clock, *, max_entries: int) -> None:
         self._clock = clock
         self._max = max_entries
         self._entries: OrderedDict[CacheKey, tuple[float, object]] = OrderedDict()
+        self._next_sweep = clock.monotonic() + SWEEP_S
+
+    @property
+    def held(self) -> int:
+        """Entries held, expired or not (what the memory holds)."""
+        return len(self._entries)
 
     async def get(self, key: CacheKey) -> tuple[object] | None:
         """`(value,)` for the live entry under `key`, or None."""
@@ -55,9 +64,10 @@ class MemoryStore:
         """Keep `value` for `ttl_s` seconds of the clock; past the bound, expired then oldest go."""
         if ttl_s <= 0:
             return
-        self._entries[key] = (self._clock.monotonic() + ttl_s, value)
+        now = self._clock.monotonic()
+        self._entries[key] = (now + ttl_s, value)
         self._entries.move_to_end(key)
-        if len(self._entries) > self._max:
+        if len(self._entries) > self._max or now >= self._next_sweep:
             self._sweep()
         while len(self._entries) > self._max:
             self._entries.popitem(last=False)
@@ -73,6 +83,7 @@ class MemoryStore:
 
     def _sweep(self) -> None:
         now = self._clock.monotonic()
+        self._next_sweep = now + SWEEP_S
         for key in [k for k, (expires, _) in self._entries.items() if expires <= now]:
             del self._entries[key]
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from service.basics.clock import LoopClock
 from service.cache.read_cache import CacheKey, ReadCache
+from service.cache.store import SWEEP_S, MemoryStore
 from tests.factories import advance, counting_loader
 
 
@@ -63,3 +64,15 @@ async def test_a_live_entry_is_not_pushed_out_by_expired_ones():
     assert await cache.get_or_load(keep, load, lambda _: 60) == "v1"
     assert len(calls) == 3
     assert len(cache) == 2
+
+
+async def test_expired_entries_go_within_a_sweep_interval_though_nothing_reads_them():
+    """A busy service below the bound must not hold every expired run it ever read (10,000
+    snapshots of a few KB each): writes drop the expired entries once per sweep interval."""
+    clock = HandClock()
+    store = MemoryStore(clock, max_entries=10_000)
+    for i in range(100):
+        await store.set(CacheKey("sp", "etl", "get_run", str(i)), "run", 5)
+    clock.now = SWEEP_S
+    await store.set(CacheKey("sp", "etl", "get_job"), "job", 600)
+    assert store.held == 1
