@@ -349,7 +349,10 @@ class Load:
         host, port = url.removeprefix("http://").split(":")
         reader, writer = await asyncio.open_connection(host, int(port))
         writer.write(
-            f"GET /api/jobs/steps/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode()
+            # Closed after the final event (kept alive, the probe would wait out the idle
+            # timeout before following the next run).
+            f"GET /api/jobs/steps/runs/{run_id}/events HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Connection: close\r\n\r\n".encode()
         )
         buffer = b""
         try:
