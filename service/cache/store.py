@@ -19,6 +19,7 @@ from service.cache.key import CacheKey
 
 SWEEP_S = 60.0  # expired entries nobody reads again are dropped at least this often
 
+
 class CacheStore(Protocol):
     """Entries by key, each with its own lifetime; async so a networked store fits.
 

@@ -18,6 +18,7 @@ once: the repair after the base, if the history has one; else the caller gets th
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
@@ -73,7 +74,7 @@ def repair_ask(body: bytes) -> RepairAsk:
     try:
         ask = _ask_decoder.decode(body.strip() or b"{}")
     except msgspec.ValidationError as exc:
-        raise InvalidRequest(echo(str(exc))) from None
+        raise InvalidRequest(_misfit(str(exc))) from None
     except msgspec.DecodeError:
         raise InvalidRequest("Request body must be a JSON object") from None
     except RecursionError:
@@ -81,6 +82,29 @@ def repair_ask(body: bytes) -> RepairAsk:
     if ask.tasks is not None and len(set(ask.tasks)) < len(ask.tasks):
         raise InvalidRequest("tasks must not name a task twice")
     return ask
+
+
+# What each field must be, for people (msgspec's own words name the JSON path and type).
+_MUST_BE = {
+    "tasks": "tasks must be a list of 1 to 100 task keys (text), or left out to repair every "
+    "failed task",
+    "rerunDependents": "rerunDependents must be true or false",
+}  # `params` is a trigger's, validated as a trigger's is (service/params/run_body.py)
+_UNKNOWN = re.compile(r"Object contains unknown field `(.{0,100})`")
+
+
+def _misfit(said: str) -> str:
+    """A misfit body's 400 message: what the field must be, or which field is not one."""
+    unknown = _UNKNOWN.match(said)
+    if unknown is not None:
+        return (
+            f"{echo(unknown.group(1))} is not a repair field: a repair takes tasks, "
+            "rerunDependents and params"
+        )
+    for field, must_be in _MUST_BE.items():
+        if f"`$.{field}`" in said or f"`$.{field}[" in said:
+            return must_be
+    return "Request body must be a JSON object"
 
 
 def repair_fields(ask: RepairAsk, params: dict[str, Any]) -> dict[str, Any]:

@@ -130,6 +130,26 @@ async def test_a_body_of_another_shape_is_a_400_before_databricks_is_asked(clien
     assert not read.called
 
 
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b'{"tasks": "load"}', "tasks must be a list of 1 to 100 task keys (text), or left out"),
+        (b'{"tasks": [""]}', "tasks must be a list of 1 to 100 task keys (text), or left out"),
+        (b'{"tasks": []}', "tasks must be a list of 1 to 100 task keys (text), or left out"),
+        (b'{"rerunDependents": "yes"}', "rerunDependents must be true or false"),
+        (b'{"params": [1]}', "params must be a plain object"),
+        (b'{"latest_repair_id": 5}', "latest_repair_id is not a repair field: a repair takes"),
+        (b"[]", "Request body must be a JSON object"),
+    ],
+)
+async def test_a_misfit_body_is_told_what_the_field_must_be(client, upstream, body, message):
+    """In words for people, not msgspec's ("Expected `array | null`, got `str` - at `$.tasks`")."""
+    response = await client.post(REPAIR, content=body)
+    assert response.status_code == 400
+    assert response.json()["error"].startswith(message)
+    assert "$." not in response.json()["error"]
+
+
 @pytest.mark.parametrize("job_id", [JOB_IDS["report"], None])
 async def test_another_jobs_run_or_a_missing_one_is_the_missing_run_404(client, upstream, job_id):
     if job_id is None:
