@@ -112,6 +112,14 @@ async def bench_replicas(emu: Proc) -> dict[str, Any]:
     }
 
 
+def workers_rss_mb(supervisor: int) -> list[float]:
+    """The RSS of each child of `supervisor`, in MB."""
+    pids = Path(f"/proc/{supervisor}/task/{supervisor}/children").read_text().split()
+    status = [Path(f"/proc/{pid}/status").read_text().splitlines() for pid in pids]
+    rss = [next(x for x in lines if x.startswith("VmRSS:")).split()[1] for lines in status]
+    return [round(int(kb) / 1024, 1) for kb in rss]
+
+
 async def bench_workers(emu: Proc) -> dict[str, Any]:
     from bench.run import wrk  # noqa: PLC0415
 
@@ -136,13 +144,15 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
     cpu_us: dict[str, list[float]] = {name: [] for name in procs if name.startswith("1_")}
     try:
         await asyncio.sleep(1)
-        # The parent of `workers = N` only supervises: its RSS, apart from its workers'.
-        supervisor_mb = {
-            name: round(p.rss_kb() / 1024, 1) for name, p in procs.items() if "workers" in name
-        }
         urls = {name: f"{p.url}/api/jobs/long/status" for name, p in procs.items()}
         for url in urls.values():
             wrk(url, 2)  # warm up (and fill each cache)
+        # The supervisor of `workers = N` (service/serving/workers.py), once its workers have
+        # served: its RSS apart from theirs, and theirs.
+        supervisor_mb = {
+            name: round(p.rss_kb() / 1024, 1) for name, p in procs.items() if "workers_2" in name
+        }
+        worker_mb = {name: workers_rss_mb(procs[name].popen.pid) for name in supervisor_mb}
         names = list(urls)
         for round_ in range(5):
             for name in names[round_ % len(names) :] + names[: round_ % len(names)]:
@@ -163,6 +173,7 @@ async def bench_workers(emu: Proc) -> dict[str, Any]:
     return {
         "connections": 32,
         "supervisor_rss_mb": supervisor_mb,
+        "worker_rss_mb": worker_mb,
         "median_rps": median,
         "workers_2_over_1": round(median["workers_2_asyncio_redis"] / base, 2),
         "workers_2_uvloop_over_1": round(median["workers_2_uvloop_redis"] / base, 2),

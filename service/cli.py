@@ -35,7 +35,7 @@ from service.basics.logs import configure_logging
 from service.remote_cli import COMMANDS as REMOTE_COMMANDS
 from service.remote_cli import add_commands as add_remote_commands
 from service.remote_cli import main as remote_main
-from service.serving.workers import run_workers
+from service.serving.workers import WORKER_OF, die_with, supervise
 from service.settings.config import (
     Settings,
     check_serving,
@@ -107,21 +107,24 @@ def _prepared(args: argparse.Namespace, environ: Mapping[str, str]) -> Callable[
             ],
             settings.event_loop,
         )
+    if args.worker_of is not None:
+        die_with(args.worker_of)  # first: a worker never serves without its supervisor
     settings = load_settings(environ, config_path(args.config, environ))
     if args.workers is not None:
         settings = checked_scale(msgspec.structs.replace(settings, workers=args.workers))
     check_serving(settings)
-    if settings.workers > 1:
+    if settings.workers > 1 and args.worker_of is None:
         # Bound once here first, so a port in use is one error at start, not a restarting
-        # worker; each worker binds its own SO_REUSEPORT socket (service/serving/workers.py).
+        # worker; then this process becomes their supervisor (service/serving/workers.py).
         _bound(settings, environ, reuse_port=True).close()
-        return partial(_serve_workers, settings, environ)
-    sock = _bound(settings, environ)
-    return _serving(
+        return partial(supervise, settings.workers, _worker_command(args))
+    sock = _bound(settings, environ, reuse_port=args.worker_of is not None)
+    serving = _serving(
         [sock],
         lambda stopping: [_serve(settings, stopping, sock, check_credentials=True)],
         settings.event_loop,
     )
+    return serving if args.worker_of is None else partial(_as_worker, serving)
 
 
 def _serving(
@@ -183,23 +186,23 @@ def _run(main: Coroutine[object, object, None], event_loop: str) -> None:
         runner.run(main)
 
 
-def _serve_workers(settings: Settings, environ: Mapping[str, str]) -> int:
-    """`workers` processes, each on a SO_REUSEPORT socket of the port (service/serving/workers.py).
+def _as_worker(serving: Callable[[], int]) -> int:
+    """A worker's end is its exit status, whatever ended it: its supervisor logs it."""
+    try:
+        return serving()
+    except (Exception, KeyboardInterrupt) as exc:
+        _log.error("serve.worker_failed", error=type(exc).__name__)
+        return 1
 
-    The parent only supervises: the application (and Hypercorn) is imported in each worker
-    after the fork, so the parent holds none of it (bench 7 measures its RSS)."""
-    # Bound once here first, so a port in use is one error at start, not a restarting worker.
-    _bound(settings, environ, reuse_port=True).close()
 
-    def serve_one() -> None:
-        sock = _bound(settings, environ, reuse_port=True)
-        _serving(
-            [sock],
-            lambda stopping: [_serve(settings, stopping, sock, check_credentials=True)],
-            settings.event_loop,
-        )()
-
-    return run_workers(settings.workers, serve_one)
+def _worker_command(args: argparse.Namespace) -> list[str]:
+    """A worker's command line: `serve` with this one's options, in a fresh interpreter."""
+    command = [sys.executable, "-m", "service", "serve"]
+    if args.config is not None:
+        command += ["--config", args.config]
+    if args.workers is not None:
+        command += ["--workers", str(args.workers)]
+    return command
 
 
 def _check_config(cli_path: str | None, environ: Mapping[str, str]) -> int:
@@ -234,8 +237,8 @@ async def _serve(
 ) -> None:
     """Serve on `sock` (bound by `_bound`) until `stopping`."""
     # Imported once start-up's checks have passed: the app's imports take ~0.5 s, which a
-    # refusal (a port in use, a bad config file) need not wait for, and a `workers = N` parent
-    # never serves (see _serve_workers).
+    # refusal (a port in use, a bad config file) need not wait for, and a `workers = N`
+    # supervisor never serves (service/serving/workers.py).
     from service.app import create_app  # noqa: PLC0415
     from service.serving.server import drain_after, hypercorn_config, raise_fd_limit, serve  # noqa: PLC0415
 
@@ -352,10 +355,13 @@ def argument_parser() -> argparse.ArgumentParser:
     ):
         cmd = sub.add_parser(name, help=text)
         cmd.add_argument("--config", help="TOML file (default: $JOBS_CONFIG, config/jobs.toml)")
+        cmd.set_defaults(workers=None, worker_of=None)  # `dev` with a workspace serves as `serve`
         if name == "serve":
             cmd.add_argument(
                 "--workers", type=int, help="server processes (default: the file's `workers`)"
             )
+            # Set by the supervisor of `workers = N` on the command line of each worker it starts.
+            cmd.add_argument(WORKER_OF, type=int, help=argparse.SUPPRESS)
     emulator = sub.add_parser("emulator", help="serve the local Jobs API emulator")
     emulator.add_argument("--host", default="127.0.0.1")
     emulator.add_argument("--port", type=int, help="default: $EMULATOR_PORT, else 8001")

@@ -75,8 +75,9 @@ def refusal(args: list[str], tmp_path: Path, **environ: str) -> tuple[int, list[
         (["serve"], WORKSPACE),
         (["serve", "--workers", "2"], {**WORKSPACE, "REDIS_URL": "redis://127.0.0.1:9"}),
         (["dev"], {}),
+        (["dev"], WORKSPACE),  # with a workspace, `dev` serves as `serve` does
     ],
-    ids=["serve", "serve-workers", "dev"],
+    ids=["serve", "serve-workers", "dev", "dev-with-a-workspace"],
 )
 def test_the_service_port_in_use_is_one_line_naming_the_port_and_its_setting(
     tmp_path, args, environ

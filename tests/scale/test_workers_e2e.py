@@ -1,4 +1,5 @@
-"""`workers = N`: forked processes sharing one port, and state over Redis; none without Redis."""
+"""`workers = N`: processes sharing one port, and state over Redis, under a small supervisor;
+none without Redis."""
 
 from __future__ import annotations
 
@@ -35,6 +36,11 @@ async def listening(parent: Any, pids: list[int]) -> None:
 
 def alive(pid: int) -> bool:
     return Path(f"/proc/{pid}").exists()
+
+
+def rss_kb(pid: int) -> int:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(line for line in status.splitlines() if line.startswith("VmRSS:")).split()[1])
 
 
 def test_workers_above_one_without_redis_url_is_one_line_and_exit_2(monkeypatch, tmp_path, capsys):
@@ -74,6 +80,22 @@ async def test_two_workers_serve_one_port_share_keys_and_stop_on_sigterm(tmp_pat
     assert len(served) == 2  # two processes, each with its own link
     assert parent.process.returncode == 0
     assert not any(alive(pid) for pid in workers)
+    assert [line.get("event") for line in parent.lines].count("serve.stopped") == 2  # drained
+
+
+async def test_the_supervisor_holds_20_mb_at_most_once_its_workers_serve(tmp_path, redis_server):
+    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
+    async with (
+        running(emulator) as emulator_url,
+        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
+    ):
+        workers = children(parent.process.pid)
+        await listening(parent, workers)
+        await trigger(parent.url)
+        supervisor_kb = rss_kb(parent.process.pid)
+        worker_kb = min(rss_kb(pid) for pid in workers)
+    assert supervisor_kb <= 20 * 1024
+    assert worker_kb > 2 * supervisor_kb  # what it does not hold: the application
 
 
 async def test_event_loop_uvloop_serves_on_uvloop(tmp_path):
@@ -119,6 +141,7 @@ async def test_workers_stop_when_their_parent_is_killed(tmp_path, redis_server):
         replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
     ):
         workers = children(parent.process.pid)
+        await listening(parent, workers)
         parent.kill()  # SIGKILL: no chance to forward anything
         for _ in range(200):
             if not any(alive(pid) for pid in workers):

@@ -57,7 +57,7 @@ def test_a_process_without_redis_url_imports_no_redis_nor_uvloop() -> None:
 
 def test_the_command_line_imports_no_redis_nor_uvloop_nor_the_app() -> None:
     """`python -m service` loads this much before it knows what it will run (a `workers = N`
-    parent never goes further: its workers import the app after the fork)."""
+    parent goes no further: it execs a supervisor that imports none of it)."""
     modules = imported("import json, sys, service.cli; print(json.dumps(sorted(sys.modules)))")
     assert unused_in(modules) == []
     assert "service.app" not in modules
