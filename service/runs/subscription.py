@@ -6,7 +6,7 @@ import asyncio
 from typing import Literal
 
 from service.basics.errors import SidecarError, Unavailable
-from service.runs.events import RunEvent
+from service.runs.events import RunEvent, epoch_of
 
 EndReason = Literal["done", "error", "dropped", "shutdown", "disconnect", "timeout"]
 
@@ -37,18 +37,28 @@ class Subscription:
     bytes.
     """
 
-    __slots__ = ("_items", "_preloaded", "_size", "_waiter", "ended")
+    __slots__ = ("_held", "_items", "_preloaded", "_size", "_waiter", "ended")
 
     def __init__(self, size: int) -> None:
         self._size = size
         self._items: list[RunEvent | End] = []
         self._preloaded = 0
         self._waiter: asyncio.Future[None] | None = None
+        self._held: tuple[str, int] | None = None
         self.ended = False
+
+    def holds_through(self, epoch: str, seq: int) -> None:
+        """The watcher already has the events of `epoch` up to `seq`: offers of those are
+        dropped (a replica that relays them later than another must not send them again)."""
+        self._held = (epoch, seq)
 
     def offer(self, item: RunEvent | End) -> None:
         if self.ended:
             return
+        if self._held is not None and isinstance(item, RunEvent):
+            if epoch_of(item.id) == self._held[0] and item.seq <= self._held[1]:
+                return
+            self._held = None
         if isinstance(item, End):
             self.ended = True
             self._items.append(item)  # an ending always fits

@@ -69,15 +69,29 @@ class RunWatch:
 
     def subscribe(self, last_event_id: str | None = None) -> Subscription:
         sub = Subscription(self._queue_size)
-        # What a client missed is replayed in full (at most the buffer), not counted against
-        # its queue: else a client that missed more than a queue's worth could never resume.
-        sub.preload(self._replay(last_event_id))
+        ahead = self._not_relayed_yet(last_event_id)
+        if ahead is not None:
+            # The client is ahead of this replica (another relayed its last event sooner):
+            # nothing to replay, and what comes up to that event it has already.
+            sub.holds_through(*ahead)
+        else:
+            # What a client missed is replayed in full (at most the buffer), not counted
+            # against its queue: else one that missed more than a queue's worth never resumes.
+            sub.preload(self._replay(last_event_id))
         if self.end is not None:
             sub.offer(self.end)
         else:
             self.subscribers.add(sub)
             self.idle_since = None
         return sub
+
+    def _not_relayed_yet(self, last_event_id: str | None) -> tuple[str, int] | None:
+        """The client's last event when it is one of this epoch that this live watch has not
+        had yet. (No client is ahead of a finished watch: such an id is none of ours.)"""
+        parsed = parse_event_id(last_event_id)
+        if self.end is None and parsed is not None and parsed[0] == self.epoch:
+            return parsed if parsed[1] > self.seq else None
+        return None
 
     def unsubscribe(self, sub: Subscription) -> None:
         self.subscribers.discard(sub)

@@ -73,3 +73,26 @@ async def test_a_watch_tells_a_snapshot_that_changes_something_from_one_that_doe
         watch = finished_watch(svc)
         assert watch.changed_by(snapshot("TERMINATED", "FAILED")) is False
         assert watch.changed_by(snapshot("TERMINATED", "SUCCESS")) is True
+
+
+async def test_a_client_ahead_of_this_replica_gets_no_older_event_nor_its_own_again():
+    """Across replicas one may relay an event later than another: a client holding `E-2` that
+    resumes where only `E-1` has come yet must not be shown `E-1` again (the soak saw `E-1`,
+    `E-2`, `E-1`), nor `E-2` when it comes; it gets `E-3` on."""
+    settings = make_settings()
+    async with open_services(settings, transport=transport(upstream_router())) as svc:
+        holder = RunWatch(svc.settings.jobs["etl"], svc.service_principal, 555, settings, svc.clock)
+        holder.observe(snapshot("PENDING"))
+        holder.observe(snapshot("RUNNING"))
+        holder.observe(snapshot("TERMINATED", "SUCCESS"))
+        first, second, third = holder.buffer
+        late = RunWatch(svc.settings.jobs["etl"], svc.service_principal, 555, settings, svc.clock)
+        late.relay(first)
+        resumed = late.subscribe(second.id)
+        late.relay(second)
+        late.relay(third)
+        got = []
+        while not isinstance(item := await resumed.next(), End):
+            got.append(item.id)
+    assert got == [third.id]
+    assert item.reason == "done"
