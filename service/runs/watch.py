@@ -171,6 +171,12 @@ class RunWatch:
             for n, event in enumerate(events):
                 if parse_event_id(event.id) == parsed:
                     return events[n + 1 :]
+            # An id of an epoch left behind, past its last event here: another replica
+            # relayed it sooner, and this one has numbered on under a new epoch since; what
+            # came under the later epochs is what the client has not had.
+            of_epoch = [n for n, event in enumerate(events) if epoch_of(event.id) == parsed[0]]
+            if parsed[0] != self.epoch and of_epoch and events[of_epoch[-1]].seq < parsed[1]:
+                return events[of_epoch[-1] + 1 :]
             # The id just before the buffer's first (or this epoch's start): all of it.
             before = parse_event_id(events[0].id) if events else None
             if parsed == (self.epoch, 0) or (

@@ -96,3 +96,30 @@ async def test_a_client_ahead_of_this_replica_gets_no_older_event_nor_its_own_ag
             got.append(item.id)
     assert got == [third.id]
     assert item.reason == "done"
+
+
+async def test_a_client_ahead_in_an_epoch_this_watch_left_gets_only_what_came_after_it():
+    """A replica that went on alone (Redis lost: `renumber`) before it relayed `E-2`: a client
+    holding `E-2` gets the new epoch's events, never `E-1` again (the soak saw `E-1`, `E-2`,
+    `E-1`, then the new epoch)."""
+    settings = make_settings()
+    async with open_services(settings, transport=transport(upstream_router())) as svc:
+        job, principal = svc.settings.jobs["etl"], svc.service_principal
+        holder = RunWatch(job, principal, 555, settings, svc.clock)
+        holder.observe(snapshot("PENDING"))
+        holder.observe(snapshot("RUNNING"))
+        first, second = holder.buffer
+        alone = RunWatch(job, principal, 555, settings, svc.clock)
+        alone.relay(first)
+        alone.renumber("0000000a")
+        before = alone.subscribe(second.id)
+        alone.observe(snapshot("RUNNING"))
+        after = alone.subscribe(second.id)
+        alone.observe(snapshot("TERMINATED", "SUCCESS"))
+        got = []
+        for sub in (before, after):
+            ids = []
+            while not isinstance(item := await sub.next(), End):
+                ids.append(item.id)
+            got.append(ids)
+    assert got == [["0000000a-1", "0000000a-2"], ["0000000a-1", "0000000a-2"]]
