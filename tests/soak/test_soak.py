@@ -1,37 +1,27 @@
 """The soak (bench/soak.py) for two minutes: 100 watchers, Redis restarted and a replica
-SIGKILLed at least once; no run twice, none lost, every final event exactly once."""
+SIGKILLed at least once; no run twice, none lost, every final event exactly once. It runs
+beside the rest of the suite (conftest.py)."""
 
 from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from tests.redis_server import unavailable
 
-ROOT = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.soak, pytest.mark.looptime(False)]
 
 
 @pytest.fixture(scope="module")
-def report(tmp_path_factory: pytest.TempPathFactory) -> dict[str, object]:
+def report(request: pytest.FixtureRequest) -> dict[str, object]:
     if shutil.which("redis-server") is None:
         unavailable("redis-server is not installed")
-    out = tmp_path_factory.mktemp("soak") / "results.json"
-    small = ["--minutes", "2", "--watchers", "100", "--out", str(out)]
-    subprocess.run(  # noqa: S603 - our own interpreter and module
-        [sys.executable, "-m", "bench.soak", *small],
-        cwd=ROOT,
-        capture_output=True,
-        timeout=300,
-        check=False,
-    )
-    assert out.with_suffix(".png").stat().st_size > 0
-    return json.loads(out.read_text())["report"]  # type: ignore[no-any-return]
+    soak_results: Path = request.getfixturevalue("soak_results")
+    assert soak_results.with_suffix(".png").stat().st_size > 0
+    return json.loads(soak_results.read_text())["report"]  # type: ignore[no-any-return]
 
 
 def test_the_faults_happened(report) -> None:
