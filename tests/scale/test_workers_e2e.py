@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,17 @@ from tests.e2e.servers import running
 from tests.scale.cluster import emulator_calls, replica, trigger
 
 pytestmark = pytest.mark.looptime(False)
+
+
+@asynccontextmanager
+async def two_workers(tmp_path: Path, redis_url: str) -> AsyncIterator[tuple[Any, str]]:
+    """`serve` with `workers = 2` over Redis, on the demo emulator: (the process, its URL)."""
+    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
+    async with (
+        running(emulator) as emulator_url,
+        replica(tmp_path, emulator_url, redis_url, extra_toml="workers = 2\n") as parent,
+    ):
+        yield parent, emulator_url
 
 
 def children(pid: int) -> list[int]:
@@ -61,11 +74,7 @@ def test_workers_above_one_without_redis_url_is_one_line_and_exit_2(monkeypatch,
 
 
 async def test_two_workers_serve_one_port_share_keys_and_stop_on_sigterm(tmp_path, redis_server):
-    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
-    async with (
-        running(emulator) as emulator_url,
-        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
-    ):
+    async with two_workers(tmp_path, redis_server.url) as (parent, emulator_url):
         workers = children(parent.process.pid)
         # Connections land on either worker; the key memory is one for both.
         first = await trigger(parent.url, key="same")
@@ -84,11 +93,7 @@ async def test_two_workers_serve_one_port_share_keys_and_stop_on_sigterm(tmp_pat
 
 
 async def test_the_supervisor_holds_20_mb_at_most_once_its_workers_serve(tmp_path, redis_server):
-    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
-    async with (
-        running(emulator) as emulator_url,
-        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
-    ):
+    async with two_workers(tmp_path, redis_server.url) as (parent, _):
         workers = children(parent.process.pid)
         await listening(parent, workers)
         await trigger(parent.url)
@@ -111,11 +116,7 @@ async def test_event_loop_uvloop_serves_on_uvloop(tmp_path):
 
 
 async def test_a_worker_that_dies_is_replaced(tmp_path, redis_server):
-    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
-    async with (
-        running(emulator) as emulator_url,
-        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
-    ):
+    async with two_workers(tmp_path, redis_server.url) as (parent, _):
         first = children(parent.process.pid)
         await listening(parent, first)  # both: the port answers as soon as one worker does
         os.kill(first[0], signal.SIGKILL)
@@ -135,11 +136,7 @@ async def test_a_worker_that_dies_is_replaced(tmp_path, redis_server):
 
 
 async def test_workers_stop_when_their_parent_is_killed(tmp_path, redis_server):
-    emulator = create_emulator_app(Scenario.demo(), clock=ManualClock())
-    async with (
-        running(emulator) as emulator_url,
-        replica(tmp_path, emulator_url, redis_server.url, extra_toml="workers = 2\n") as parent,
-    ):
+    async with two_workers(tmp_path, redis_server.url) as (parent, _):
         workers = children(parent.process.pid)
         await listening(parent, workers)
         parent.kill()  # SIGKILL: no chance to forward anything
