@@ -163,14 +163,10 @@ def main(argv: list[str] | None = None) -> int:
     report["watcher_count"] = args.watchers
     out = args.out or Path(__file__).parent / f"results-soak-{report['date']}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    raw = {
-        "report": report,
-        "samples": soak.samples,
-        "polls": soak.polls,
-        "latency_ms": soak.record.latency_ms,
-    }
+    latency = [(round(t - soak.started, 2), delay) for t, delay in soak.record.latency_ms]
+    raw = {"report": report, "samples": soak.samples, "polls": soak.polls, "latency_ms": latency}
     out.write_text(json.dumps(raw, indent=1))
-    plot(soak.samples, soak.record.latency_ms, out.with_suffix(".png"))
+    plot(soak.samples, latency, out.with_suffix(".png"))
     print(json.dumps(report, indent=2))
     return 0 if report["ok"] else 1
 

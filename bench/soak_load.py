@@ -4,6 +4,7 @@ lost answers, repairs, cancels, upstream faults and a latency probe; each outcom
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import random
@@ -310,8 +311,11 @@ class Load:
     # -- change -> event latency -------------------------------------------------------------
 
     async def probe(self, until: float, probes: int = 3) -> None:
-        """Follow new runs at the emulator (every 25 ms) and over SSE at once, `probes` runs at
-        a time: the delay from each upstream state change to its event."""
+        """Follow new runs over SSE, `probes` runs at a time: the delay from each upstream state
+        change to its event. When each change happened, the emulator says once the run has
+        ended: it went RUNNING at start_time + setup_duration, TERMINATING at + execution_duration,
+        TERMINATED at end_time (its clock is this machine's; polling it for the change instead
+        put the change late, by as long as a read took under load)."""
         probed: set[int] = set()
         headers = {"Authorization": "Bearer dapi-local-dev"}
         async with httpx.AsyncClient(base_url=self.emulator_url, headers=headers) as upstream:
@@ -327,22 +331,34 @@ class Load:
             probed.add(run_id)
             self.record.probed_runs += 1
             arrivals: dict[str, float] = {}
-            changes: dict[str, float] = {}
-            watch = asyncio.create_task(self._probe_watch(run_id, arrivals))
-            while not watch.done() and time.monotonic() < until + 20:
-                self.record.probe_gets += 1
-                try:
-                    reply = await upstream.get("/api/2.1/jobs/runs/get", params={"run_id": run_id})
-                    state = reply.json()["state"]["life_cycle_state"]
-                    changes.setdefault(state, time.time())
-                except (httpx.HTTPError, KeyError, ValueError):
-                    pass  # an injected fault took this read
-                await asyncio.sleep(0.025)
-            watch.cancel()
-            first = min(changes, key=changes.__getitem__, default=None)
-            for state, at in changes.items():
-                if state != first and state in arrivals:
-                    self.record.latency_ms.append((time.monotonic(), (arrivals[state] - at) * 1000))
+            with contextlib.suppress(TimeoutError, OSError):
+                async with asyncio.timeout(60):
+                    await self._probe_watch(run_id, arrivals)
+            changes = await self._changes(upstream, run_id)
+            for state, at_ms in changes.items():
+                if state in arrivals:
+                    delay = arrivals[state] * 1000 - at_ms
+                    self.record.latency_ms.append((time.monotonic(), delay))
+
+    async def _changes(self, upstream: httpx.AsyncClient, run_id: int) -> dict[str, float]:
+        """When the ended run went RUNNING, TERMINATING and TERMINATED (ms since the epoch)."""
+        for _ in range(5):  # an injected fault may take a read
+            self.record.probe_gets += 1
+            try:
+                run = (
+                    await upstream.get("/api/2.1/jobs/runs/get", params={"run_id": run_id})
+                ).json()
+                if not run.get("end_time"):
+                    return {}  # cancelled, or cut short: no timeline to read
+                running = run["start_time"] + run["setup_duration"]
+                return {
+                    "RUNNING": running,
+                    "TERMINATING": running + run["execution_duration"],
+                    "TERMINATED": run["end_time"],
+                }
+            except (httpx.HTTPError, KeyError, ValueError):
+                await asyncio.sleep(0.5)
+        return {}
 
     async def _probe_watch(self, run_id: int, arrivals: dict[str, float]) -> None:
         url = random.choice(self.urls)  # noqa: S311
