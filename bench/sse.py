@@ -20,7 +20,11 @@ class Watcher:
     async def run(self, on_frame: Callable[[float, bytes], None] | None = None) -> None:
         reader, writer = await asyncio.open_connection(self._host, self._port, limit=2**20)
         self._writer = writer
-        request = f"GET {self._path} HTTP/1.1\r\nHost: bench\r\nAccept: text/event-stream\r\n\r\n"
+        # A Host the service answers (any other is 421 MISDIRECTED_HOST since hardening II).
+        request = (
+            f"GET {self._path} HTTP/1.1\r\nHost: {self._host}:{self._port}\r\n"
+            "Accept: text/event-stream\r\n\r\n"
+        )
         writer.write(request.encode())
         await writer.drain()
         buffer = b""
@@ -31,6 +35,10 @@ class Watcher:
                     break
                 now = time.time()
                 if not self.opened.is_set():
+                    if not chunk.startswith(b"HTTP/1.1 200"):
+                        # A refused stream is no open one: the figures would count nothing.
+                        status = chunk.partition(b"\r\n")[0]
+                        raise RuntimeError(f"stream refused: {status!r}")
                     self.opened.set()
                 buffer += chunk
                 while b"\n\n" in buffer:

@@ -8,6 +8,7 @@ The README's curl lines and Python example run in tests/e2e/test_readme_e2e.py.
 from __future__ import annotations
 
 import importlib
+import json
 import re
 from pathlib import Path
 
@@ -46,6 +47,7 @@ def test_the_readme_says_what_it_is_shows_it_then_the_commands_examples_deploy_c
         "Trigger a run and watch it",
         "Deploy to Databricks Apps",
         "Configuration",
+        "Benchmarks",
         "Documentation",
     ]
     intro, _, _ = text.partition("## Two commands")
@@ -59,6 +61,20 @@ def test_the_readme_shows_curl_the_browser_and_python():
     assert "curl -s" in section
     assert "http://127.0.0.1:8000/" in section
     assert "```python" in section
+
+
+def test_the_readmes_benchmarks_link_the_soaks_report_and_plot_with_its_date_and_machine():
+    section = README.read_text().split("## Benchmarks")[1].split("\n## ")[0]
+    report = re.search(r"\(bench/results-soak-(\d{4}-\d{2}-\d{2})\.json\)", section)
+    assert report is not None, "no link to a soak report"
+    day = report.group(1)
+    assert f"(bench/results-soak-{day}.png)" in section
+    assert (ROOT / "bench" / f"results-soak-{day}.json").is_file()
+    assert (ROOT / "bench" / f"results-soak-{day}.png").is_file()
+    machine = json.loads((ROOT / "bench" / f"results-soak-{day}.json").read_text())["report"]
+    assert machine["minutes"] >= 30
+    assert machine["ok"] is True
+    assert machine["machine"].split(",")[1].strip() in section  # "2 cores"
 
 
 def test_the_readme_links_every_page_of_the_docs_and_the_benchmarks():
