@@ -7,7 +7,6 @@ process-wide), with the emulator app as the upstream transport.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import re
 import subprocess
@@ -23,6 +22,7 @@ from tests.factories import (
     HOST,
     JOB_IDS,
     TOKEN,
+    advance,
     log_lines,
     make_client,
     make_run,
@@ -177,7 +177,7 @@ async def test_a_retry_line_says_the_attempt_the_wait_and_why(json_logs, upstrea
 async def test_an_attempt_cut_at_its_deadline_says_so(json_logs, upstream, settings):
     async def trickle():
         for byte in b'{"job_id": 101}':
-            await asyncio.sleep(1)
+            await advance(1)  # loop time: the test takes none of it
             yield bytes([byte])
 
     upstream.get("/get").mock(

@@ -53,7 +53,7 @@ class Workspace:
         if failure == "hang":
             await asyncio.Event().wait()  # no answer, until the caller gives up
         if failure == "slow":
-            await asyncio.sleep(3)
+            await advance(3)  # loop time
             failure = None
         if failure is not None:
             return failure  # type: ignore[no-any-return]

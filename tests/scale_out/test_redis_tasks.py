@@ -74,7 +74,7 @@ async def test_a_crash_leaves_the_other_tasks_of_the_group_running():
     async def neighbour() -> None:
         while True:
             ticks.append(clock.monotonic())
-            await asyncio.sleep(1)
+            await advance(1)  # loop time
 
     async with anyio.create_task_group() as tasks:
         tasks.start_soon(supervise, RedisHealth(clock), clock, "listener", task)
