@@ -58,6 +58,7 @@ from service.web.routes import (
     identity_for,
     job_call,
     json_response,
+    limit_query,
     parse_flag,
     parse_limit,
     refuse_when_draining,
@@ -222,11 +223,7 @@ async def cancel_all_runs(request: Request) -> Response:
         (Reply(200, "The runs, each with its job's key", AllRunsReply),),
         (*errors(InvalidRequest, UserTokenRefused), *UPSTREAM_ERRORS),
         query=(
-            Query(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                "How many runs (1-100); each job gives at most its 25 newest",
-            ),
+            limit_query("How many runs (1-100); each job gives at most its 25 newest"),
             Query(
                 "active",
                 {"type": "boolean", "default": False},

@@ -135,6 +135,12 @@ def parse_limit(raw: str | None) -> int:
     return int(raw)
 
 
+def limit_query(about: str) -> Query:
+    """The API document's `limit` parameter, as `parse_limit` reads it."""
+    schema = {"type": "integer", "minimum": 1, "maximum": 100, "default": DEFAULT_LIST_LIMIT}
+    return Query("limit", schema, about)
+
+
 def parse_flag(name: str, raw: str | None) -> bool:
     """`true`/`1` or `false`/`0`; absent is false, anything else a 400."""
     if raw is None:
@@ -337,11 +343,7 @@ async def watch_run(request: Request) -> Response | ASGIApp:
         (Reply(200, "The runs", RunsReply),),
         (*JOB_ERRORS, *JOB_ID_ERRORS, *errors(InvalidRequest), *UPSTREAM_ERRORS),
         query=(
-            Query(
-                "limit",
-                {"type": "integer", "minimum": 1, "maximum": 100, "default": 20},
-                "How many runs (1-100)",
-            ),
+            limit_query("How many runs (1-100)"),
             Query(
                 "expand_tasks",
                 {"type": "boolean", "default": False},
