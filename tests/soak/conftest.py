@@ -20,13 +20,16 @@ SMALL = ["--minutes", "2", "--watchers", "100"]
 SOAK = pytest.StashKey[tuple[subprocess.Popen[bytes], Path]]()
 
 
-def start(out: Path) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(  # noqa: S603 - our own interpreter and module
+def start() -> tuple[subprocess.Popen[bytes], Path]:
+    """The soak, started: its process, and where its results will be."""
+    out = Path(tempfile.mkdtemp(prefix="soak-")) / "results.json"
+    popen = subprocess.Popen(  # noqa: S603 - our own interpreter and module
         [sys.executable, "-m", "bench.soak", *SMALL, "--out", str(out)],
         cwd=ROOT,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
+    return popen, out
 
 
 def pytest_collection_finish(session: pytest.Session) -> None:
@@ -36,8 +39,7 @@ def pytest_collection_finish(session: pytest.Session) -> None:
         and shutil.which("redis-server") is not None
         and not session.config.option.collectonly
     ):
-        out = Path(tempfile.mkdtemp(prefix="soak-")) / "results.json"
-        session.config.stash[SOAK] = (start(out), out)
+        session.config.stash[SOAK] = start()
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -57,9 +59,7 @@ def soak_results(request: pytest.FixtureRequest) -> Path:
     """The soak's results file, once it has ended (started here if collection did not)."""
     started = request.config.stash.get(SOAK, None)
     if started is None:
-        out = Path(tempfile.mkdtemp(prefix="soak-")) / "results.json"
-        started = (start(out), out)
-        request.config.stash[SOAK] = started
+        started = request.config.stash[SOAK] = start()
     popen, out = started
     popen.wait(timeout=420)
     return out
